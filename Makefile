@@ -1,0 +1,46 @@
+# firedrill — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/firedrill
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/firedrill/firedrill/cmd/firedrill/version.Version=$(VERSION)
+# Where the harness caches the components it installs or builds (outside the repository).
+export FIREDRILL_CACHE_DIR ?= $(HOME)/.cache/firedrill
+
+.PHONY: all build demo test test-unit test-integration setup bench vet clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/firedrill
+
+## demo: build firedrill and run the whole pipeline on a throwaway local PostgreSQL.
+demo: build
+	./$(BIN) demo
+
+## setup: install/build/cache every real component the integration tests use (idempotent).
+setup:
+	bash integration/setup/setup.sh
+
+## test: set up the real components, then run unit and integration tests.
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+## test-unit: unit tests only (integration tests skip themselves under -short).
+test-unit:
+	$(GO) test -short -count=1 ./...
+
+## test-integration: integration tests only (RUN=regexp to pick tests).
+test-integration: setup
+	$(GO) test -count=1 -timeout 60m -run '$(or $(RUN),.)' ./integration/...
+
+## bench: benchmarks (the amcheck benchmark builds a >=1 GB pgbench dataset: minutes).
+bench:
+	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
