@@ -1,0 +1,88 @@
+package checks
+
+import "fmt"
+
+// Status is the outcome of one check. The order matters: a higher status is worse, so the
+// status of a set of findings is the worst of them.
+type Status int
+
+const (
+	// Pass: the check ran and found nothing wrong.
+	Pass Status = iota
+	// Warn: the check ran and found something worth a look that does not fail the drill.
+	Warn
+	// Fail: the check ran and found the restored copy unfit (corruption, a broken invariant, ...).
+	Fail
+	// Error: the check could not run (missing extension, lost connection, ...): nothing was proved.
+	Error
+)
+
+var statusNames = [...]string{"pass", "warn", "fail", "error"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// MarshalText renders the status as its lowercase name in JSON.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a lowercase status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	for i, n := range statusNames {
+		if n == string(b) {
+			*s = Status(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown status %q", b)
+}
+
+// Finding is one typed result of a check: what was checked, how it came out, a one-line message a
+// person can act on, and the evidence (the query, the numbers, the threshold) behind it.
+type Finding struct {
+	Check    string   `json:"name"`
+	Status   Status   `json:"status"`
+	Message  string   `json:"message"`
+	Evidence Evidence `json:"evidence,omitempty"`
+	// Seconds is how long the check took; zero when not measured.
+	Seconds float64 `json:"seconds,omitempty"`
+}
+
+// Evidence is the data behind a finding. Keys are stable names (query, threshold, failures, ...);
+// values must be JSON-serialisable and must never hold secrets.
+type Evidence map[string]any
+
+// Passf, Warnf, Failf and Errorf build findings for check name.
+func Passf(name string, ev Evidence, format string, a ...any) Finding {
+	return Finding{Check: name, Status: Pass, Message: fmt.Sprintf(format, a...), Evidence: ev}
+}
+
+// Warnf builds a warning finding.
+func Warnf(name string, ev Evidence, format string, a ...any) Finding {
+	return Finding{Check: name, Status: Warn, Message: fmt.Sprintf(format, a...), Evidence: ev}
+}
+
+// Failf builds a failed finding.
+func Failf(name string, ev Evidence, format string, a ...any) Finding {
+	return Finding{Check: name, Status: Fail, Message: fmt.Sprintf(format, a...), Evidence: ev}
+}
+
+// Errorf builds a finding for a check that could not run.
+func Errorf(name string, ev Evidence, format string, a ...any) Finding {
+	return Finding{Check: name, Status: Error, Message: fmt.Sprintf(format, a...), Evidence: ev}
+}
+
+// Worst returns the worst status among findings, Pass for none.
+func Worst(fs []Finding) Status {
+	w := Pass
+	for _, f := range fs {
+		if f.Status > w {
+			w = f.Status
+		}
+	}
+	return w
+}
+

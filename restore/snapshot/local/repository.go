@@ -1,0 +1,435 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/firedrill/firedrill/restore/engine"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// Layout of a snapshot folder.
+const (
+	metaFile     = "meta.json"
+	manifestFile = "manifest.sha256"
+	dataDir      = "data"
+	externalDir  = "external"
+	filesDir     = "files"
+	partialPfx   = ".partial-"
+	lockFile     = ".lock"
+	// DriverName is recorded in snapshot metadata.
+	DriverName = "local"
+)
+
+// ErrBusy means another snapshot of the same repository is being taken.
+var ErrBusy = errors.New("repository is busy")
+
+// Repository is one target's snapshot repository: a directory of snapshot folders.
+type Repository struct {
+	Dir string
+	// Parallel is how many files are copied at once.
+	Parallel int
+	// Fsync makes snapshot files durable before the snapshot counts as complete.
+	Fsync bool
+	Now   func() time.Time
+}
+
+// New returns a repository rooted at dir.
+func New(dir string, parallel int) *Repository {
+	return &Repository{Dir: dir, Parallel: parallel, Fsync: true, Now: time.Now}
+}
+
+// CreateRequest describes a snapshot to take.
+type CreateRequest struct {
+	Target  string
+	Engine  string
+	Mode    string
+	BatchID string
+	// DataDir is the live data directory to copy.
+	DataDir string
+	// Freezer makes the copy consistent; Close is called on every path.
+	Freezer engine.Freezer
+	// Rule says which paths of the data directory to leave out.
+	Rule engine.CopyRule
+	// Attributes are engine facts recorded with the snapshot.
+	Attributes map[string]string
+	// Status is told what the copy is doing (may be nil).
+	Status func(string)
+}
+
+// Create takes a snapshot. On any failure or cancellation the freezer is released and the
+// partial snapshot removed; the returned error says which step failed.
+func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Metadata, err error) {
+	status := req.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	if req.Rule == nil {
+		req.Rule = func(string, bool) engine.CopyAction { return engine.Copy }
+	}
+	if fi, err := os.Stat(req.DataDir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		_ = req.Freezer.Close(ctx)
+		return nil, fmt.Errorf("while checking data directory %s: %w", req.DataDir, err)
+	}
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		_ = req.Freezer.Close(ctx)
+		return nil, fmt.Errorf("while creating repository %s: %w", r.Dir, err)
+	}
+	unlock, err := r.lock()
+	if err != nil {
+		_ = req.Freezer.Close(ctx)
+		return nil, err
+	}
+	defer unlock()
+	r.removeStalePartials()
+
+	started := r.now()
+	id := newID(started)
+	staging := filepath.Join(r.Dir, partialPfx+id)
+	defer func() {
+		if err != nil {
+			_ = req.Freezer.Close(ctx)
+			_ = os.RemoveAll(staging)
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(staging, dataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("while creating %s: %w", staging, err)
+	}
+
+	status("starting backup mode")
+	if err := req.Freezer.Freeze(ctx); err != nil {
+		return nil, err
+	}
+	status("copying the data directory")
+	plan, err := planCopy(req.DataDir, filepath.Join(staging, dataDir), filepath.Join(staging, externalDir), req.Rule)
+	if err != nil {
+		return nil, err
+	}
+	cp := newCopier(r.Parallel, r.Fsync)
+	stop := reportProgress(ctx, cp, plan.bytes, "copying the data directory", status)
+	results, err := cp.run(ctx, plan.jobs)
+	stop()
+	if err != nil {
+		return nil, copyErr("while copying the data directory", err)
+	}
+	status("ending backup mode")
+	frozen, err := req.Freezer.Thaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The WAL written during the backup, while the engine still holds it.
+	var after []copyJob
+	for _, rel := range frozen.AfterThaw {
+		src := filepath.Join(req.DataDir, filepath.FromSlash(rel))
+		fi, err := os.Stat(src)
+		optional := strings.HasSuffix(rel, ".history")
+		if err != nil {
+			if optional {
+				continue
+			}
+			return nil, fmt.Errorf("while copying WAL needed by the backup: %s is gone from %s (was it recycled? keep max_replication_slots > 0 so firedrill can reserve WAL): %w", rel, req.DataDir, err)
+		}
+		after = append(after, copyJob{rel: rel, src: src, dst: plan.dest(rel), mode: fi.Mode(), size: fi.Size()})
+	}
+	status(fmt.Sprintf("copying %d WAL files", len(after)))
+	more, err := cp.run(ctx, after)
+	if err != nil {
+		return nil, copyErr("while copying the backup's WAL", err)
+	}
+	results = append(results, more...)
+	if err := req.Freezer.Close(ctx); err != nil {
+		return nil, err
+	}
+
+	// Files the engine returned, byte for byte.
+	if err := os.MkdirAll(filepath.Join(staging, filesDir), 0o700); err != nil {
+		return nil, fmt.Errorf("while creating %s: %w", filesDir, err)
+	}
+	for name, content := range frozen.Files {
+		p := filepath.Join(staging, filesDir, name)
+		if err := writeFileSync(p, content); err != nil {
+			return nil, fmt.Errorf("while saving %s: %w", name, err)
+		}
+		sum := sha256.Sum256(content)
+		results = append(results, copyResult{rel: filesDir + "/" + name, sha256: hex.EncodeToString(sum[:]), size: int64(len(content))})
+	}
+
+	status("writing manifest and metadata")
+	var total int64
+	var manifest strings.Builder
+	var entries []copyResult
+	for _, res := range results {
+		if res.missing || res.sha256 == "" {
+			continue
+		}
+		entries = append(entries, res)
+		total += res.size
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
+	for _, e := range entries {
+		fmt.Fprintf(&manifest, "%s  %s\n", e.sha256, e.rel)
+	}
+	if err := writeFileSync(filepath.Join(staging, manifestFile), []byte(manifest.String())); err != nil {
+		return nil, fmt.Errorf("while writing the manifest: %w", err)
+	}
+	msum := sha256.Sum256([]byte(manifest.String()))
+	attrs := map[string]string{}
+	for k, v := range req.Attributes {
+		attrs[k] = v
+	}
+	for k, v := range frozen.Attributes {
+		attrs[k] = v
+	}
+	meta := snapshot.Metadata{
+		ID: id, Target: req.Target, Engine: req.Engine, Mode: req.Mode, Driver: DriverName, BatchID: req.BatchID,
+		EngineVersion: attrs["serverVersion"],
+		TakenAt:       frozen.EndedAt.UTC(), StartedAt: started.UTC(), FinishedAt: r.now().UTC(),
+		FrozenSeconds: frozen.Duration().Seconds(),
+		SizeBytes:     total, Files: len(entries),
+		StartLSN: attrs["startLSN"], StopLSN: attrs["stopLSN"],
+		Attributes:     attrs,
+		Links:          plan.links,
+		ManifestSHA256: hex.EncodeToString(msum[:]),
+	}
+	fmt.Sscan(attrs["timeline"], &meta.Timeline)
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("while encoding metadata: %w", err)
+	}
+	// Metadata last and atomically, then the folder becomes visible under its id.
+	tmp := filepath.Join(staging, metaFile+".tmp")
+	if err := writeFileSync(tmp, b); err != nil {
+		return nil, fmt.Errorf("while writing metadata: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(staging, metaFile)); err != nil {
+		return nil, fmt.Errorf("while writing metadata: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("while finishing the snapshot: %w", err)
+	}
+	if err := os.Rename(staging, filepath.Join(r.Dir, id)); err != nil {
+		return nil, fmt.Errorf("while publishing snapshot %s: %w", id, err)
+	}
+	syncDir(r.Dir)
+	return &meta, nil
+}
+
+func copyErr(what string, err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("%s: the repository's disk is full: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// List returns the repository's complete snapshots, newest first. A missing repository has none.
+func (r *Repository) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while listing snapshot repository %s: %w", r.Dir, err)
+	}
+	var out []snapshot.Metadata
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		m, err := r.read(e.Name())
+		if err != nil {
+			continue // incomplete or foreign folder: never a candidate
+		}
+		out = append(out, *m)
+	}
+	snapshot.SortNewestFirst(out)
+	return out, nil
+}
+
+// Get returns one complete snapshot by id.
+func (r *Repository) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
+	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
+		return nil, fmt.Errorf("%w: invalid id %q", snapshot.ErrNotFound, id)
+	}
+	m, err := r.read(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s in %s (%v)", snapshot.ErrNotFound, id, r.Dir, err)
+	}
+	return m, nil
+}
+
+func (r *Repository) read(id string) (*snapshot.Metadata, error) {
+	b, err := os.ReadFile(filepath.Join(r.Dir, id, metaFile))
+	if err != nil {
+		return nil, err
+	}
+	var m snapshot.Metadata
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("while reading %s metadata: %w", id, err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("metadata of %s names %q", id, m.ID)
+	}
+	return &m, nil
+}
+
+// Delete removes a snapshot.
+func (r *Repository) Delete(ctx context.Context, id string) error {
+	if _, err := r.Get(ctx, id); err != nil {
+		return err
+	}
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Hide it first so a concurrent List never sees a half-deleted snapshot.
+	hidden := filepath.Join(r.Dir, partialPfx+"deleting-"+id)
+	if err := os.Rename(filepath.Join(r.Dir, id), hidden); err != nil {
+		return fmt.Errorf("while deleting snapshot %s: %w", id, err)
+	}
+	if err := os.RemoveAll(hidden); err != nil {
+		return fmt.Errorf("while deleting snapshot %s: %w", id, err)
+	}
+	return nil
+}
+
+// Path returns the folder of snapshot id.
+func (r *Repository) Path(id string) string { return filepath.Join(r.Dir, id) }
+
+func (r *Repository) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// lock takes the repository's exclusive lock; the kernel releases it if the process dies.
+func (r *Repository) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(r.Dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("while locking repository %s: %w", r.Dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: another firedrill holds %s", ErrBusy, filepath.Join(r.Dir, lockFile))
+	}
+	return func() { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// removeStalePartials deletes folders of snapshots whose taker died (the lock proves it).
+func (r *Repository) removeStalePartials() {
+	entries, _ := os.ReadDir(r.Dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), partialPfx) {
+			_ = os.RemoveAll(filepath.Join(r.Dir, e.Name()))
+		}
+	}
+}
+
+func newID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+// readManifest parses a manifest into path -> sha256.
+func readManifest(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		sum, rel, ok := strings.Cut(sc.Text(), "  ")
+		if !ok || len(sum) != 64 {
+			return nil, fmt.Errorf("malformed manifest line %q", sc.Text())
+		}
+		out[rel] = sum
+	}
+	return out, sc.Err()
+}
+
+// reportProgress tells status how far a copy is, every half second, until stop is called.
+func reportProgress(ctx context.Context, cp *copier, total int64, what string, status func(string)) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n := cp.copied.Load()
+				pct := 100.0
+				if total > 0 {
+					pct = float64(n) * 100 / float64(total)
+				}
+				status(fmt.Sprintf("%s: %s of %s (%.0f%%)", what, HumanBytes(n), HumanBytes(total), pct))
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// HumanBytes formats a byte count.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,57 @@
+package snapshot
+
+import (
+	"errors"
+	"sort"
+	"time"
+)
+
+// ErrNotFound means no (complete) snapshot matched.
+var ErrNotFound = errors.New("snapshot not found")
+
+// Metadata describes one complete snapshot. It is written last, atomically: a snapshot without
+// metadata is not a snapshot.
+type Metadata struct {
+	ID            string `json:"id"`
+	Target        string `json:"target"`
+	Engine        string `json:"engine"`
+	EngineVersion string `json:"engineVersion"`
+	Mode          string `json:"mode"`
+	Driver        string `json:"driver"`
+	BatchID       string `json:"batchId,omitempty"`
+	// TakenAt is when the snapshot's content was fixed (the backup's stop): its recovery point.
+	TakenAt    time.Time `json:"takenAt"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// FrozenSeconds is how long the database was frozen or in backup mode.
+	FrozenSeconds float64 `json:"frozenSeconds"`
+	SizeBytes     int64   `json:"sizeBytes"`
+	Files         int     `json:"files"`
+	StartLSN      string  `json:"startLsn,omitempty"`
+	StopLSN       string  `json:"stopLsn,omitempty"`
+	Timeline      int     `json:"timeline,omitempty"`
+	// Attributes are engine facts (server version, superuser, system identifier, ...).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// Links maps a symlinked directory of the data directory (pg_tblspc/16384, pg_wal) to the
+	// name under which its content is stored, and keeps its original target as evidence.
+	Links []Link `json:"links,omitempty"`
+	// ManifestSHA256 is the SHA-256 of the manifest file, which lists every file's SHA-256.
+	ManifestSHA256 string `json:"manifestSha256"`
+}
+
+// Link is a symlinked directory inside the data directory, stored as a directory of its own.
+type Link struct {
+	Path   string `json:"path"`   // relative to the data directory, e.g. pg_tblspc/16384
+	Stored string `json:"stored"` // directory name under the snapshot's external/ folder
+	Target string `json:"target"` // the original link target (production's path)
+}
+
+// SortNewestFirst orders snapshots by TakenAt, newest first (ID breaks ties).
+func SortNewestFirst(s []Metadata) {
+	sort.SliceStable(s, func(i, j int) bool {
+		if !s[i].TakenAt.Equal(s[j].TakenAt) {
+			return s[i].TakenAt.After(s[j].TakenAt)
+		}
+		return s[i].ID > s[j].ID
+	})
+}
