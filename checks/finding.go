@@ -85,4 +85,3 @@ func Worst(fs []Finding) Status {
 	}
 	return w
 }
-

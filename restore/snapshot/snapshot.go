@@ -3,6 +3,7 @@ package snapshot
 import (
 	"errors"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -54,4 +55,30 @@ func SortNewestFirst(s []Metadata) {
 		}
 		return s[i].ID > s[j].ID
 	})
+}
+
+// CloneResult is a snapshot cloned into a scratch directory, and what verifying it found.
+type CloneResult struct {
+	// DataDir is the cloned data directory.
+	DataDir string
+	// Files are the files the engine returned at snapshot time (backup_label, ...), byte for byte.
+	Files map[string][]byte
+	// Links maps each symlinked directory of the data directory (pg_tblspc/16384) to its clone.
+	Links map[string]string
+	// Verified counts files whose SHA-256 matched the manifest.
+	Verified int
+	// Mismatches lists files that differ from the manifest, are missing, or are not in it.
+	Mismatches []string
+	Bytes      int64
+}
+
+// TablespaceLocations picks the tablespace links (pg_tblspc/OID) of a clone: OID -> location.
+func (c *CloneResult) TablespaceLocations() map[string]string {
+	out := map[string]string{}
+	for p, loc := range c.Links {
+		if oid, ok := strings.CutPrefix(p, "pg_tblspc/"); ok {
+			out[oid] = loc
+		}
+	}
+	return out
 }

@@ -9,28 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
-)
 
-// CloneResult is a snapshot cloned into a scratch directory, and what verifying it found.
-type CloneResult struct {
-	// DataDir is the cloned data directory.
-	DataDir string
-	// Files are the files the engine returned at snapshot time (backup_label, ...), byte for byte.
-	Files map[string][]byte
-	// Links maps each symlinked directory of the data directory (pg_tblspc/16384) to its clone.
-	Links map[string]string
-	// Verified counts files whose SHA-256 matched the manifest.
-	Verified int
-	// Mismatches lists files that differ from the manifest, are missing, or are not in it.
-	Mismatches []string
-	Bytes      int64
-}
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
 
 // Clone copies snapshot id into dest (which must not exist or be empty), verifying every file
 // against the manifest on the way. Mismatches are reported in the result, not as an error: a
 // damaged snapshot is a finding. Parallel workers copy; status hears progress.
-func (r *Repository) Clone(ctx context.Context, id, dest string, status func(string)) (*CloneResult, error) {
+func (r *Repository) Clone(ctx context.Context, id, dest string, status func(string)) (*snapshot.CloneResult, error) {
 	if status == nil {
 		status = func(string) {}
 	}
@@ -39,7 +25,7 @@ func (r *Repository) Clone(ctx context.Context, id, dest string, status func(str
 		return nil, err
 	}
 	src := r.Path(id)
-	res := &CloneResult{DataDir: filepath.Join(dest, dataDir), Files: map[string][]byte{}, Links: map[string]string{}}
+	res := &snapshot.CloneResult{DataDir: filepath.Join(dest, dataDir), Files: map[string][]byte{}, Links: map[string]string{}}
 	mb, err := os.ReadFile(filepath.Join(src, manifestFile))
 	if err != nil {
 		return nil, fmt.Errorf("while reading the manifest of snapshot %s: %w", id, err)
@@ -163,15 +149,4 @@ func short(sum string) string {
 		return sum[:12] + "…"
 	}
 	return sum
-}
-
-// TablespaceLocations picks the tablespace links (pg_tblspc/OID) of a clone: OID -> location.
-func (c *CloneResult) TablespaceLocations() map[string]string {
-	out := map[string]string{}
-	for p, loc := range c.Links {
-		if oid, ok := strings.CutPrefix(p, "pg_tblspc/"); ok {
-			out[oid] = loc
-		}
-	}
-	return out
 }

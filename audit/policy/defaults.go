@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"github.com/firedrill/firedrill/checks"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Every default of the configuration, in one place (the README's reference repeats them).
+const (
+	DefaultEngine         = "postgres"
+	DefaultSnapshotDriver = "local"
+	DefaultSnapshotMode   = "online"
+	DefaultRuntime        = "local"
+	DefaultListen         = "socket"
+	DefaultCopyParallel   = 4
+	DefaultCheckParallel  = 2
+	DefaultDatabase       = "postgres"
+	DefaultRTO            = time.Hour
+	DefaultRPO            = 24 * time.Hour
+	DefaultDrillEvery     = 31 * 24 * time.Hour
+	DefaultStartTimeout   = 30 * time.Minute
+)
+
+// DefaultHistoryDir is $XDG_STATE_HOME/firedrill/history, else ~/.local/state/firedrill/history.
+func DefaultHistoryDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "firedrill", "history")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "firedrill", "history")
+	}
+	return filepath.Join(os.TempDir(), "firedrill", "history")
+}
+
+func applyDefaults(c *Config) {
+	if c.History.Dir == "" {
+		c.History.Dir = DefaultHistoryDir()
+	}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		setStr(&t.Engine, DefaultEngine)
+		setStr(&t.Snapshot.Driver, DefaultSnapshotDriver)
+		setStr(&t.Snapshot.Mode, DefaultSnapshotMode)
+		if t.Snapshot.FastCheckpoint == nil {
+			t.Snapshot.FastCheckpoint = ptr(true)
+		}
+		if t.Snapshot.Local.Parallel == 0 {
+			t.Snapshot.Local.Parallel = DefaultCopyParallel
+		}
+		setStr(&t.Restore.Runtime, DefaultRuntime)
+		setStr(&t.Restore.Local.Listen, DefaultListen)
+		setStr(&t.Restore.Local.ScratchDir, os.TempDir())
+		if t.Restore.Local.IsolateNetwork == nil {
+			t.Restore.Local.IsolateNetwork = ptr(true)
+		}
+		setDur(&t.Restore.Local.StartTimeout, DefaultStartTimeout)
+		setDur(&t.Objectives.RTO, DefaultRTO)
+		setDur(&t.Objectives.RPO, DefaultRPO)
+		setDur(&t.Objectives.DrillEvery, DefaultDrillEvery)
+		ch := &t.Checks
+		if ch.Amcheck == nil {
+			ch.Amcheck = ptr(true)
+		}
+		if ch.Checksums == nil {
+			ch.Checksums = ptr(true)
+		}
+		if ch.RowCounts == nil {
+			ch.RowCounts = &checks.RowCountConfig{}
+		}
+		if ch.RowCounts.Enabled == nil {
+			ch.RowCounts.Enabled = ptr(true)
+		}
+		if ch.Parallel == 0 {
+			ch.Parallel = DefaultCheckParallel
+		}
+		for j := range ch.SQL {
+			setStr(&ch.SQL[j].Database, DefaultDatabase)
+		}
+		if ch.Freshness != nil {
+			setStr(&ch.Freshness.Database, DefaultDatabase)
+		}
+	}
+}
+
+func setStr(p *string, d string) {
+	if *p == "" {
+		*p = d
+	}
+}
+
+func setDur(p *Duration, d time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = d
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,53 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Duration is a time.Duration written as "90s", "10m", "1h30m", or with a day unit, "31d".
+type Duration struct{ time.Duration }
+
+// ParseDuration parses Go durations plus a whole-day "d" unit.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d)", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d)", s)
+	}
+	return d, nil
+}
+
+// UnmarshalYAML parses a scalar duration; its error carries the line.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return lineErr(n, "expected a duration such as 10m or 1h")
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return lineErr(n, err.Error())
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration back in Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalText is used by JSON.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func lineErr(n *yaml.Node, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
+}

@@ -1,0 +1,63 @@
+package checks
+
+import (
+	"context"
+	"time"
+)
+
+// FreshnessName is the finding name of the freshness check.
+const FreshnessName = "freshness"
+
+// EvidenceRecoveryPoint is the evidence key holding the recovery point (a time.Time).
+const EvidenceRecoveryPoint = "recoveryPoint"
+
+func init() {
+	Register(FreshnessName, 40, func(c Config) []Check {
+		if c.Freshness == nil {
+			return nil
+		}
+		return []Check{&Freshness{Query: c.Freshness.Query, Database: c.Freshness.Database}}
+	})
+}
+
+// Freshness runs a query returning the newest timestamp in the restored data: that is the
+// data's recovery point, and its age at drill time is held to the RPO.
+type Freshness struct {
+	Query    string
+	Database string
+}
+
+// Name implements Check.
+func (f *Freshness) Name() string { return FreshnessName }
+
+// Run implements Check.
+func (f *Freshness) Run(ctx context.Context, env *Env) []Finding {
+	started := time.Now()
+	db := f.Database
+	if db == "" {
+		db = "postgres"
+	}
+	ev := Evidence{"query": f.Query, "database": db, "rpoSeconds": env.RPO.Seconds()}
+	fin := func(x Finding) []Finding { x.Seconds = time.Since(started).Seconds(); return []Finding{x} }
+	conn, err := env.DB.Connect(ctx, db)
+	if err != nil {
+		return fin(Errorf(FreshnessName, ev, "could not connect to database %s: %v", db, err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var ts *time.Time
+	if err := conn.QueryRow(ctx, f.Query).Scan(&ts); err != nil {
+		return fin(Failf(FreshnessName, ev, "query failed (it must return one timestamp): %s", pgMessage(err)))
+	}
+	if ts == nil {
+		return fin(Failf(FreshnessName, ev, "query returned NULL: the restored data has no rows to date it by"))
+	}
+	now := env.Now()
+	age := now.Sub(*ts)
+	ev[EvidenceRecoveryPoint] = ts.UTC()
+	ev["drillTime"] = now.UTC()
+	ev["ageSeconds"] = age.Seconds()
+	if age > env.RPO {
+		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", age.Round(time.Second), env.RPO))
+	}
+	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", age.Round(time.Second), env.RPO))
+}

@@ -1,0 +1,139 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RowCountsName is the finding name of the row count check.
+const RowCountsName = "row-counts"
+
+func init() {
+	Register(RowCountsName, 20, func(c Config) []Check {
+		if c.RowCounts == nil || !Enabled(c.RowCounts.Enabled, true) {
+			return nil
+		}
+		return []Check{&RowCounts{Min: c.RowCounts.Min}}
+	})
+}
+
+// RowCounts counts the rows of every user table exactly (the counts are evidence that the
+// copy is usable, and a baseline to compare drills by), and holds tables to minimums.
+type RowCounts struct {
+	// Min maps schema.table (database postgres) or database.schema.table to a minimum.
+	Min map[string]int64
+}
+
+// Name implements Check.
+func (r *RowCounts) Name() string { return RowCountsName }
+
+const tablesSQL = `
+SELECT n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+ORDER BY c.relpages DESC`
+
+// Run implements Check.
+func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
+	started := time.Now()
+	dbs, err := env.DB.Databases(ctx)
+	if err != nil {
+		return []Finding{Errorf(RowCountsName, nil, "could not list databases: %v", err)}
+	}
+	counts := map[string]int64{}
+	var mu sync.Mutex
+	var errs []string
+	for _, db := range dbs {
+		tables, err := listTables(ctx, env.DB, db)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		err = forEach(ctx, env.DB, db, env.Parallel, tables, func(ctx context.Context, conn *pgx.Conn, t [2]string) {
+			var n int64
+			err := conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s.%s.%s: %s", db, t[0], t[1], pgMessage(err)))
+				return
+			}
+			counts[db+"."+t[0]+"."+t[1]] = n
+		})
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	ev := Evidence{"tables": len(counts), "rows": total, "counts": counts}
+	var short []string
+	for _, key := range sortedKeys(r.Min) {
+		full := key
+		if strings.Count(key, ".") == 1 {
+			full = "postgres." + key
+		}
+		n, ok := counts[full]
+		switch {
+		case !ok:
+			short = append(short, fmt.Sprintf("%s: table not found in the restored copy (expected at least %d rows)", full, r.Min[key]))
+		case n < r.Min[key]:
+			short = append(short, fmt.Sprintf("%s: %d rows, expected at least %d", full, n, r.Min[key]))
+		}
+	}
+	f := Finding{Check: RowCountsName, Evidence: ev, Seconds: time.Since(started).Seconds()}
+	switch {
+	case len(short) > 0:
+		ev["minimums"] = r.Min
+		ev["violations"] = short
+		f.Status, f.Message = Fail, short[0]
+	case len(errs) > 0:
+		ev["errors"] = firstN(errs, 50)
+		f.Status, f.Message = Error, "could not count every table: "+errs[0]
+	default:
+		f.Status = Pass
+		f.Message = fmt.Sprintf("%d rows in %d tables across %d databases", total, len(counts), len(dbs))
+	}
+	return []Finding{f}
+}
+
+func listTables(ctx context.Context, db DB, database string) ([][2]string, error) {
+	conn, err := db.Connect(ctx, database)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to database %s: %w", database, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, tablesSQL)
+	if err != nil {
+		return nil, fmt.Errorf("while listing tables of %s: %s", database, pgMessage(err))
+	}
+	var out [][2]string
+	for rows.Next() {
+		var t [2]string
+		if err := rows.Scan(&t[0], &t[1]); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	rows.Close()
+	return out, rows.Err()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

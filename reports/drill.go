@@ -1,0 +1,108 @@
+package reports
+
+import (
+	"time"
+
+	"github.com/firedrill/firedrill/checks"
+)
+
+// Status of a drill as a whole.
+type Status string
+
+const (
+	// StatusPass: the snapshot restored, every check passed and the RTO was met.
+	StatusPass Status = "pass"
+	// StatusFail: something was proved wrong: a check failed, recovery failed, or the RTO was missed.
+	StatusFail Status = "fail"
+	// StatusError: the drill could not prove anything either way (infrastructure, configuration).
+	StatusError Status = "error"
+)
+
+// DrillResult is the outcome of one restore drill. Its JSON form is a documented contract
+// (README, "Drill result JSON"): fields are added, never renamed.
+type DrillResult struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	ID            string    `json:"id"`
+	Target        string    `json:"target"`
+	Engine        string    `json:"engine"`
+	StartedAt     time.Time `json:"startedAt"`
+	FinishedAt    time.Time `json:"finishedAt"`
+	Status        Status    `json:"status"`
+	// Error says why a drill could not complete (status error, or a failed recovery).
+	Error         string           `json:"error,omitempty"`
+	Snapshot      *SnapshotRef     `json:"snapshot"`
+	RTO           RTO              `json:"rto"`
+	Phases        []Phase          `json:"phases"`
+	Checks        []checks.Finding `json:"checks"`
+	RecoveryPoint *time.Time       `json:"recoveryPoint"`
+	// RecoveryPointSource is "freshness" (the freshness query) or "snapshot" (the backup's stop time).
+	RecoveryPointSource string   `json:"recoveryPointSource,omitempty"`
+	Runtime             *Runtime `json:"runtime,omitempty"`
+	// Kept lists what --keep left in place, so a person can inspect it.
+	Kept *Kept `json:"kept,omitempty"`
+}
+
+// SchemaVersion of DrillResult's JSON.
+const SchemaVersion = 1
+
+// SnapshotRef identifies the snapshot a drill restored.
+type SnapshotRef struct {
+	ID            string    `json:"id"`
+	TakenAt       time.Time `json:"takenAt"`
+	Driver        string    `json:"driver,omitempty"`
+	EngineVersion string    `json:"engineVersion,omitempty"`
+	SizeBytes     int64     `json:"sizeBytes,omitempty"`
+	AgeSeconds    float64   `json:"ageSeconds"`
+}
+
+// RTO compares the drill's time to "verified and usable" with the objective.
+type RTO struct {
+	TargetSeconds float64 `json:"targetSeconds"`
+	ActualSeconds float64 `json:"actualSeconds"`
+	Met           bool    `json:"met"`
+}
+
+// Phase is one timed step of the drill.
+type Phase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+	// CountsTowardRTO is false for teardown work done after the copy was verified.
+	CountsTowardRTO bool `json:"countsTowardRto"`
+}
+
+// Runtime describes where the throwaway database ran.
+type Runtime struct {
+	Kind            string `json:"kind"`
+	EngineVersion   string `json:"engineVersion,omitempty"`
+	RunAs           string `json:"runAs,omitempty"`
+	Listen          string `json:"listen"`
+	NetworkIsolated bool   `json:"networkIsolated"`
+}
+
+// Kept is what a --keep drill left behind.
+type Kept struct {
+	ScratchDir string `json:"scratchDir"`
+	SocketDir  string `json:"socketDir,omitempty"`
+	ServerLog  string `json:"serverLog,omitempty"`
+	PID        int    `json:"pid,omitempty"`
+	Connect    string `json:"connect,omitempty"`
+}
+
+// Finalize derives Status from the findings (if not already an error).
+func (r *DrillResult) Finalize() {
+	if r.Status == StatusError && r.Error != "" && !hasFailure(r.Checks) {
+		return
+	}
+	switch checks.Worst(r.Checks) {
+	case checks.Fail:
+		r.Status = StatusFail
+	case checks.Error:
+		r.Status = StatusError
+	default:
+		if r.Status == "" || r.Status == StatusPass {
+			r.Status = StatusPass
+		}
+	}
+}
+
+func hasFailure(fs []checks.Finding) bool { return checks.Worst(fs) == checks.Fail }

@@ -1,0 +1,181 @@
+// Package render turns results into what people and machines read: terminal tables
+// (tablewriter) and JSON.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// Format is an output format.
+type Format string
+
+// Output formats every command that prints results accepts.
+const (
+	FormatTable Format = "table"
+	FormatJSON  Format = "json"
+)
+
+// ParseFormat validates an --output value.
+func ParseFormat(s string) (Format, error) {
+	switch Format(s) {
+	case FormatTable, FormatJSON:
+		return Format(s), nil
+	}
+	return "", fmt.Errorf("unknown output format %q (use table or json)", s)
+}
+
+// JSON writes v as indented JSON.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Table writes a plain table.
+func Table(w io.Writer, header []string, rows [][]string) error {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNormal),
+		tablewriter.WithMaxWidth(160),
+	)
+	t.Header(toAny(header)...)
+	for _, r := range rows {
+		if err := t.Append(toAny(r)...); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// Drill writes a drill result for people: a summary, the phases, and the checks.
+func Drill(w io.Writer, r *reports.DrillResult) error {
+	snap := "(none)"
+	if r.Snapshot != nil {
+		snap = fmt.Sprintf("%s (taken %s, %s old)", r.Snapshot.ID, r.Snapshot.TakenAt.Format(time.RFC3339), Dur(r.Snapshot.AgeSeconds))
+	}
+	rp := "unknown"
+	if r.RecoveryPoint != nil {
+		rp = r.RecoveryPoint.Format(time.RFC3339) + " (from " + r.RecoveryPointSource + ")"
+	}
+	met := "met"
+	if !r.RTO.Met {
+		met = "MISSED"
+	}
+	fmt.Fprintf(w, "Drill %s of target %q: %s\n", r.ID, r.Target, strings.ToUpper(string(r.Status)))
+	fmt.Fprintf(w, "  snapshot:        %s\n", snap)
+	fmt.Fprintf(w, "  RTO:             %s of %s (%s)\n", Dur(r.RTO.ActualSeconds), Dur(r.RTO.TargetSeconds), met)
+	fmt.Fprintf(w, "  recovery point:  %s\n", rp)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  error:           %s\n", r.Error)
+	}
+	fmt.Fprintln(w)
+	rows := make([][]string, 0, len(r.Phases))
+	for _, p := range r.Phases {
+		note := ""
+		if !p.CountsTowardRTO {
+			note = "after verification"
+		}
+		rows = append(rows, []string{p.Name, Dur(p.Seconds), note})
+	}
+	if err := Table(w, []string{"PHASE", "TIME", ""}, rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rows = rows[:0]
+	for _, f := range r.Checks {
+		rows = append(rows, []string{f.Check, strings.ToUpper(f.Status.String()), f.Message})
+	}
+	if err := Table(w, []string{"CHECK", "STATUS", "DETAIL"}, rows); err != nil {
+		return err
+	}
+	if r.Kept != nil {
+		fmt.Fprintf(w, "\nKept (--keep): scratch %s", r.Kept.ScratchDir)
+		if r.Kept.Connect != "" {
+			fmt.Fprintf(w, "\n  connect:  psql %q", r.Kept.Connect)
+		}
+		if r.Kept.PID != 0 {
+			fmt.Fprintf(w, "\n  server:   pid %d, log %s (stop it with: kill -INT %d)", r.Kept.PID, r.Kept.ServerLog, r.Kept.PID)
+		}
+		fmt.Fprintf(w, "\n  remove it when done: rm -rf %s\n", r.Kept.ScratchDir)
+	}
+	return nil
+}
+
+// Snapshots writes a list of snapshots, newest first.
+func Snapshots(w io.Writer, snaps []snapshot.Metadata, now time.Time) error {
+	rows := make([][]string, 0, len(snaps))
+	for _, s := range snaps {
+		rows = append(rows, []string{s.ID, s.TakenAt.Format(time.RFC3339), Dur(now.Sub(s.TakenAt).Seconds()),
+			s.Mode, s.EngineVersion, HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)})
+	}
+	return Table(w, []string{"ID", "TAKEN AT", "AGE", "MODE", "VERSION", "SIZE", "FILES", "BACKUP MODE"}, rows)
+}
+
+// Findings writes findings as a table.
+func Findings(w io.Writer, fs []checks.Finding) error {
+	rows := make([][]string, 0, len(fs))
+	for _, f := range fs {
+		rows = append(rows, []string{f.Check, strings.ToUpper(f.Status.String()), f.Message})
+	}
+	return Table(w, []string{"CHECK", "STATUS", "DETAIL"}, rows)
+}
+
+// Dur formats seconds for people: 850ms, 12.3s, 4m05s, 2h03m, 3d04h.
+func Dur(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// HumanBytes formats a byte count with binary units.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// SortedKeys returns a map's keys in order.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

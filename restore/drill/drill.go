@@ -1,0 +1,404 @@
+package drill
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/runtime/local"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// ErrUsage marks a drill request that cannot be served as asked (an unknown snapshot id).
+var ErrUsage = errors.New("invalid drill request")
+
+// Finding names the drill itself produces (besides the registered checks).
+const (
+	SnapshotIntegrityName = "snapshot-integrity"
+	RecoveryName          = "recovery"
+	RTOName               = "rto"
+)
+
+// Source is where a drill gets snapshots from.
+type Source interface {
+	List(ctx context.Context) ([]snapshot.Metadata, error)
+	Get(ctx context.Context, id string) (*snapshot.Metadata, error)
+	Clone(ctx context.Context, id, dest string, status func(string)) (*snapshot.CloneResult, error)
+}
+
+// Progress hears what the drill is doing.
+type Progress interface {
+	Phase(name string)
+	Status(msg string)
+}
+
+// Options is one drill of one target.
+type Options struct {
+	Target     string
+	Engine     string
+	SnapshotID string // empty: the newest complete snapshot
+	RTO        time.Duration
+	RPO        time.Duration
+	Checks     checks.Config
+	Runtime    RuntimeOptions
+	// Keep leaves the scratch directory and the running server in place for inspection.
+	Keep bool
+}
+
+// RuntimeOptions configures the local throwaway server.
+type RuntimeOptions struct {
+	BinDir         string
+	ScratchDir     string
+	RunAsUser      string
+	Listen         string
+	IsolateNetwork bool
+	StartTimeout   time.Duration
+}
+
+// Drill runs drills. Build it once with its clients and clock.
+type Drill struct {
+	Source   Source
+	Now      func() time.Time
+	Progress Progress
+	Log      *slog.Logger
+}
+
+// run is the state of one drill.
+type run struct {
+	d       *Drill
+	o       Options
+	res     *reports.DrillResult
+	start   time.Time
+	phase   string
+	phaseAt time.Time
+}
+
+func (r *run) begin(name string) {
+	r.end()
+	r.phase, r.phaseAt = name, r.d.Now()
+	r.d.Progress.Phase(name)
+}
+
+func (r *run) end() {
+	if r.phase == "" {
+		return
+	}
+	r.res.Phases = append(r.res.Phases, reports.Phase{Name: r.phase, Seconds: r.d.Now().Sub(r.phaseAt).Seconds(), CountsTowardRTO: r.phase != "teardown"})
+	r.phase = ""
+}
+
+// Run performs one drill. It always returns a result (status error when the drill could not
+// complete); the error is non-nil only for a request that cannot be served as asked.
+func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Progress == nil {
+		d.Progress = nopProgress{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &run{d: d, o: o, start: d.Now()}
+	r.res = &reports.DrillResult{
+		SchemaVersion: reports.SchemaVersion, ID: newID(), Target: o.Target, Engine: o.Engine,
+		StartedAt: r.start.UTC(), RTO: reports.RTO{TargetSeconds: o.RTO.Seconds()},
+		Phases: []reports.Phase{}, Checks: []checks.Finding{},
+	}
+	log := d.Log.With("target", o.Target, "drill", r.res.ID)
+	err := r.do(ctx, log)
+	r.end()
+	r.res.FinishedAt = d.Now().UTC()
+	if errors.Is(err, ErrUsage) {
+		return r.res, err
+	}
+	if err != nil {
+		r.res.Status = reports.StatusError
+		r.res.Error = err.Error()
+		if ctx.Err() != nil {
+			r.res.Error = "interrupted: " + r.res.Error
+		}
+	}
+	r.res.Finalize()
+	log.Info("drill finished", "status", r.res.Status, "rtoSeconds", r.res.RTO.ActualSeconds)
+	return r.res, nil
+}
+
+func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
+	d, o, res := r.d, r.o, r.res
+
+	r.begin("select")
+	meta, err := r.selectSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	res.Snapshot = &reports.SnapshotRef{ID: meta.ID, TakenAt: meta.TakenAt, Driver: meta.Driver,
+		EngineVersion: meta.EngineVersion, SizeBytes: meta.SizeBytes, AgeSeconds: r.start.Sub(meta.TakenAt).Seconds()}
+	log = log.With("snapshot", meta.ID)
+
+	runAs, err := postgres.ResolveRunAs(o.Runtime.RunAsUser)
+	if err != nil {
+		return fmt.Errorf("while choosing the user to run the throwaway server as: %w", err)
+	}
+	scratch, err := makeScratch(o.Runtime.ScratchDir, o.Target, res.ID, runAs)
+	if err != nil {
+		return err
+	}
+	var proc *local.Process
+	// Teardown always runs: success, failure, error, cancellation.
+	defer func() {
+		if terr := r.teardown(ctx, scratch, proc, log); terr != nil {
+			err = errors.Join(err, terr)
+		}
+	}()
+
+	r.begin("clone")
+	clone, err := d.Source.Clone(ctx, meta.ID, filepath.Join(scratch, "clone"), d.Progress.Status)
+	if err != nil {
+		return fmt.Errorf("while cloning snapshot %s into %s: %w", meta.ID, scratch, err)
+	}
+	res.Checks = append(res.Checks, integrityFinding(clone))
+
+	r.begin("start-and-recovery")
+	major, err := postgres.ReadPGVersion(clone.DataDir)
+	if err != nil {
+		return err
+	}
+	binDir, err := postgres.FindBinDir(major, o.Runtime.BinDir)
+	if err != nil {
+		return err
+	}
+	superuser := meta.Attributes[postgres.AttrSuperuser]
+	if superuser == "" {
+		superuser = "postgres"
+	}
+	proc, err = local.Start(ctx, local.Options{
+		BinDir: binDir, DataDir: clone.DataDir, ScratchDir: scratch, RunAs: runAs,
+		Listen: o.Runtime.Listen, IsolateNetwork: o.Runtime.IsolateNetwork, Superuser: superuser,
+		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), EngineVersion: meta.EngineVersion,
+	})
+	if err != nil {
+		return fmt.Errorf("while starting the throwaway server: %w", err)
+	}
+	res.Runtime = proc.Describe()
+	wctx, cancel := context.WithTimeout(ctx, o.Runtime.StartTimeout)
+	err = proc.WaitReady(wctx, d.Progress.Status)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		res.Checks = append(res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": proc.LogEvidence(30)},
+			"the restored copy did not recover: %v", err))
+		return nil
+	}
+	res.Checks = append(res.Checks, recoveryFinding(ctx, proc, meta))
+
+	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
+		DataDir: clone.DataDir, BinDir: binDir, Exec: proc.Exec}
+	var stopped []checks.StoppedCheck
+	for _, c := range checks.Build(o.Checks) {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("before check %s: %w", c.Name(), err)
+		}
+		r.begin("check:" + c.Name())
+		fs := c.Run(ctx, env)
+		res.Checks = append(res.Checks, fs...)
+		if sc, ok := c.(checks.StoppedCheck); ok {
+			stopped = append(stopped, sc)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("while checking: %w", err)
+	}
+	r.end()
+	// Verified and usable: the RTO clock stops here.
+	actual := d.Now().Sub(r.start)
+	res.RTO.ActualSeconds = actual.Seconds()
+	res.RTO.Met = actual <= o.RTO
+	rtoEv := checks.Evidence{"targetSeconds": o.RTO.Seconds(), "actualSeconds": actual.Seconds()}
+	if res.RTO.Met {
+		res.Checks = append(res.Checks, checks.Passf(RTOName, rtoEv, "verified and usable after %s, within the RTO of %s", actual.Round(time.Millisecond), o.RTO))
+	} else {
+		res.Checks = append(res.Checks, checks.Failf(RTOName, rtoEv, "verified and usable after %s, beyond the RTO of %s", actual.Round(time.Millisecond), o.RTO))
+	}
+	r.setRecoveryPoint(meta)
+
+	if o.Keep {
+		res.Kept = proc.Kept()
+		return nil
+	}
+	// Checks on the cleanly stopped copy belong to teardown: after "verified and usable".
+	r.begin("teardown")
+	clean, serr := proc.Stop(30 * time.Second)
+	if serr != nil {
+		return fmt.Errorf("while stopping the throwaway server: %w", serr)
+	}
+	for _, sc := range stopped {
+		if !clean {
+			res.Checks = append(res.Checks, checks.Errorf(sc.Name(), nil, "skipped on the stopped copy: the server did not shut down cleanly"))
+			continue
+		}
+		res.Checks = append(res.Checks, sc.RunStopped(context.WithoutCancel(ctx), env)...)
+	}
+	return nil
+}
+
+func (r *run) selectSnapshot(ctx context.Context) (*snapshot.Metadata, error) {
+	if r.o.SnapshotID != "" {
+		m, err := r.d.Source.Get(ctx, r.o.SnapshotID)
+		if errors.Is(err, snapshot.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %w (list them with: firedrill snapshots --target %s)", ErrUsage, err, r.o.Target)
+		}
+		return m, err
+	}
+	snaps, err := r.d.Source.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("while listing snapshots of %s: %w", r.o.Target, err)
+	}
+	if len(snaps) == 0 {
+		return nil, fmt.Errorf("%w: target %s has no complete snapshot; take one with: firedrill snapshot --target %s", snapshot.ErrNotFound, r.o.Target, r.o.Target)
+	}
+	return &snaps[0], nil
+}
+
+// setRecoveryPoint takes the freshness check's timestamp, else the snapshot's stop time.
+func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
+	for _, f := range r.res.Checks {
+		if f.Check == checks.FreshnessName {
+			if t, ok := f.Evidence[checks.EvidenceRecoveryPoint].(time.Time); ok {
+				r.res.RecoveryPoint, r.res.RecoveryPointSource = &t, "freshness"
+				return
+			}
+		}
+	}
+	t := meta.TakenAt.UTC()
+	r.res.RecoveryPoint, r.res.RecoveryPointSource = &t, "snapshot"
+}
+
+// teardown stops the server and removes the scratch directory, unless --keep asked to leave a
+// verified copy. It ignores ctx's cancellation: an interrupted drill still cleans up.
+func (r *run) teardown(ctx context.Context, scratch string, proc *local.Process, log *slog.Logger) error {
+	if r.o.Keep && r.res.Kept != nil {
+		return nil
+	}
+	if r.phase != "teardown" {
+		r.begin("teardown")
+	}
+	var errs []error
+	if proc != nil && proc.Running() {
+		if _, err := proc.Stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.o.Keep {
+		r.res.Kept = &reports.Kept{ScratchDir: scratch}
+		if proc != nil {
+			r.res.Kept.ServerLog = proc.ServerLog()
+		}
+		return errors.Join(errs...)
+	}
+	if err := os.RemoveAll(scratch); err != nil {
+		errs = append(errs, fmt.Errorf("while removing scratch directory %s: %w", scratch, err))
+	}
+	log.Debug("teardown done", "scratch", scratch)
+	_ = ctx
+	return errors.Join(errs...)
+}
+
+func makeScratch(root, target, id string, runAs postgres.RunAs) (string, error) {
+	if root == "" {
+		root = os.TempDir()
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("while creating scratch root %s: %w", root, err)
+	}
+	dir := filepath.Join(root, "firedrill-drill-"+target+"-"+id)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("while creating scratch directory %s: %w", dir, err)
+	}
+	if err := runAs.Chown(dir); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("while handing scratch directory %s to %s: %w", dir, runAs.Name, err)
+	}
+	if !runAs.IsCurrent() {
+		if err := traversable(root); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("scratch directory %s is not reachable by user %s (%v): choose restore.local.scratchDir under a directory others can traverse (chmod o+x), such as /var/tmp", root, runAs.Name, err)
+		}
+	}
+	return dir, nil
+}
+
+// traversable checks every ancestor of dir is searchable by others (the run-as user).
+func traversable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s has mode %v", p, fi.Mode().Perm())
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func integrityFinding(c *snapshot.CloneResult) checks.Finding {
+	ev := checks.Evidence{"filesVerified": c.Verified, "bytes": c.Bytes, "algorithm": "sha256"}
+	if len(c.Mismatches) > 0 {
+		ev["mismatches"] = c.Mismatches
+		return checks.Failf(SnapshotIntegrityName, ev, "%d file(s) differ from the snapshot's manifest, first: %s", len(c.Mismatches), c.Mismatches[0])
+	}
+	return checks.Passf(SnapshotIntegrityName, ev, "%d files match the snapshot's SHA-256 manifest", c.Verified)
+}
+
+// recoveryFinding records how recovery went and checks the copy is the cluster that was
+// snapshotted.
+func recoveryFinding(ctx context.Context, p *local.Process, meta *snapshot.Metadata) checks.Finding {
+	ev := checks.Evidence{"serverLog": p.LogEvidence(15), "stopLsn": meta.StopLSN}
+	conn, err := p.Connect(ctx, "postgres")
+	if err != nil {
+		return checks.Errorf(RecoveryName, ev, "recovered, but a connection failed: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var sysid int64
+	var version, lsn string
+	if err := conn.QueryRow(ctx, "SELECT system_identifier, current_setting('server_version'), pg_current_wal_lsn()::text FROM pg_control_system()").Scan(&sysid, &version, &lsn); err != nil {
+		return checks.Errorf(RecoveryName, ev, "recovered, but reading pg_control failed: %v", err)
+	}
+	ev["systemIdentifier"] = fmt.Sprint(sysid)
+	ev["serverVersion"] = version
+	ev["walLsn"] = lsn
+	if want := meta.Attributes[postgres.AttrSystemID]; want != "" && want != fmt.Sprint(sysid) {
+		return checks.Failf(RecoveryName, ev, "the restored copy has system identifier %d, but the snapshot was taken of %s", sysid, want)
+	}
+	return checks.Passf(RecoveryName, ev, "recovered to a consistent state and accepts connections (%s)", strings.TrimSpace(version))
+}
+
+func newID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type nopProgress struct{}
+
+func (nopProgress) Phase(string)  {}
+func (nopProgress) Status(string) {}
