@@ -146,7 +146,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 			}
 			return nil, fmt.Errorf("while copying WAL needed by the backup: %s is gone from %s (was it recycled? keep max_replication_slots > 0 so firedrill can reserve WAL): %w", rel, req.DataDir, err)
 		}
-		after = append(after, copyJob{rel: rel, src: src, dst: plan.dest(rel), mode: fi.Mode(), size: fi.Size()})
+		after = append(after, copyJob{rel: plan.manifestRel(rel), src: src, dst: plan.dest(rel), mode: fi.Mode(), size: fi.Size()})
 	}
 	status(fmt.Sprintf("copying %d WAL files", len(after)))
 	more, err := cp.run(ctx, after)
