@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/firedrill
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/firedrill/firedrill/cmd/firedrill/version.Version=$(VERSION)
+LDFLAGS := -X main.version=$(VERSION)
 # Where the harness caches the components it installs or builds (outside the repository).
 export FIREDRILL_CACHE_DIR ?= $(HOME)/.cache/firedrill
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/demo"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var (
+		keep  bool
+		scale int
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Show the whole pipeline on a throwaway local PostgreSQL",
+		Long: `Show firedrill's whole pipeline on one machine, with nothing but PostgreSQL server binaries:
+
+  1. create a "production" PostgreSQL in a temporary sandbox (data checksums on, WAL archiving
+     to a local directory, a pgbench dataset and an orders table with timestamps);
+  2. take an online snapshot while pgbench writes to it;
+  3. run a drill on the newest snapshot: clone, throwaway server, amcheck, checksums, row
+     counts, SQL assertions (the pgbench balance invariant), freshness, RTO;
+  4. print the report and remove the sandbox (keep it with --keep: it holds a firedrill.yaml
+     you can run the other commands with).
+
+` + exitCodesHelp,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			ctx := cmd.Context()
+			f, err := g.format()
+			if err != nil {
+				return err
+			}
+			if scale < 1 || scale > 1000 {
+				return usageError{fmt.Errorf("--scale must be between 1 and 1000, got %d", scale)}
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			pr := g.progress(log)
+			defer pr.Done()
+			pr.Phase("sandbox")
+			sb, err := demo.Start(ctx, demo.Options{Scale: scale, Status: pr.Status})
+			if errors.Is(err, postgres.ErrNoBinaries) {
+				return fmt.Errorf("the demo needs PostgreSQL server binaries: %w", err)
+			}
+			if err != nil {
+				return fmt.Errorf("while building the demo sandbox: %w", err)
+			}
+			defer func() {
+				if keep {
+					if cerr := sb.Close(); cerr != nil {
+						err = errors.Join(err, cerr)
+					}
+					fmt.Fprintf(g.stderr, "\nKept the sandbox in %s (servers stopped). Try:\n  firedrill snapshots -c %s\n  firedrill drill -c %s\nRemove it with: rm -rf %s\n",
+						sb.Dir, filepath.Join(sb.Dir, "firedrill.yaml"), filepath.Join(sb.Dir, "firedrill.yaml"), sb.Dir)
+					return
+				}
+				if rerr := sb.Remove(); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("while removing the demo sandbox %s: %w", sb.Dir, rerr))
+				}
+			}()
+			cfgPath := filepath.Join(sb.Dir, "firedrill.yaml")
+			if err := os.WriteFile(cfgPath, []byte(sb.Config()), 0o600); err != nil {
+				return fmt.Errorf("while writing the demo configuration: %w", err)
+			}
+			cfg, err := policy.Load(cfgPath)
+			if err != nil {
+				return err
+			}
+			t := &cfg.Targets[0]
+			pr.Phase("load")
+			if err := sb.StartLoad(ctx); err != nil {
+				return err
+			}
+			pr.Status("pgbench is writing (TPC-B transactions and new orders)")
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if _, err := takeSnapshot(ctx, t, pr, log); err != nil {
+				return fmt.Errorf("while taking the demo snapshot: %w", err)
+			}
+			pr.Phase("stop load")
+			sb.StopLoad()
+			res, err := runDrill(ctx, cfg, t, "", false, pr, log)
+			pr.Done()
+			if err != nil && res == nil {
+				return err
+			}
+			if perr := printDrills(g, f, []*reports.DrillResult{res}); perr != nil {
+				return perr
+			}
+			if err != nil {
+				return err
+			}
+			return resultsErr([]*reports.DrillResult{res})
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml)")
+	cmd.Flags().IntVar(&scale, "scale", 5, "pgbench scale of the demo dataset (about 15 MB per unit)")
+	return cmd
+}

@@ -1,0 +1,17 @@
+// Command firedrill proves that backups restore: it takes application-consistent snapshots,
+// restores them into throwaway databases, verifies them, and reports against RPO and RTO.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/reports/progress"
+	"github.com/firedrill/firedrill/reports/render"
+)
+
+// globals are the flags every command takes, and what main hands in.
+type globals struct {
+	configPath string
+	output     string
+	logLevel   string
+	stdout     io.Writer
+	stderr     io.Writer
+	// tty is true when stderr is a terminal: progress is shown there.
+	tty bool
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	_ = stdin
+	g := &globals{stdout: stdout, stderr: stderr}
+	if f, ok := stderr.(*os.File); ok {
+		g.tty = term.IsTerminal(int(f.Fd()))
+	}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errChecksFailed) && !errors.Is(err, errCouldNotCheck) {
+		fmt.Fprintf(stderr, "firedrill: %s\n", indentLines(err.Error()))
+		if code == exitUsage {
+			var ue usageError
+			if errors.As(err, &ue) {
+				fmt.Fprintln(stderr, "Run 'firedrill --help' for usage.")
+			}
+		}
+	}
+	return code
+}
+
+func indentLines(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "firedrill",
+		Short: "Prove that your database backups restore",
+		Long: `firedrill proves recoverability: it takes application-consistent snapshots of your
+databases, restores the newest one into a throwaway copy that can never touch production,
+verifies it (amcheck, checksums, row counts, your own SQL, data freshness), times the restore
+against the RTO, and keeps the evidence.
+
+Start with 'firedrill demo' (needs only local PostgreSQL server binaries), then write a
+firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill drill'.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", envOr("FIREDRILL_CONFIG", "firedrill.yaml"), "configuration file (env FIREDRILL_CONFIG)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default: warn; logs go to stderr, as JSON when stderr is not a terminal)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetHelpCommand(&cobra.Command{Hidden: true})
+	root.AddCommand(newVersionCmd(g), newSnapshotCmd(g), newSnapshotsCmd(g), newDrillCmd(g), newDemoCmd(g))
+	for _, c := range root.Commands() {
+		c.Args = wrapArgs(c.Args)
+	}
+	return root
+}
+
+// wrapArgs turns positional-argument errors into usage errors.
+func wrapArgs(a cobra.PositionalArgs) cobra.PositionalArgs {
+	if a == nil {
+		a = cobra.NoArgs
+	}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := a(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+func envOr(k, d string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return d
+}
+
+func (g *globals) format() (render.Format, error) {
+	f, err := render.ParseFormat(g.output)
+	if err != nil {
+		return "", usageError{err}
+	}
+	return f, nil
+}
+
+func (g *globals) loadConfig() (*policy.Config, error) {
+	return policy.Load(g.configPath)
+}
+
+// logger logs to stderr: text on a terminal, JSON elsewhere; warn and above unless asked.
+func (g *globals) logger() (*slog.Logger, error) {
+	lvl := slog.LevelWarn
+	if g.logLevel != "" {
+		if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+			return nil, usageError{fmt.Errorf("invalid --log-level %q (use debug, info, warn or error)", g.logLevel)}
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if g.tty {
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+}
+
+// progress shows phases on a terminal (unless the output is JSON on a terminal... it goes to
+// stderr, so it never mixes with stdout) and logs them otherwise.
+func (g *globals) progress(log *slog.Logger) progress.Reporter {
+	return progress.New(g.stderr, g.tty, log)
+}
+
+// pickTargets returns the named target, or every target when name is empty.
+func pickTargets(cfg *policy.Config, name string) ([]policy.Target, error) {
+	if name == "" {
+		return cfg.Targets, nil
+	}
+	t, ok := cfg.Target(name)
+	if !ok {
+		return nil, usageError{fmt.Errorf("no target %q in %s (targets: %s)", name, cfg.File, strings.Join(cfg.TargetNames(), ", "))}
+	}
+	return []policy.Target{*t}, nil
+}

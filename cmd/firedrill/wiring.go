@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/reports/history"
+	"github.com/firedrill/firedrill/reports/progress"
+	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/snapshot/local"
+	"github.com/firedrill/firedrill/restore/snapshot/take"
+)
+
+// repository builds the snapshot repository of a target.
+func repository(t *policy.Target) *local.Repository {
+	return local.New(t.Snapshot.Local.Repository, t.Snapshot.Local.Parallel)
+}
+
+// drillOptions maps a configured target to a drill.
+func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options {
+	return drill.Options{
+		Target: t.Name, Engine: t.Engine, SnapshotID: snapshotID,
+		RTO: t.Objectives.RTO.Duration, RPO: t.Objectives.RPO.Duration,
+		Checks: t.Checks, Keep: keep,
+		Runtime: drill.RuntimeOptions{
+			BinDir: t.Restore.Local.BinDir, ScratchDir: t.Restore.Local.ScratchDir, RunAsUser: t.Restore.Local.RunAsUser,
+			Listen: t.Restore.Local.Listen, IsolateNetwork: *t.Restore.Local.IsolateNetwork, StartTimeout: t.Restore.Local.StartTimeout.Duration,
+		},
+	}
+}
+
+// takeSnapshot takes one snapshot of a configured target.
+func takeSnapshot(ctx context.Context, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
+	dsn, err := t.DSN()
+	if err != nil {
+		return nil, err
+	}
+	pr.Phase("snapshot " + t.Name)
+	return take.Take(ctx, take.Options{
+		Target: t.Name, Engine: t.Engine, Mode: t.Snapshot.Mode, DSN: dsn,
+		DataDir: t.Snapshot.Local.DataDir, Repository: repository(t), Fast: *t.Snapshot.FastCheckpoint,
+		Status: pr.Status, Now: time.Now, Log: log,
+	})
+}
+
+// runDrill drills one configured target and records the result in the history.
+func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
+	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log}
+	res, err := d.Run(ctx, drillOptions(t, snapshotID, keep))
+	if err != nil {
+		return res, err
+	}
+	if _, herr := history.New(cfg.History.Dir).Save(context.WithoutCancel(ctx), res); herr != nil {
+		return res, fmt.Errorf("drill finished (%s) but its result could not be recorded: %w", res.Status, herr)
+	}
+	return res, nil
+}
+
+// resultsErr turns drill statuses into the command's error (and so its exit code).
+func resultsErr(results []*reports.DrillResult) error {
+	worst := reports.StatusPass
+	for _, r := range results {
+		switch {
+		case r.Status == reports.StatusFail:
+			worst = reports.StatusFail
+		case r.Status == reports.StatusError && worst == reports.StatusPass:
+			worst = reports.StatusError
+		}
+	}
+	switch worst {
+	case reports.StatusFail:
+		return errChecksFailed
+	case reports.StatusError:
+		return errCouldNotCheck
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+// Package demo builds the sandbox `firedrill demo` runs in: a "production" PostgreSQL with data
+// checksums, WAL archiving to a local directory, a pgbench dataset and an orders table with
+// timestamps, and a write load to snapshot under.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+)
+
+// Options configures the sandbox.
+type Options struct {
+	// Scale is the pgbench scale (about 15 MB per unit).
+	Scale  int
+	Status func(string)
+}
+
+// Sandbox is a temporary directory with a running production PostgreSQL.
+type Sandbox struct {
+	Dir        string
+	Production *postgres.Instance
+	Repository string
+	History    string
+	Scratch    string
+	load       *exec.Cmd
+}
+
+// Start creates the sandbox. On error nothing is left behind.
+func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
+	status := o.Status
+	if status == nil {
+		status = func(string) {}
+	}
+	bin, err := postgres.FindBinDir("", "")
+	if err != nil {
+		return nil, err
+	}
+	runAs, err := postgres.ResolveRunAs("")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "firedrill-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("while creating the demo sandbox: %w", err)
+	}
+	s := &Sandbox{Dir: dir, Repository: filepath.Join(dir, "repository"), History: filepath.Join(dir, "history"), Scratch: filepath.Join(dir, "scratch")}
+	defer func() {
+		if err != nil {
+			s.Close()
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	// The server runs as an unprivileged user, which must reach its directories.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("while opening the sandbox to the server user: %w", err)
+	}
+	prod := filepath.Join(dir, "production")
+	if err := os.MkdirAll(prod, 0o755); err != nil {
+		return nil, fmt.Errorf("while creating %s: %w", prod, err)
+	}
+	if err := runAs.Chown(prod); err != nil {
+		return nil, fmt.Errorf("while handing %s to %s: %w", prod, runAs.Name, err)
+	}
+	if err := os.MkdirAll(s.Scratch, 0o755); err != nil {
+		return nil, fmt.Errorf("while creating %s: %w", s.Scratch, err)
+	}
+	status("creating the production database (initdb --data-checksums, WAL archiving on)")
+	s.Production, err = postgres.NewInstance(ctx, postgres.InstanceOptions{
+		BinDir: bin, Dir: prod, RunAs: runAs, DataChecksums: true, ArchiveDir: filepath.Join(dir, "wal-archive"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	status(fmt.Sprintf("loading a pgbench dataset (scale %d)", o.Scale))
+	if _, err := s.Production.Pgbench(ctx, "-i", "-q", "-s", strconv.Itoa(o.Scale)); err != nil {
+		return nil, err
+	}
+	status("creating the orders table")
+	if err := s.Production.Exec(ctx, "postgres", `
+		CREATE TABLE orders (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT now(), amount numeric(12,2) NOT NULL);
+		INSERT INTO orders (created_at, amount)
+		  SELECT now() - (i || ' seconds')::interval, (random() * 500)::numeric(12,2) FROM generate_series(1, 5000) AS i;`); err != nil {
+		return nil, err
+	}
+	script := filepath.Join(dir, "orders.sql")
+	if err := os.WriteFile(script, []byte("INSERT INTO orders (amount) VALUES ((random() * 500)::numeric(12,2));\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("while writing the load script: %w", err)
+	}
+	return s, nil
+}
+
+// StartLoad starts pgbench writing (TPC-B transactions and new orders) until StopLoad.
+func (s *Sandbox) StartLoad(ctx context.Context) error {
+	s.load = s.Production.PgbenchCmd(context.WithoutCancel(ctx), "-n", "-c", "2", "-j", "2", "-T", "600",
+		"-b", "tpcb-like@4", "-f", filepath.Join(s.Dir, "orders.sql")+"@1")
+	if err := s.load.Start(); err != nil {
+		return fmt.Errorf("while starting pgbench: %w", err)
+	}
+	return nil
+}
+
+// StopLoad stops the write load.
+func (s *Sandbox) StopLoad() {
+	if s.load == nil || s.load.Process == nil {
+		return
+	}
+	_ = s.load.Cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.load.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = s.load.Process.Kill()
+		<-done
+	}
+	s.load = nil
+}
+
+// Close stops the load and the production server; it keeps the files (Remove deletes them).
+func (s *Sandbox) Close() error {
+	s.StopLoad()
+	if s.Production != nil {
+		if err := s.Production.Stop(15 * time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes the sandbox.
+func (s *Sandbox) Remove() error {
+	return errors.Join(s.Close(), os.RemoveAll(s.Dir))
+}
+
+// Config is the firedrill configuration of the sandbox, as a user would write it.
+func (s *Sandbox) Config() string {
+	return fmt.Sprintf(`# firedrill configuration of the demo sandbox (see README: Configuration).
+targets:
+  - name: demo
+    engine: postgres
+    connection:
+      dsn: %q
+    snapshot:
+      driver: local
+      mode: online
+      local:
+        dataDir: %s
+        repository: %s
+    restore:
+      runtime: local
+      local:
+        scratchDir: %s
+    objectives:
+      rto: 10m
+      rpo: 1h
+    checks:
+      amcheck: true
+      checksums: true
+      rowCounts:
+        min:
+          public.pgbench_accounts: 100000
+      sql:
+        - name: balances-match
+          query: "SELECT sum(abalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_accounts"
+          database: postgres
+          expect: {equals: "t"}
+        - name: orders-present
+          query: "SELECT count(*) FROM orders"
+          expect: {min: 5000}
+      freshness:
+        query: "SELECT max(created_at) FROM orders"
+history:
+  dir: %s
+`, s.Production.DSN("postgres"), s.Production.DataDir, s.Repository, s.Scratch, s.History)
+}
