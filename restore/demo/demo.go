@@ -169,7 +169,7 @@ targets:
           public.pgbench_accounts: 100000
       sql:
         - name: balances-match
-          query: "SELECT sum(abalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_accounts"
+          query: "SELECT sum(abalance) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history) FROM pgbench_accounts"
           database: postgres
           expect: {equals: "t"}
         - name: orders-present
