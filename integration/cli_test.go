@@ -292,7 +292,9 @@ func TestInterruptedDrillLeavesNothing(t *testing.T) {
 	}{
 		{"SIGINT while cloning", syscall.SIGINT, func(s string) bool { return globAny(s, "*/clone/data/base") }},
 		{"SIGTERM while the server runs", syscall.SIGTERM, func(s string) bool { return globAny(s, "*/server.log") }},
-		{"SIGINT during checks", syscall.SIGINT, func(s string) bool { return sizeAbove(s, "*/server.log", 0) && globAny(s, "*/clone/data/postmaster.pid") }},
+		{"SIGINT during checks", syscall.SIGINT, func(s string) bool {
+			return sizeAbove(s, "*/server.log", 0) && globAny(s, "*/clone/data/postmaster.pid")
+		}},
 	}
 	tg, cfg := newTarget(t, pg, pgbenchChecks)
 	snapshotID(t, ctx, cfg)
