@@ -22,10 +22,12 @@ demo: build
 setup:
 	bash integration/setup/setup.sh
 
-## test: set up the real components, then run unit and integration tests.
+## test: set up the real components, then run unit and integration tests. The output is plain
+## go test's (ok/FAIL lines, failing tests in full), then the real components the tests used, the
+## skipped tests with their reasons, and "tests: N passed, N failed, N skipped".
 test: setup
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 60m ./...
+	set -o pipefail; $(GO) test -json -count=1 -timeout 60m ./... | $(GO) run ./integration/setup/testsummary
 
 ## test-unit: unit tests only (integration tests skip themselves under -short).
 test-unit:

@@ -3,8 +3,8 @@
 # tests use (called by `make setup`, which `make test` runs, and so by .ci/run):
 #
 #   apt.sh      Debian packages: PostgreSQL 15, MariaDB, Redis, promtool, Docker, etcd, debootstrap
-#   gotools.sh  Go-built servers into the cache: versitygw (S3), kube-apiserver (if present)
 #   docker.sh   dockerd running, and the local image local/postgres:15
+#   gotools.sh  Go-built servers into the cache: versitygw (S3), kube-apiserver (if present)
 #
 # then prints a table of the components found. The cache is ${FIREDRILL_CACHE_DIR:-~/.cache/firedrill}.
 # A second run does nothing and takes seconds.
@@ -32,11 +32,12 @@ step() {
 	log "step $name: $(since "$t")"
 }
 
+# Docker before the Go builds: a broken image build shows in minutes, not after the long builds.
 step "Debian packages" "$HERE/apt.sh"
+step "Docker" "$HERE/docker.sh"
 if [ -f "$HERE/gotools.sh" ]; then
 	step "Go-built tools" "$HERE/gotools.sh"
 fi
-step "Docker" "$HERE/docker.sh"
 
 bash "$HERE/components.sh" || true
 log "setup done in $(since "$start")"
