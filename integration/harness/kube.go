@@ -110,9 +110,12 @@ func StartKube(t testing.TB) *Kube {
 	// Registered before Start: a start that fails half way (CRDs not established) still stops
 	// what it started.
 	t.Cleanup(func() {
+		stopped := time.Now()
 		if err := env.Stop(); err != nil {
 			t.Errorf("while stopping the control plane: %v\n%s", err, logTail(logPath))
+			return
 		}
+		t.Logf("control plane stopped in %s", time.Since(stopped).Round(time.Millisecond))
 	})
 	start := time.Now()
 	cfg, err := env.Start()

@@ -35,8 +35,10 @@ type S3 struct {
 	// Endpoint is the gateway's base URL, http://127.0.0.1:<port>. Clients must use path-style
 	// addressing: there is no DNS for virtual-host buckets.
 	Endpoint string
-	// Region is the region the gateway signs and verifies requests for. Two instances with
-	// different regions (or credentials) stand for two regions or two providers.
+	// Region is the region the gateway reports for its buckets (HeadBucket, GetBucketLocation)
+	// and the one its clients sign for. versitygw does not refuse a signature made for another
+	// region, so two providers are told apart by their credentials: two instances, with
+	// different regions and their own random keys, stand for two regions or two providers.
 	Region string
 	// AccessKey and SecretKey are the gateway's root credentials, random per instance.
 	AccessKey string
@@ -209,6 +211,9 @@ func (s *S3) CreateBucket(t testing.TB, name string, opts BucketOptions) {
 	c := s.Client(t)
 
 	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if s.Region != DefaultS3Region { // as AWS wants it outside us-east-1
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.Region)}
+	}
 	if opts.ObjectLock {
 		in.ObjectLockEnabledForBucket = aws.Bool(true)
 	}

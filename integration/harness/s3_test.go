@@ -128,6 +128,13 @@ func TestS3TwoInstances(t *testing.T) {
 		}
 	}
 	for _, gw := range []*harness.S3{primary, replica} {
+		head, err := gw.Client(t).HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("backups")})
+		if err != nil {
+			t.Fatalf("HeadBucket on %s: %v", gw.Region, err)
+		}
+		if r := aws.ToString(head.BucketRegion); r != gw.Region {
+			t.Errorf("gateway %s reports its bucket in region %q", gw.Region, r)
+		}
 		got, err := gw.Client(t).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("backups"), Key: aws.String("region")})
 		if err != nil {
 			t.Fatalf("GetObject on %s: %v", gw.Region, err)
