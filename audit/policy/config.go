@@ -8,6 +8,10 @@ import (
 type Config struct {
 	Targets []Target `yaml:"targets" json:"targets"`
 	History History  `yaml:"history" json:"history"`
+	// Groups are targets snapshotted together under one batch id (snapshot_ext.go).
+	Groups []Group `yaml:"groups" json:"groups,omitempty"`
+	// Locations are where backup copies live, for the auditor (audit_ext.go).
+	Locations []Location `yaml:"locations" json:"locations,omitempty"`
 	// File is where the configuration was read from ("" for an embedded one).
 	File string `yaml:"-" json:"-"`
 }
@@ -26,6 +30,10 @@ type Target struct {
 	Restore    RestoreSpec   `yaml:"restore" json:"restore"`
 	Objectives Objectives    `yaml:"objectives" json:"objectives"`
 	Checks     checks.Config `yaml:"checks" json:"checks"`
+	// Retention says which snapshots to keep (snapshot_ext.go).
+	Retention Retention `yaml:"retention" json:"retention"`
+	// Audit configures the auditor's checks of this target (audit_ext.go).
+	Audit AuditSpec `yaml:"audit" json:"audit"`
 }
 
 // Connection says how to reach the production database. The DSN may hold a password: it is
@@ -40,8 +48,11 @@ type SnapshotSpec struct {
 	Driver string `yaml:"driver" json:"driver"`
 	Mode   string `yaml:"mode" json:"mode"`
 	// FastCheckpoint starts the backup with an immediate checkpoint (default true).
-	FastCheckpoint *bool         `yaml:"fastCheckpoint" json:"fastCheckpoint,omitempty"`
-	Local          LocalSnapshot `yaml:"local" json:"local"`
+	FastCheckpoint *bool `yaml:"fastCheckpoint" json:"fastCheckpoint,omitempty"`
+	// MaxFreeze bounds how long the database may stay frozen (locked) for a snapshot.
+	MaxFreeze Duration      `yaml:"maxFreeze" json:"maxFreeze"`
+	Local     LocalSnapshot `yaml:"local" json:"local"`
+	CSI       CSISnapshot   `yaml:"csi" json:"csi"`
 }
 
 // LocalSnapshot configures the directory driver.

@@ -35,6 +35,8 @@ func DefaultHistoryDir() string {
 }
 
 func applyDefaults(c *Config) {
+	defer applySnapshotDefaults(c)
+	defer applyAuditDefaults(c)
 	if c.History.Dir == "" {
 		c.History.Dir = DefaultHistoryDir()
 	}

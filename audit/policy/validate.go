@@ -18,6 +18,9 @@ var (
 	supportedListen   = []string{"socket", "tcp"}
 )
 
+// addFunc records a validation problem at a key path.
+type addFunc = func(key, format string, a ...any)
+
 func validate(c *Config, file string, idx *nodeIndex) Errors {
 	var errs Errors
 	add := func(key, format string, a ...any) {
@@ -111,6 +114,8 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 			}
 		}
 	}
+	validateSnapshotExt(c, add)
+	validateAudit(c, add)
 	return errs
 }
 
