@@ -3,6 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,8 @@ func evaluate(name string, ev Evidence, got string, e Expect) Finding {
 		return Failf(name, ev, "returned %q, expected %q", got, *e.Equals)
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(got), 64)
-	if err != nil {
+	// NaN compares false with everything, so it would pass any bound.
+	if err != nil || math.IsNaN(v) {
 		return Failf(name, ev, "returned %q, which is not a number (expected min/max bounds)", got)
 	}
 	if e.Min != nil && v < *e.Min {

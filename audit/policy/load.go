@@ -99,6 +99,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	applyDefaults(&cfg)
 	resolvePaths(&cfg, filepath.Dir(name))
 	if errs := validate(&cfg, name, idx); len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
 	return &cfg, nil
