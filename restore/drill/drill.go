@@ -186,6 +186,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 		BinDir: binDir, DataDir: clone.DataDir, ScratchDir: scratch, RunAs: runAs,
 		Listen: o.Runtime.Listen, IsolateNetwork: o.Runtime.IsolateNetwork, Superuser: superuser,
 		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), EngineVersion: meta.EngineVersion,
+		Keep: o.Keep,
 	})
 	if err != nil {
 		return fmt.Errorf("while starting the throwaway server: %w", err)

@@ -141,6 +141,8 @@ type Server struct {
 	LogFile string
 	// Settings are passed as -c name=value, after the configuration file.
 	Settings map[string]string
+	// Detached servers survive firedrill's exit (for --keep); others are killed with it.
+	Detached bool
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -175,6 +177,9 @@ func (s *Server) Start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 	attr := &syscall.SysProcAttr{Credential: s.RunAs.Credential(), Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.Detached {
+		attr.Pdeathsig = 0
+	}
 	if s.IsolateNetwork {
 		attr.Cloneflags = syscall.CLONE_NEWNET
 	}

@@ -38,6 +38,8 @@ type Options struct {
 	Files         map[string][]byte
 	Tablespaces   map[string]string
 	EngineVersion string
+	// Keep lets the server outlive firedrill (--keep); otherwise it dies with firedrill.
+	Keep bool
 }
 
 // Process is a running throwaway server.
@@ -99,6 +101,7 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	p.server = &postgres.Server{
 		BinDir: o.BinDir, DataDir: o.DataDir, SocketDir: socketDir, Port: port, ListenAddresses: listen,
 		RunAs: o.RunAs, IsolateNetwork: p.opts.IsolateNetwork, LogFile: filepath.Join(o.ScratchDir, "server.log"),
+		Detached: o.Keep,
 	}
 	if err := p.server.Start(ctx); err != nil {
 		p.cleanupSocket()
