@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
@@ -106,3 +107,17 @@ func (r *DrillResult) Finalize() {
 }
 
 func hasFailure(fs []checks.Finding) bool { return checks.Worst(fs) == checks.Fail }
+
+// HumanBytes formats a byte count with binary units: 512 B, 1.5 KiB, 3.2 GiB.
+func HumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -126,7 +126,7 @@ func Snapshots(w io.Writer, snaps []snapshot.Metadata, now time.Time) error {
 	rows := make([][]string, 0, len(snaps))
 	for _, s := range snaps {
 		rows = append(rows, []string{s.ID, s.TakenAt.Format(time.RFC3339), Dur(now.Sub(s.TakenAt).Seconds()),
-			s.Mode, s.EngineVersion, HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)})
+			s.Mode, s.EngineVersion, reports.HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)})
 	}
 	return Table(w, []string{"ID", "TAKEN AT", "AGE", "MODE", "VERSION", "SIZE", "FILES", "BACKUP MODE"}, rows)
 }
@@ -154,20 +154,6 @@ func Dur(sec float64) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
-// HumanBytes formats a byte count with binary units.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // SortedKeys returns a map's keys in order.

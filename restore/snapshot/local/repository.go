@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
@@ -413,23 +414,9 @@ func reportProgress(ctx context.Context, cp *copier, total int64, what string, s
 				if total > 0 {
 					pct = float64(n) * 100 / float64(total)
 				}
-				status(fmt.Sprintf("%s: %s of %s (%.0f%%)", what, HumanBytes(n), HumanBytes(total), pct))
+				status(fmt.Sprintf("%s: %s of %s (%.0f%%)", what, reports.HumanBytes(n), reports.HumanBytes(total), pct))
 			}
 		}
 	}()
 	return func() { close(done) }
-}
-
-// HumanBytes formats a byte count.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
