@@ -1,6 +1,10 @@
 package checks
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Status is the outcome of one check. The order matters: a higher status is worse, so the
 // status of a set of findings is the worst of them.
@@ -84,4 +88,16 @@ func Worst(fs []Finding) Status {
 		}
 	}
 	return w
+}
+
+// ShortDuration formats a duration for messages: 1h, 10m, 1h30m, 2.5s (not 1h0m0s).
+func ShortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -57,7 +57,7 @@ func (f *Freshness) Run(ctx context.Context, env *Env) []Finding {
 	ev["drillTime"] = now.UTC()
 	ev["ageSeconds"] = age.Seconds()
 	if age > env.RPO {
-		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", age.Round(time.Second), env.RPO))
+		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
 	}
-	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", age.Round(time.Second), env.RPO))
+	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
 }

@@ -62,7 +62,7 @@ func (t *terminal) Phase(name string) {
 // finishPhase leaves a line behind for the phase that ended.
 func (t *terminal) finishPhase() {
 	if t.phase != "" {
-		fmt.Fprintf(t.w, "\r\033[K  ✓ %-22s %6.1fs\n", t.phase, time.Since(t.phaseStart).Seconds())
+		fmt.Fprintf(t.w, "\r\033[K  ✓ %-28s %6.1fs\n", t.phase, time.Since(t.phaseStart).Seconds())
 	}
 }
 
@@ -77,7 +77,7 @@ func (t *terminal) draw() {
 	if t.phase == "" {
 		return
 	}
-	line := fmt.Sprintf("  … %-22s %6.1fs  %s", t.phase, time.Since(t.phaseStart).Seconds(), t.status)
+	line := fmt.Sprintf("  … %-28s %6.1fs  %s", t.phase, time.Since(t.phaseStart).Seconds(), t.status)
 	if len(line) > 150 {
 		line = line[:150]
 	}

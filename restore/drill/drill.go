@@ -229,9 +229,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	res.RTO.Met = actual <= o.RTO
 	rtoEv := checks.Evidence{"targetSeconds": o.RTO.Seconds(), "actualSeconds": actual.Seconds()}
 	if res.RTO.Met {
-		res.Checks = append(res.Checks, checks.Passf(RTOName, rtoEv, "verified and usable after %s, within the RTO of %s", actual.Round(time.Millisecond), o.RTO))
+		res.Checks = append(res.Checks, checks.Passf(RTOName, rtoEv, "verified and usable after %s, within the RTO of %s", actual.Round(time.Millisecond), checks.ShortDuration(o.RTO)))
 	} else {
-		res.Checks = append(res.Checks, checks.Failf(RTOName, rtoEv, "verified and usable after %s, beyond the RTO of %s", actual.Round(time.Millisecond), o.RTO))
+		res.Checks = append(res.Checks, checks.Failf(RTOName, rtoEv, "verified and usable after %s, beyond the RTO of %s", actual.Round(time.Millisecond), checks.ShortDuration(o.RTO)))
 	}
 	r.setRecoveryPoint(meta)
 
