@@ -77,13 +77,16 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if r.RecoveryPoint != nil {
 		rp = r.RecoveryPoint.Format(time.RFC3339) + " (from " + r.RecoveryPointSource + ")"
 	}
-	met := "met"
-	if !r.RTO.Met {
-		met = "MISSED"
+	rto := fmt.Sprintf("%s of %s (met)", Dur(r.RTO.ActualSeconds), Dur(r.RTO.TargetSeconds))
+	switch {
+	case r.RTO.ActualSeconds == 0:
+		rto = fmt.Sprintf("not measured: the drill did not reach \"verified and usable\" (target %s)", Dur(r.RTO.TargetSeconds))
+	case !r.RTO.Met:
+		rto = fmt.Sprintf("%s of %s (MISSED)", Dur(r.RTO.ActualSeconds), Dur(r.RTO.TargetSeconds))
 	}
 	fmt.Fprintf(w, "Drill %s of target %q: %s\n", r.ID, r.Target, strings.ToUpper(string(r.Status)))
 	fmt.Fprintf(w, "  snapshot:        %s\n", snap)
-	fmt.Fprintf(w, "  RTO:             %s of %s (%s)\n", Dur(r.RTO.ActualSeconds), Dur(r.RTO.TargetSeconds), met)
+	fmt.Fprintf(w, "  RTO:             %s\n", rto)
 	fmt.Fprintf(w, "  recovery point:  %s\n", rp)
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error:           %s\n", r.Error)
@@ -100,6 +103,9 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if err := Table(w, []string{"PHASE", "TIME", ""}, rows); err != nil {
 		return err
 	}
+	if len(r.Checks) == 0 {
+		return keptNote(w, r)
+	}
 	fmt.Fprintln(w)
 	rows = rows[:0]
 	for _, f := range r.Checks {
@@ -108,6 +114,10 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if err := Table(w, []string{"CHECK", "STATUS", "DETAIL"}, rows); err != nil {
 		return err
 	}
+	return keptNote(w, r)
+}
+
+func keptNote(w io.Writer, r *reports.DrillResult) error {
 	if r.Kept != nil {
 		fmt.Fprintf(w, "\nKept (--keep): scratch %s", r.Kept.ScratchDir)
 		if r.Kept.Connect != "" {
