@@ -60,7 +60,7 @@ func Take(ctx context.Context, o Options) (*snapshot.Metadata, error) {
 	cfg.RuntimeParams["application_name"] = "firedrill-snapshot"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: while connecting to target %s: %w", ErrUnreachable, o.Target, err)
+		return nil, fmt.Errorf("%w: while connecting to target %s (is the server running, and does connection.dsn reach it?): %w", ErrUnreachable, o.Target, err)
 	}
 	backup := postgres.NewOnlineBackup(conn, postgres.OnlineBackupOptions{
 		Label: "firedrill " + o.Target, Fast: o.Fast, Now: o.Now,
