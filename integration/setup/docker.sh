@@ -24,17 +24,22 @@ start_dockerd() {
 	if docker info >/dev/null 2>&1; then
 		return 0
 	fi
-	if ! command -v dockerd >/dev/null; then
+	local dockerd
+	# /usr/sbin is often not on a non-root PATH.
+	dockerd=$(command -v dockerd || { [ -x /usr/sbin/dockerd ] && echo /usr/sbin/dockerd; } || true)
+	if [ -z "$dockerd" ]; then
 		missing docker "dockerd is not installed; $DOCKER_HOW"
 		return 1
 	fi
 	if ! is_root; then
-		missing docker "the Docker daemon is not running and starting it needs root; $DOCKER_HOW"
+		local why
+		why=$(docker info 2>&1 | grep -i -m1 -E 'cannot connect|permission denied|error' || true)
+		missing docker "the Docker daemon is not reachable (${why:-docker info failed}): start it as root ('make setup'), or join the docker group"
 		return 1
 	fi
 	log "starting dockerd (log: $LOGDIR/dockerd.log)"
 	# setsid: the daemon outlives this script and is not in make's process group.
-	setsid dockerd >"$LOGDIR/dockerd.log" 2>&1 </dev/null &
+	setsid "$dockerd" >"$LOGDIR/dockerd.log" 2>&1 </dev/null &
 	local i
 	for ((i = 0; i < 60; i++)); do
 		if docker info >/dev/null 2>&1; then

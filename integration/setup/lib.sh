@@ -17,6 +17,10 @@ if [ -z "${FIREDRILL_SETUP_MISSING:-}" ]; then
 	FIREDRILL_SETUP_OWN_MISSING=1
 fi
 
+# Debian puts dockerd, debootstrap and runuser in sbin, which a non-root PATH often lacks.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin ;; esac
+export PATH
+
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # missing COMPONENT HOW: remember that COMPONENT is unavailable and how a person gets it.
