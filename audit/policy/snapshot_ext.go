@@ -1,19 +1,178 @@
 package policy
 
+import (
+	"fmt"
+	"time"
+)
+
 // Snapshot-taking core configuration: CSI VolumeSnapshots, groups, retention.
 
+// Defaults of the snapshot-taking core (the README's reference repeats them).
+const (
+	// DefaultMaxFreeze bounds how long a database stays locked for a snapshot.
+	DefaultMaxFreeze = 60 * time.Second
+	// DefaultCSIReadyTimeout bounds the wait for a cut VolumeSnapshot to become readyToUse:
+	// uploading a snapshot to slow storage can take minutes, but the database is thawed by then.
+	DefaultCSIReadyTimeout = 10 * time.Minute
+)
+
 // CSISnapshot configures the Kubernetes CSI VolumeSnapshot driver.
-type CSISnapshot struct{}
+type CSISnapshot struct {
+	// Namespace holds the PVCs and the VolumeSnapshots.
+	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
+	// PVC is the data volume's PersistentVolumeClaim.
+	PVC string `yaml:"pvc" json:"pvc,omitempty"`
+	// WALPVC is the PostgreSQL WAL volume (or another volume of the same database), snapshotted
+	// in the same freeze as PVC.
+	WALPVC string `yaml:"walPVC" json:"walPVC,omitempty"`
+	// ClassName is the VolumeSnapshotClass.
+	ClassName string `yaml:"className" json:"className,omitempty"`
+	// ReadyTimeout bounds the wait for readyToUse after the cut (the database is thawed then).
+	ReadyTimeout Duration `yaml:"readyTimeout" json:"readyTimeout"`
+	// Kubeconfig is a kubeconfig file; empty uses $KUBECONFIG, ~/.kube/config or the in-cluster
+	// service account.
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+}
 
 // Group is a set of targets snapshotted together under one batch id.
 type Group struct {
 	Name    string   `yaml:"name" json:"name"`
 	Targets []string `yaml:"targets" json:"targets"`
+	// MaxFreeze bounds the total time any member stays frozen (default: the smallest member's
+	// snapshot.maxFreeze).
+	MaxFreeze Duration `yaml:"maxFreeze" json:"maxFreeze"`
 }
 
-// Retention says which snapshots of a target to keep.
-type Retention struct{}
+// Retention says which snapshots of a target to keep. With neither set, nothing is deleted.
+// A snapshot is kept when either rule keeps it, and the newest snapshot whose last drill passed
+// is always kept when it would otherwise be the last verified one to go.
+type Retention struct {
+	// KeepLast keeps the newest N snapshots.
+	KeepLast int `yaml:"keepLast" json:"keepLast,omitempty"`
+	// KeepWithin keeps snapshots younger than this.
+	KeepWithin Duration `yaml:"keepWithin" json:"keepWithin"`
+}
 
-func validateSnapshotExt(c *Config, add addFunc) {}
+// Enabled reports whether any retention rule is set.
+func (r Retention) Enabled() bool { return r.KeepLast > 0 || r.KeepWithin.Duration > 0 }
 
-func applySnapshotDefaults(c *Config) {}
+// engineModes lists the snapshot modes each engine supports; the first is the default.
+var engineModes = map[string][]string{
+	"postgres": {"online", "crash-consistent"},
+	"mariadb":  {"online", "crash-consistent"},
+	"mysql":    {"online", "crash-consistent"},
+	"redis":    {"online"},
+	"mongodb":  {"online", "crash-consistent"},
+}
+
+// Group returns the group called name.
+func (c *Config) Group(name string) (*Group, bool) {
+	for i := range c.Groups {
+		if c.Groups[i].Name == name {
+			return &c.Groups[i], true
+		}
+	}
+	return nil, false
+}
+
+func validateSnapshotExt(c *Config, add addFunc) {
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		p := fmt.Sprintf("targets[%d]", i)
+		if modes, ok := engineModes[t.Engine]; ok && !contains(modes, t.Snapshot.Mode) && contains(supportedModes, t.Snapshot.Mode) {
+			add(p+".snapshot.mode", "engine %s does not support mode %q (supported: %v)", t.Engine, t.Snapshot.Mode, modes)
+		}
+		if t.Snapshot.MaxFreeze.Duration < time.Second || t.Snapshot.MaxFreeze.Duration > time.Hour {
+			add(p+".snapshot.maxFreeze", "must be between 1s and 1h, got %s", t.Snapshot.MaxFreeze.Duration)
+		}
+		switch t.Snapshot.Driver {
+		case "local":
+			if t.Engine == "mariadb" || t.Engine == "mysql" {
+				add(p+".snapshot.driver", "the local driver refuses %s: InnoDB keeps writing its files (purge, change buffer, checkpoints) even under FLUSH TABLES WITH READ LOCK, so a file-by-file copy is not consistent; use driver: csi (an atomic volume snapshot), or take an atomic btrfs/ZFS/LVM snapshot of the data directory yourself", t.Engine)
+			}
+		case "csi":
+			cs := t.Snapshot.CSI
+			if cs.Namespace == "" {
+				add(p+".snapshot.csi.namespace", "required with driver csi: the namespace of the PVCs")
+			} else if !nameRe.MatchString(cs.Namespace) {
+				add(p+".snapshot.csi.namespace", "%q is not a valid namespace name", cs.Namespace)
+			}
+			if cs.PVC == "" {
+				add(p+".snapshot.csi.pvc", "required with driver csi: the data volume's PersistentVolumeClaim")
+			}
+			if cs.WALPVC != "" && cs.WALPVC == cs.PVC {
+				add(p+".snapshot.csi.walPVC", "names the same PVC as pvc")
+			}
+			if cs.ClassName == "" {
+				add(p+".snapshot.csi.className", "required with driver csi: the VolumeSnapshotClass")
+			}
+			if t.Snapshot.Mode == "crash-consistent" && cs.WALPVC != "" {
+				add(p+".snapshot.mode", "crash-consistent mode needs data and WAL captured atomically, but walPVC puts them on two volumes snapshotted one after the other; use mode: online, or one volume")
+			}
+		}
+		if t.Retention.KeepLast < 0 {
+			add(p+".retention.keepLast", "must be zero (no count rule) or more, got %d", t.Retention.KeepLast)
+		}
+	}
+	names := map[string]int{}
+	for i, g := range c.Groups {
+		p := fmt.Sprintf("groups[%d]", i)
+		switch {
+		case g.Name == "":
+			add(p+".name", "required: a short name such as shop")
+		case !nameRe.MatchString(g.Name):
+			add(p+".name", "%q is not a valid name: lowercase letters, digits and '-', at most 63", g.Name)
+		default:
+			if j, dup := names[g.Name]; dup {
+				add(p+".name", "duplicate group name %q (also groups[%d])", g.Name, j)
+			}
+			names[g.Name] = i
+		}
+		if len(g.Targets) < 2 {
+			add(p+".targets", "a group needs at least two targets")
+		}
+		seen := map[string]bool{}
+		for j, name := range g.Targets {
+			if _, ok := c.Target(name); !ok {
+				add(fmt.Sprintf("%s.targets[%d]", p, j), "no target named %q", name)
+			}
+			if seen[name] {
+				add(fmt.Sprintf("%s.targets[%d]", p, j), "target %q is listed twice", name)
+			}
+			seen[name] = true
+		}
+		if g.MaxFreeze.Duration < time.Second || g.MaxFreeze.Duration > time.Hour {
+			add(p+".maxFreeze", "must be between 1s and 1h, got %s", g.MaxFreeze.Duration)
+		}
+	}
+}
+
+func applySnapshotDefaults(c *Config) {
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		setDur(&t.Snapshot.MaxFreeze, DefaultMaxFreeze)
+		setDur(&t.Snapshot.CSI.ReadyTimeout, DefaultCSIReadyTimeout)
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.MaxFreeze.Duration != 0 {
+			continue
+		}
+		g.MaxFreeze.Duration = DefaultMaxFreeze
+		first := true
+		for _, name := range g.Targets {
+			if t, ok := c.Target(name); ok && (first || t.Snapshot.MaxFreeze.Duration < g.MaxFreeze.Duration) {
+				g.MaxFreeze.Duration, first = t.Snapshot.MaxFreeze.Duration, false
+			}
+		}
+	}
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}

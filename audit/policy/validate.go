@@ -11,8 +11,8 @@ var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Engines, drivers and runtimes this build supports; later ones extend these lists.
 var (
-	supportedEngines  = []string{"postgres"}
-	supportedDrivers  = []string{"local"}
+	supportedEngines  = []string{"postgres", "mariadb", "mysql", "redis", "mongodb"}
+	supportedDrivers  = []string{"local", "csi"}
 	supportedModes    = []string{"online", "crash-consistent"}
 	supportedRuntimes = []string{"local"}
 	supportedListen   = []string{"socket", "tcp"}

@@ -1,42 +1,70 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
+	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/reports/history"
+	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/reports/render"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/snapshot/csi"
+	"github.com/firedrill/firedrill/restore/snapshot/retention"
+	"github.com/firedrill/firedrill/restore/snapshot/take"
 )
 
 func newSnapshotCmd(g *globals) *cobra.Command {
-	var target string
+	var target, group string
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Take an application-consistent snapshot of a target",
-		Long: `Take an application-consistent snapshot of one target (--target) or of every target.
+		Short: "Take an application-consistent snapshot of a target or a group",
+		Long: `Take an application-consistent snapshot of one target (--target), of a group of targets
+under one batch id (--group), or of every target.
 
-PostgreSQL online mode runs pg_backup_start and pg_backup_stop in one held session, copies the
-data directory (copy-on-write clones where the filesystem supports them), keeps the returned
-backup_label and tablespace_map byte for byte, and copies every WAL segment from the backup's
-start to its stop, so the snapshot is self-contained. A temporary replication slot holds that
-WAL until it is copied. Metadata is written last, atomically: an interrupted snapshot is never
-listed, and backup mode is always ended.
+Each engine freezes through one held connection, for at most snapshot.maxFreeze (default 60s):
+  postgres  online: pg_backup_start/pg_backup_stop in one session; backup_label and
+            tablespace_map are kept with the snapshot. crash-consistent (csi only): CHECKPOINT,
+            then one atomic volume snapshot.
+  mariadb   online: FLUSH TABLES WITH READ LOCK on one connection, the binary log position
+  mysql     read under the lock; crash-consistent (csi only): FLUSH LOGS, no lock, InnoDB only.
+            The local driver refuses these engines: InnoDB files change under the lock.
+  redis     BGSAVE, waiting until LASTSAVE moves on and rdb_last_bgsave_status is ok.
+  mongodb   fsyncLock / fsyncUnlock.
+On timeout, error, Ctrl-C or SIGTERM the database is thawed first, then the error reported, and
+no partial snapshot is left.
+
+Drivers: local copies the data directory (copy-on-write clones where the filesystem supports
+them) and writes its metadata last, atomically. csi creates a VolumeSnapshot per volume (data,
+and walPVC in the same freeze), thaws as soon as status.creationTime is set, then waits for
+readyToUse (snapshot.csi.readyTimeout).
+
+A group freezes every member, cuts every member, then thaws every member; if any member fails,
+every member is thawed and the whole batch deleted. After a successful snapshot, the target's
+retention rules (retention.keepLast, retention.keepWithin) delete what they no longer keep,
+never the only snapshot whose last drill passed.
 
 ` + exitCodesHelp,
 		Example: `  firedrill snapshot --target orders
+  firedrill snapshot --group shop --output json
   firedrill snapshot --target orders --output json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := g.format()
 			if err != nil {
 				return err
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
+			if target != "" && group != "" {
+				return usageError{errors.New("--target and --group cannot be combined")}
 			}
-			targets, err := pickTargets(cfg, target)
+			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -44,27 +72,89 @@ listed, and backup mode is always ended.
 			if err != nil {
 				return err
 			}
+			cl := newClients()
+			ctx := cmd.Context()
+			if group != "" {
+				gr, ok := cfg.Group(group)
+				if !ok {
+					return usageError{fmt.Errorf("no group %q in %s", group, cfg.File)}
+				}
+				pr := g.progress(log)
+				res, err := takeGroup(ctx, cl, cfg, gr, pr, log)
+				pr.Done()
+				if err != nil {
+					return snapshotErr(fmt.Errorf("while taking a snapshot of group %s: %w", group, err))
+				}
+				rerr := retainAll(ctx, cl, cfg, gr.Targets, log)
+				if f == render.FormatJSON {
+					return errors.Join(render.JSON(g.stdout, res), rerr)
+				}
+				fmt.Fprintf(g.stdout, "Group %s, batch %s: %d snapshots; frozen %s in all (max %s).\n",
+					res.Group, res.BatchID, len(res.Snapshots), render.Dur(res.FrozenSeconds), render.Dur(res.MaxFreezeSeconds))
+				return errors.Join(render.Snapshots(g.stdout, res.Snapshots, time.Now()), rerr)
+			}
+			targets, err := pickTargets(cfg, target)
+			if err != nil {
+				return err
+			}
 			var taken []snapshot.Metadata
 			for i := range targets {
 				pr := g.progress(log)
-				meta, err := takeSnapshot(cmd.Context(), &targets[i], pr, log)
+				meta, err := takeSnapshotWith(ctx, cl, &targets[i], pr, log)
 				pr.Done()
 				if err != nil {
-					return fmt.Errorf("while taking a snapshot of %s: %w", targets[i].Name, err)
+					return snapshotErr(fmt.Errorf("while taking a snapshot of %s: %w", targets[i].Name, err))
 				}
 				taken = append(taken, *meta)
 			}
+			names := make([]string, len(targets))
+			for i, t := range targets {
+				names[i] = t.Name
+			}
+			rerr := retainAll(ctx, cl, cfg, names, log)
 			if f == render.FormatJSON {
 				if len(taken) == 1 {
-					return render.JSON(g.stdout, taken[0])
+					return errors.Join(render.JSON(g.stdout, taken[0]), rerr)
 				}
-				return render.JSON(g.stdout, taken)
+				return errors.Join(render.JSON(g.stdout, taken), rerr)
 			}
-			return render.Snapshots(g.stdout, taken, time.Now())
+			return errors.Join(render.Snapshots(g.stdout, taken, time.Now()), rerr)
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to snapshot (default: every target)")
+	cmd.Flags().StringVarP(&group, "group", "g", "", "group (from groups:) to snapshot together under one batch id")
 	return cmd
+}
+
+// snapshotErr makes an engine/mode/driver combination that cannot be consistent a usage error.
+func snapshotErr(err error) error {
+	if errors.Is(err, take.ErrUnsupported) {
+		return usageError{err}
+	}
+	return err
+}
+
+// retainAll applies each target's retention rules after a successful snapshot.
+func retainAll(ctx context.Context, cl *clients, cfg *policy.Config, names []string, log *slog.Logger) error {
+	var errs []error
+	for _, name := range names {
+		t, ok := cfg.Target(name)
+		if !ok {
+			continue
+		}
+		plan, err := applyRetention(ctx, cl, cfg, t)
+		for _, d := range plan {
+			if !d.Keep {
+				log.Info("retention deleted a snapshot", "target", name, "snapshot", d.Snapshot.ID, "takenAt", d.Snapshot.TakenAt)
+			} else if d.Reason == retention.ReasonVerified {
+				log.Info("retention kept the only snapshot whose last drill passed", "target", name, "snapshot", d.Snapshot.ID)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("the snapshot was taken, but retention failed: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
@@ -72,6 +162,10 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List a target's complete snapshots, newest first",
+		Long: `List a target's complete snapshots, newest first, from its driver: the local repository, or
+the VolumeSnapshots firedrill made (only those whose every volume is readyToUse).
+
+` + exitCodesHelp,
 		Example: `  firedrill snapshots --target orders
   firedrill snapshots --target orders -o json | jq -r '.[0].id'`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -91,7 +185,11 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			t := &targets[0]
-			snaps, err := repository(t).List(cmd.Context())
+			st, err := store(newClients(), t)
+			if err != nil {
+				return err
+			}
+			snaps, err := st.List(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -102,7 +200,11 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 				return render.JSON(g.stdout, snaps)
 			}
 			if len(snaps) == 0 {
-				fmt.Fprintf(g.stdout, "No snapshots of %s in %s yet: take one with 'firedrill snapshot --target %s'.\n", t.Name, t.Snapshot.Local.Repository, t.Name)
+				where := t.Snapshot.Local.Repository
+				if t.Snapshot.Driver == csi.DriverName {
+					where = "namespace " + t.Snapshot.CSI.Namespace
+				}
+				fmt.Fprintf(g.stdout, "No snapshots of %s in %s yet: take one with 'firedrill snapshot --target %s'.\n", t.Name, where, t.Name)
 				return nil
 			}
 			return render.Snapshots(g.stdout, snaps, time.Now())
@@ -110,4 +212,118 @@ func newSnapshotsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target whose snapshots to list (required with several targets)")
 	return cmd
+}
+
+// takeGroup snapshots a configured group under one batch id.
+func takeGroup(ctx context.Context, cl *clients, cfg *policy.Config, g *policy.Group, pr progress.Reporter, log *slog.Logger) (*take.GroupResult, error) {
+	members := make([]take.Options, 0, len(g.Targets))
+	for _, name := range g.Targets {
+		t, _ := cfg.Target(name) // validated
+		o, err := takeOptions(cl, t, pr, log)
+		if err != nil {
+			return nil, err
+		}
+		members = append(members, o)
+	}
+	pr.Phase("snapshot group " + g.Name)
+	return take.TakeGroup(ctx, g.Name, members, g.MaxFreeze.Duration)
+}
+
+// takeOptions maps a configured target to a snapshot.
+func takeOptions(cl *clients, t *policy.Target, pr progress.Reporter, log *slog.Logger) (take.Options, error) {
+	dsn, err := t.DSN()
+	if err != nil {
+		return take.Options{}, err
+	}
+	o := take.Options{
+		Target: t.Name, Engine: t.Engine, Mode: t.Snapshot.Mode, DSN: dsn,
+		MaxFreeze: t.Snapshot.MaxFreeze.Duration, Fast: *t.Snapshot.FastCheckpoint,
+		Status: pr.Status, Now: time.Now, Log: log.With("target", t.Name),
+	}
+	switch t.Snapshot.Driver {
+	case csi.DriverName:
+		d, err := cl.csiDriver(t)
+		if err != nil {
+			return take.Options{}, err
+		}
+		o.CSI = d
+		o.Volumes = []csi.PVC{{Role: csi.RoleData, Name: t.Snapshot.CSI.PVC}}
+		if t.Snapshot.CSI.WALPVC != "" {
+			o.Volumes = append(o.Volumes, csi.PVC{Role: csi.RoleWAL, Name: t.Snapshot.CSI.WALPVC})
+		}
+	default:
+		o.DataDir, o.Repository = t.Snapshot.Local.DataDir, repository(t)
+		if t.Engine == "postgres" && t.Snapshot.Mode == "online" {
+			// Backup mode blocks no writes, and a file copy of a large database takes as long
+			// as it takes: no freeze bound.
+			o.MaxFreeze = 0
+		}
+	}
+	return o, nil
+}
+
+// snapshotStore is where a target's snapshots are listed and deleted, for either driver.
+type snapshotStore interface {
+	List(ctx context.Context) ([]snapshot.Metadata, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// store returns the target's snapshot store.
+func store(cl *clients, t *policy.Target) (snapshotStore, error) {
+	if t.Snapshot.Driver == csi.DriverName {
+		d, err := cl.csiDriver(t)
+		if err != nil {
+			return nil, err
+		}
+		return d.Target(t.Name), nil
+	}
+	return repository(t), nil
+}
+
+// applyRetention deletes the target's snapshots its retention rules no longer keep.
+func applyRetention(ctx context.Context, cl *clients, cfg *policy.Config, t *policy.Target) ([]retention.Decision, error) {
+	p := retention.Policy{KeepLast: t.Retention.KeepLast, KeepWithin: t.Retention.KeepWithin.Duration}
+	if !p.Enabled() {
+		return nil, nil
+	}
+	st, err := store(cl, t)
+	if err != nil {
+		return nil, err
+	}
+	return retention.Apply(ctx, t.Name, st, history.New(cfg.History.Dir), p, time.Now())
+}
+
+// clients builds each external client once per command and hands out what callers use.
+type clients struct {
+	mu        sync.Mutex
+	snapshots map[string]snapshotclient.Interface // by kubeconfig path ("" = default rules)
+}
+
+func newClients() *clients { return &clients{snapshots: map[string]snapshotclient.Interface{}} }
+
+// csiDriver returns the csi driver of a target, building the Kubernetes client on first use.
+func (c *clients) csiDriver(t *policy.Target) (*csi.Driver, error) {
+	cs := t.Snapshot.CSI
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	client, ok := c.snapshots[cs.Kubeconfig]
+	if !ok {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		if cs.Kubeconfig != "" {
+			rules.ExplicitPath = cs.Kubeconfig
+		}
+		rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("%w: while loading the Kubernetes configuration for target %s (set snapshot.csi.kubeconfig, $KUBECONFIG, or run in a pod): %w", take.ErrUnreachable, t.Name, err)
+		}
+		rc.UserAgent = "firedrill"
+		if client, err = snapshotclient.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("while building the Kubernetes snapshot client: %w", err)
+		}
+		c.snapshots[cs.Kubeconfig] = client
+	}
+	return &csi.Driver{
+		API: client.SnapshotV1(), Namespace: cs.Namespace, ClassName: cs.ClassName,
+		ReadyTimeout: cs.ReadyTimeout.Duration, Now: time.Now,
+	}, nil
 }

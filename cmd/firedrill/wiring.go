@@ -34,18 +34,19 @@ func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options 
 	}
 }
 
-// takeSnapshot takes one snapshot of a configured target.
+// takeSnapshot takes one snapshot of a configured target (clients built for this call only).
 func takeSnapshot(ctx context.Context, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
-	dsn, err := t.DSN()
+	return takeSnapshotWith(ctx, newClients(), t, pr, log)
+}
+
+// takeSnapshotWith takes one snapshot of a configured target with clients built once.
+func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
+	o, err := takeOptions(cl, t, pr, log)
 	if err != nil {
 		return nil, err
 	}
 	pr.Phase("snapshot " + t.Name)
-	return take.Take(ctx, take.Options{
-		Target: t.Name, Engine: t.Engine, Mode: t.Snapshot.Mode, DSN: dsn,
-		DataDir: t.Snapshot.Local.DataDir, Repository: repository(t), Fast: *t.Snapshot.FastCheckpoint,
-		Status: pr.Status, Now: time.Now, Log: log,
-	})
+	return take.Take(ctx, o)
 }
 
 // runDrill drills one configured target and records the result in the history.

@@ -38,6 +38,24 @@ type Metadata struct {
 	Links []Link `json:"links,omitempty"`
 	// ManifestSHA256 is the SHA-256 of the manifest file, which lists every file's SHA-256.
 	ManifestSHA256 string `json:"manifestSha256"`
+	// Namespace holds a csi snapshot's VolumeSnapshots.
+	Namespace string `json:"namespace,omitempty"`
+	// Volumes are a csi snapshot's VolumeSnapshots, one per volume, all cut in one freeze.
+	Volumes []Volume `json:"volumes,omitempty"`
+	// Files are the files the engine returned at snapshot time (backup_label, tablespace_map),
+	// kept here by drivers that have no directory to keep them in (csi).
+	EngineFiles map[string][]byte `json:"engineFiles,omitempty"`
+}
+
+// Volume is one VolumeSnapshot of a csi snapshot.
+type Volume struct {
+	// Role is "data" or "wal".
+	Role           string `json:"role"`
+	PVC            string `json:"pvc"`
+	VolumeSnapshot string `json:"volumeSnapshot"`
+	// CutAt is the VolumeSnapshot's status.creationTime: when the storage took the point in time.
+	CutAt            time.Time `json:"cutAt"`
+	RestoreSizeBytes int64     `json:"restoreSizeBytes,omitempty"`
 }
 
 // Link is a symlinked directory inside the data directory, stored as a directory of its own.

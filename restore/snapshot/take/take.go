@@ -1,5 +1,3 @@
-// Package take takes a snapshot of one target: it opens the one held session to the database,
-// freezes it the engine's way, and has the snapshot driver copy and record it.
 package take
 
 import (
@@ -10,10 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/snapshot/csi"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 )
 
@@ -23,6 +20,13 @@ var ErrUnreachable = errors.New("database unreachable")
 // ErrMismatch means the configuration and the database disagree (wrong data directory).
 var ErrMismatch = errors.New("configuration does not match the database")
 
+// ErrUnsupported means the engine, mode and driver cannot make a consistent snapshot together.
+var ErrUnsupported = errors.New("unsupported snapshot combination")
+
+// ErrFreezeTimeout means the database stayed frozen for the maximum allowed time: it was
+// thawed and the snapshot discarded.
+var ErrFreezeTimeout = errors.New("the freeze reached its maximum duration")
+
 // Options is one snapshot of one target.
 type Options struct {
 	Target  string
@@ -30,9 +34,16 @@ type Options struct {
 	Mode    string
 	BatchID string
 	// DSN reaches production; it is never logged or put in an error.
-	DSN        string
+	DSN string
+	// DataDir is the live data directory (local driver).
 	DataDir    string
 	Repository *local.Repository
+	// CSI is the csi driver; with it, Volumes are the PVCs to snapshot (data first).
+	CSI     *csi.Driver
+	Volumes []csi.PVC
+	// MaxFreeze bounds how long the database stays frozen; 0 means unbounded (PostgreSQL
+	// online backups to the local driver, which block no writes).
+	MaxFreeze time.Duration
 	// Fast asks for an immediate checkpoint.
 	Fast   bool
 	Status func(string)
@@ -40,46 +51,95 @@ type Options struct {
 	Log    *slog.Logger
 }
 
-// Take takes one snapshot. On failure nothing is left behind: no backup mode, no slot, no
-// partial snapshot.
-func Take(ctx context.Context, o Options) (*snapshot.Metadata, error) {
+func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Engine != "postgres" || o.Mode != "online" {
-		return nil, fmt.Errorf("snapshots of engine %q in mode %q are not supported by the local driver (supported: postgres online)", o.Engine, o.Mode)
+	if o.Status == nil {
+		o.Status = func(string) {}
 	}
-	cfg, err := pgx.ParseConfig(o.DSN)
-	if err != nil {
-		// pgx's parse errors may quote the DSN; say only that it is malformed.
-		return nil, fmt.Errorf("%w: the connection DSN of target %s is malformed", ErrUnreachable, o.Target)
+}
+
+// DriverName is the driver o uses.
+func (o *Options) DriverName() string {
+	if o.CSI != nil {
+		return csi.DriverName
 	}
-	cfg.RuntimeParams["application_name"] = "firedrill-snapshot"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: while connecting to target %s (is the server running, and does connection.dsn reach it?): %w", ErrUnreachable, o.Target, err)
-	}
-	backup := postgres.NewOnlineBackup(conn, postgres.OnlineBackupOptions{
-		Label: "firedrill " + o.Target, Fast: o.Fast, Now: o.Now,
-	})
-	info, err := backup.ServerInfo(ctx)
-	if err != nil {
-		_ = backup.Close(ctx)
+	return local.DriverName
+}
+
+// Take takes one snapshot. On failure nothing is left behind: the database is thawed (no lock,
+// no backup mode, no slot) before the error is returned, and no partial snapshot remains.
+func Take(ctx context.Context, o Options) (*snapshot.Metadata, error) {
+	o.defaults()
+	if err := Supported(o.Engine, o.Mode, o.DriverName()); err != nil {
 		return nil, err
 	}
-	if dd := info["dataDirectory"]; dd != "" && !sameDir(dd, o.DataDir) {
-		_ = backup.Close(ctx)
-		return nil, fmt.Errorf("%w: target %s's server runs on data directory %s, but snapshot.local.dataDir is %s", ErrMismatch, o.Target, dd, o.DataDir)
+	fz, err := open(ctx, &o)
+	if err != nil {
+		return nil, err
 	}
-	delete(info, "dataDirectory")
-	o.Log.Info("taking snapshot", "target", o.Target, "serverVersion", info[postgres.AttrServerVersion])
+	o.Log.Info("taking snapshot", "target", o.Target, "engine", o.Engine, "mode", o.Mode, "driver", o.DriverName(), "serverVersion", fz.info["serverVersion"])
+	if o.MaxFreeze <= 0 {
+		return create(ctx, &o, fz.freezer, fz)
+	}
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g := newGuard(fz.freezer, o.MaxFreeze, func() { cancel(ErrFreezeTimeout) })
+	meta, err := create(gctx, &o, g, fz)
+	if err != nil && errors.Is(context.Cause(gctx), ErrFreezeTimeout) {
+		return nil, fmt.Errorf("%w (%s, snapshot.maxFreeze): %s was thawed and the snapshot discarded: %w", ErrFreezeTimeout, o.MaxFreeze, o.Target, err)
+	}
+	return meta, err
+}
+
+// create hands the freezer to the target's driver.
+func create(ctx context.Context, o *Options, f engine.Freezer, fz *opened) (*snapshot.Metadata, error) {
+	if o.CSI != nil {
+		return o.CSI.Create(ctx, csi.CreateRequest{
+			Target: o.Target, Engine: o.Engine, Mode: o.Mode, BatchID: o.BatchID,
+			Volumes: o.Volumes, Freezer: f, Attributes: fz.info, Status: o.Status,
+		})
+	}
+	if o.Repository == nil {
+		_ = f.Close(ctx)
+		return nil, fmt.Errorf("%w: target %s has neither a local repository nor a csi driver", ErrUnsupported, o.Target)
+	}
 	return o.Repository.Create(ctx, local.CreateRequest{
 		Target: o.Target, Engine: o.Engine, Mode: o.Mode, BatchID: o.BatchID,
-		DataDir: o.DataDir, Freezer: backup, Rule: postgres.CopyRule, Attributes: info, Status: o.Status,
+		DataDir: o.DataDir, Freezer: f, Rule: fz.rule, Attributes: fz.info, Status: o.Status,
 	})
+}
+
+// Supported says whether engine, mode and driver make a consistent snapshot together, and if
+// not, why and what to use instead.
+func Supported(eng, mode, driver string) error {
+	switch eng {
+	case "postgres", "mongodb":
+		if mode != "online" && mode != "crash-consistent" {
+			return fmt.Errorf("%w: engine %s has no mode %q (use online or crash-consistent)", ErrUnsupported, eng, mode)
+		}
+	case "mariadb", "mysql":
+		if driver == local.DriverName {
+			return fmt.Errorf("%w: the local driver refuses %s: InnoDB keeps writing its files even under FLUSH TABLES WITH READ LOCK, so a file-by-file copy is not consistent; use driver csi (an atomic volume snapshot), or an atomic btrfs/ZFS/LVM snapshot of the data directory", ErrUnsupported, eng)
+		}
+		if mode != "online" && mode != "crash-consistent" {
+			return fmt.Errorf("%w: engine %s has no mode %q (use online for FLUSH TABLES WITH READ LOCK, or crash-consistent for InnoDB-only data)", ErrUnsupported, eng, mode)
+		}
+	case "redis":
+		if mode != "online" {
+			return fmt.Errorf("%w: engine redis has only mode online (BGSAVE)", ErrUnsupported)
+		}
+	default:
+		return fmt.Errorf("%w: engine %q (supported: postgres, mariadb, mysql, redis, mongodb)", ErrUnsupported, eng)
+	}
+	if driver == local.DriverName && mode == "crash-consistent" {
+		return fmt.Errorf("%w: the local driver refuses crash-consistent mode: a file-by-file copy of a running database is not atomic; use mode online, or driver csi", ErrUnsupported)
+	}
+	return nil
 }
 
 func sameDir(a, b string) bool {

@@ -1,0 +1,5 @@
+// Package mariadb is firedrill's MySQL/MariaDB knowledge for snapshots: FLUSH TABLES WITH READ
+// LOCK held on one pinned connection while a volume snapshot is cut, with the binary log
+// position read under that lock, and an explicit InnoDB-only crash-consistent mode (FLUSH LOGS,
+// no global lock).
+package mariadb

@@ -1,0 +1,6 @@
+// Package csi takes snapshots as Kubernetes CSI VolumeSnapshots: it freezes the database, creates
+// one VolumeSnapshot per volume (data, and WAL when it has its own PVC), thaws as soon as the
+// storage reports the cut (status.creationTime), then waits for readyToUse. What the engine
+// recorded under the freeze (backup_label, LSNs, binlog position, frozen time) is kept as
+// annotations on the VolumeSnapshots, so they are self-describing without firedrill.
+package csi

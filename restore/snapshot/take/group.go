@@ -1,0 +1,260 @@
+package take
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/firedrill/firedrill/restore/engine"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// GroupResult is a batch of snapshots taken in one freeze.
+type GroupResult struct {
+	Group   string `json:"group"`
+	BatchID string `json:"batchId"`
+	// FrozenSeconds is the group's frozen window: from the first member's freeze to the last
+	// member's thaw. It is bounded by the group's maximum.
+	FrozenSeconds    float64             `json:"frozenSeconds"`
+	MaxFreezeSeconds float64             `json:"maxFreezeSeconds"`
+	Snapshots        []snapshot.Metadata `json:"snapshots"`
+}
+
+// ErrGroupFailed wraps the first member failure of a group; every member was thawed and the
+// partial batch deleted.
+var ErrGroupFailed = errors.New("group snapshot failed")
+
+// TakeGroup snapshots members under one batch id: freeze all, cut all, thaw all. The window
+// from the first freeze to the last thaw is bounded by maxFreeze. A failure in any member
+// thaws every member and deletes every snapshot of the batch, complete or not.
+//
+// Members run concurrently and meet at two barriers: after freezing (nobody cuts before all
+// are frozen) and before thawing (nobody thaws before all are cut). This orders freezes and
+// cuts across databases; it is not one atomic cut of the storage (that is a
+// VolumeGroupSnapshot, which this version does not use).
+func TakeGroup(ctx context.Context, name string, members []Options, maxFreeze time.Duration) (*GroupResult, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("%w: group %s has no members", ErrUnsupported, name)
+	}
+	for i := range members {
+		members[i].defaults()
+		if err := Supported(members[i].Engine, members[i].Mode, members[i].DriverName()); err != nil {
+			return nil, fmt.Errorf("while checking group %s member %s: %w", name, members[i].Target, err)
+		}
+	}
+	batch := newBatchID(members[0].Now())
+	opened := make([]*opened, len(members))
+	closeOpened := func() {
+		for _, fz := range opened {
+			if fz != nil {
+				_ = fz.freezer.Close(ctx)
+			}
+		}
+	}
+	for i := range members {
+		members[i].BatchID = batch
+		fz, err := open(ctx, &members[i])
+		if err != nil {
+			closeOpened()
+			return nil, fmt.Errorf("while connecting to group %s member %s: %w", name, members[i].Target, err)
+		}
+		opened[i] = fz
+	}
+
+	gctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	run := &groupRun{n: len(members), frozen: newBarrier(len(members)), cut: newBarrier(len(members)), now: members[0].Now}
+	if maxFreeze > 0 {
+		run.max, run.expire = maxFreeze, func() { cancel(ErrFreezeTimeout) }
+	}
+
+	results := make([]*snapshot.Metadata, len(members))
+	errs := make([]error, len(members))
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for i := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := &memberFreezer{Freezer: opened[i].freezer, run: run}
+			meta, err := create(gctx, &members[i], m, opened[i])
+			if err != nil {
+				errs[i] = fmt.Errorf("member %s: %w", members[i].Target, err)
+				once.Do(func() { first = errs[i] })
+				cancel(errs[i])
+				return
+			}
+			results[i] = meta
+		}()
+	}
+	wg.Wait()
+	run.stopTimer()
+
+	res := &GroupResult{Group: name, BatchID: batch, FrozenSeconds: run.window().Seconds(), MaxFreezeSeconds: maxFreeze.Seconds()}
+	if first != nil {
+		if errors.Is(context.Cause(gctx), ErrFreezeTimeout) {
+			first = fmt.Errorf("%w (%s): %w", ErrFreezeTimeout, maxFreeze, first)
+		}
+		// Every member is thawed by now (each driver closes its freezer on failure); delete
+		// what the batch left.
+		var derrs []error
+		for i, meta := range results {
+			if meta != nil {
+				if err := deleteSnapshot(ctx, &members[i], meta.ID); err != nil {
+					derrs = append(derrs, err)
+				}
+			}
+		}
+		for i := range members {
+			if members[i].CSI != nil {
+				if err := members[i].CSI.DeleteBatch(context.WithoutCancel(ctx), batch); err != nil {
+					derrs = append(derrs, err)
+				}
+			}
+		}
+		err := fmt.Errorf("%w: %s (batch %s; every member was thawed and the partial batch deleted): %w", ErrGroupFailed, name, batch, first)
+		if len(derrs) > 0 {
+			err = fmt.Errorf("%w; but cleaning up failed: %w", err, errors.Join(derrs...))
+		}
+		return res, err
+	}
+	for _, m := range results {
+		res.Snapshots = append(res.Snapshots, *m)
+	}
+	return res, nil
+}
+
+// deleteSnapshot deletes one snapshot of a member with its driver, after an interrupt too.
+func deleteSnapshot(ctx context.Context, o *Options, id string) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if o.CSI != nil {
+		return o.CSI.Delete(dctx, id)
+	}
+	return o.Repository.Delete(dctx, id)
+}
+
+// groupRun is the shared state of one group's freeze.
+type groupRun struct {
+	n           int
+	frozen, cut *barrier
+	now         func() time.Time
+	max         time.Duration
+	expire      func()
+
+	mu        sync.Mutex
+	timer     *time.Timer
+	firstAt   time.Time
+	lastThaw  time.Time
+	thawCount int
+}
+
+func (r *groupRun) freezing() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstAt.IsZero() {
+		r.firstAt = r.now()
+		if r.max > 0 {
+			r.timer = time.AfterFunc(r.max, r.expire)
+		}
+	}
+}
+
+func (r *groupRun) thawed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastThaw = r.now()
+	r.thawCount++
+	if r.thawCount == r.n && r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+func (r *groupRun) stopTimer() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+func (r *groupRun) window() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstAt.IsZero() || r.lastThaw.IsZero() {
+		return 0
+	}
+	return r.lastThaw.Sub(r.firstAt)
+}
+
+// memberFreezer makes one member's freeze and thaw wait for the rest of the group.
+type memberFreezer struct {
+	engine.Freezer
+	run    *groupRun
+	thawed bool
+}
+
+func (m *memberFreezer) Freeze(ctx context.Context) error {
+	m.run.freezing()
+	if err := m.Freezer.Freeze(ctx); err != nil {
+		return err
+	}
+	if err := m.run.frozen.wait(ctx); err != nil {
+		return fmt.Errorf("while waiting for the other members to freeze: %w", err)
+	}
+	return nil
+}
+
+func (m *memberFreezer) Thaw(ctx context.Context) (*engine.Frozen, error) {
+	if err := m.run.cut.wait(ctx); err != nil {
+		return nil, fmt.Errorf("while waiting for the other members' cuts: %w", err)
+	}
+	f, err := m.Freezer.Thaw(ctx)
+	m.thawed = true
+	m.run.thawed()
+	return f, err
+}
+
+func (m *memberFreezer) Close(ctx context.Context) error {
+	err := m.Freezer.Close(ctx)
+	if !m.thawed {
+		m.thawed = true
+		m.run.thawed()
+	}
+	return err
+}
+
+// barrier releases its waiters once n have arrived.
+type barrier struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, done: make(chan struct{})} }
+
+func (b *barrier) wait(ctx context.Context) error {
+	b.mu.Lock()
+	b.n--
+	if b.n == 0 {
+		close(b.done)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func newBatchID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
