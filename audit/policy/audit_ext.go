@@ -2,14 +2,471 @@ package policy
 
 // Auditor configuration: backup locations and per-target audit rules.
 
-// Location is a place backup copies live (an S3 bucket, a local repository, CSI snapshots).
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Location kinds.
+const (
+	// LocationS3 is a bucket (and optional prefix) on an S3-compatible endpoint.
+	LocationS3 = "s3"
+	// LocationDirectory is a directory of backup files (dump mirrors, NFS mounts).
+	LocationDirectory = "directory"
+	// LocationSnapshots is a firedrill local snapshot repository.
+	LocationSnapshots = "snapshots"
+)
+
+// Media kinds, for the 3-2-1 rule's "two kinds of media".
+const (
+	MediaObjectStorage = "object-storage"
+	MediaDisk          = "disk"
+	MediaVolumeSnap    = "volume-snapshot"
+)
+
+// Audit check names, usable in audit.skip.
+const (
+	CheckWALArchiving = "wal-archiving"
+	CheckBackupAge    = "backup-age"
+	CheckBackupSize   = "backup-size"
+	CheckCopies       = "copies-3-2-1"
+	CheckDrillRecency = "drill-recency"
+)
+
+// AuditChecks lists every audit check, in the order reports show them.
+var AuditChecks = []string{CheckWALArchiving, CheckBackupAge, CheckBackupSize, CheckCopies, CheckDrillRecency}
+
+// Auditor defaults (the README's reference repeats them).
+const (
+	DefaultAuditMaxReady     = 16
+	DefaultAuditIdleWALBytes = 8 << 10
+	DefaultAuditMinBytes     = 1
+	DefaultAuditMaxDrop      = 0.5
+	DefaultAuditMaxGrowth    = 1.0
+	DefaultAuditSizeHistory  = 7
+	DefaultAuditMinCopies    = 3
+	DefaultAuditMinMedia     = 2
+	DefaultAuditMinOffsite   = 1
+	DefaultAuditMinImmutable = 1
+	DefaultAuditImmutableFor = 30 * 24 * time.Hour
+	DefaultAuditSourceName   = "snapshots"
+)
+
+var supportedLocationKinds = []string{LocationS3, LocationDirectory, LocationSnapshots}
+
+// Location is a place backup copies live (an S3 bucket, a directory, a snapshot repository).
+// Locations are shared by targets: a target's audit.sources pick a location and a prefix in it.
 type Location struct {
 	Name string `yaml:"name" json:"name"`
+	// Kind is s3, directory or snapshots (CSI VolumeSnapshots plug in as another kind).
+	Kind string `yaml:"kind" json:"kind"`
+	// Media is the kind of storage for the 3-2-1 rule; defaults by kind: s3 object-storage,
+	// directory and snapshots disk.
+	Media string `yaml:"media" json:"media"`
+	// Region and Provider say where the location is. For s3 they default to s3.region and to
+	// the endpoint's host:port ("aws" without an endpoint). A location is offsite when its region
+	// or provider differs from the target's site.
+	Region   string `yaml:"region" json:"region,omitempty"`
+	Provider string `yaml:"provider" json:"provider,omitempty"`
+	// Offsite overrides the region/provider comparison (e.g. a directory on an NFS mount in
+	// another data centre). Directories and snapshot repositories are onsite unless it is set.
+	Offsite *bool      `yaml:"offsite" json:"offsite,omitempty"`
+	S3      S3Location `yaml:"s3" json:"s3,omitempty"`
+	// Path is the directory of a directory or snapshots location.
+	Path string `yaml:"path" json:"path,omitempty"`
+}
+
+// S3Location is an S3 bucket. Credentials come from the standard AWS chain (environment,
+// shared files, instance roles) unless Credentials names environment variables or a file.
+type S3Location struct {
+	Endpoint    string        `yaml:"endpoint" json:"endpoint,omitempty"`
+	Region      string        `yaml:"region" json:"region,omitempty"`
+	Bucket      string        `yaml:"bucket" json:"bucket,omitempty"`
+	Prefix      string        `yaml:"prefix" json:"prefix,omitempty"`
+	PathStyle   bool          `yaml:"pathStyle" json:"pathStyle,omitempty"`
+	Credentials S3Credentials `yaml:"credentials" json:"credentials,omitempty"`
+	// MaxAttempts bounds retries of one request (default: the SDK's, 3).
+	MaxAttempts int `yaml:"maxAttempts" json:"maxAttempts,omitempty"`
+}
+
+// S3Credentials names where the keys are; it never holds them.
+type S3Credentials struct {
+	AccessKeyIDEnv     string `yaml:"accessKeyIdEnv" json:"accessKeyIdEnv,omitempty"`
+	SecretAccessKeyEnv string `yaml:"secretAccessKeyEnv" json:"secretAccessKeyEnv,omitempty"`
+	SessionTokenEnv    string `yaml:"sessionTokenEnv" json:"sessionTokenEnv,omitempty"`
+	// File is a shared credentials file (the ~/.aws/credentials format); Profile picks a section.
+	File    string `yaml:"file" json:"file,omitempty"`
+	Profile string `yaml:"profile" json:"profile,omitempty"`
 }
 
 // AuditSpec configures the auditor's checks of one target.
-type AuditSpec struct{}
+type AuditSpec struct {
+	// Skip names checks not to run for this target (see AuditChecks).
+	Skip []string `yaml:"skip" json:"skip,omitempty"`
+	// Sources are where this target's backups are. Default: the target's snapshot repository
+	// (snapshot.local.repository) as a source named "snapshots".
+	Sources []AuditSource `yaml:"sources" json:"sources"`
+	// Site is where the database runs, for the offsite rule. Default: the region and provider
+	// of the primary source's location.
+	Site   Site        `yaml:"site" json:"site"`
+	WAL    WALAudit    `yaml:"wal" json:"wal"`
+	Size   SizeAudit   `yaml:"size" json:"size"`
+	Copies CopiesAudit `yaml:"copies" json:"copies"`
+}
 
-func validateAudit(c *Config, add addFunc) {}
+// AuditSource is one place a target's backups are listed from.
+type AuditSource struct {
+	// Name defaults to the location's name.
+	Name string `yaml:"name" json:"name"`
+	// Location is a locations[].name. Empty means the target's own snapshot repository.
+	Location string `yaml:"location" json:"location,omitempty"`
+	// Prefix is joined to the location's prefix (S3) or path (directory).
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+	// Match is a glob on an object's base name, e.g. "*.dump"; empty matches everything.
+	Match string `yaml:"match" json:"match,omitempty"`
+}
 
-func applyAuditDefaults(c *Config) {}
+// Site is where a target's database runs.
+type Site struct {
+	Region   string `yaml:"region" json:"region,omitempty"`
+	Provider string `yaml:"provider" json:"provider,omitempty"`
+}
+
+// WALAudit configures the WAL-archiving check (PostgreSQL targets).
+type WALAudit struct {
+	// MaxReady is the most segments allowed to wait for archiving (.ready files).
+	MaxReady int `yaml:"maxReady" json:"maxReady"`
+	// IdleWALBytes is how much WAL past the last archived segment still counts as an idle
+	// server: PostgreSQL writes a few hundred bytes of housekeeping records (running
+	// transactions, checkpoints) after a segment switch on a server nobody writes to.
+	IdleWALBytes int64 `yaml:"idleWalBytes" json:"idleWalBytes"`
+	// MaxReplicationLag, when set, fails a standby whose replay lag exceeds it.
+	MaxReplicationLag Duration `yaml:"maxReplicationLag" json:"maxReplicationLag"`
+}
+
+// SizeAudit configures the backup-size check.
+type SizeAudit struct {
+	// MinBytes is the floor below which a backup is empty or truncated (default 1: zero-byte).
+	MinBytes int64 `yaml:"minBytes" json:"minBytes"`
+	// MaxDrop fails a newest backup this fraction or more smaller than the median of the
+	// previous History backups (0.5: half the size or less).
+	MaxDrop float64 `yaml:"maxDrop" json:"maxDrop"`
+	// MaxGrowth warns when the newest backup is this fraction or more larger (1.0: double).
+	MaxGrowth float64 `yaml:"maxGrowth" json:"maxGrowth"`
+	// History is how many previous backups the median is taken over.
+	History int `yaml:"history" json:"history"`
+}
+
+// CopiesAudit configures the 3-2-1 check of a target's newest backup.
+type CopiesAudit struct {
+	// Primary is the source whose newest backup is "the backup" (default: the first source).
+	Primary string `yaml:"primary" json:"primary,omitempty"`
+	// In lists the sources holding copies (default: every source).
+	In []string `yaml:"in" json:"in,omitempty"`
+	// LiveDatabase counts the production database itself as a copy on disk, onsite (default true).
+	LiveDatabase *bool `yaml:"liveDatabase" json:"liveDatabase,omitempty"`
+	MinCopies    int   `yaml:"minCopies" json:"minCopies"`
+	MinMedia     int   `yaml:"minMedia" json:"minMedia"`
+	// MinOffsite and MinImmutable may be set to 0 to drop the rule (default 1 each).
+	MinOffsite   *int `yaml:"minOffsite" json:"minOffsite"`
+	MinImmutable *int `yaml:"minImmutable" json:"minImmutable"`
+	// ImmutableFor is the retention an Object Lock must guarantee to count as immutable.
+	ImmutableFor Duration `yaml:"immutableFor" json:"immutableFor"`
+	// MaxLag is how far a copy may trail the primary backup (default: objectives.rpo).
+	MaxLag Duration `yaml:"maxLag" json:"maxLag"`
+}
+
+// Skips reports whether the target's audit skips check name.
+func (a *AuditSpec) Skips(name string) bool {
+	for _, s := range a.Skip {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Location returns the location called name.
+func (c *Config) Location(name string) (*Location, bool) {
+	for i := range c.Locations {
+		if c.Locations[i].Name == name {
+			return &c.Locations[i], true
+		}
+	}
+	return nil, false
+}
+
+// IsOffsite says whether a location is offsite from site.
+func (l *Location) IsOffsite(site Site) bool {
+	if l.Offsite != nil {
+		return *l.Offsite
+	}
+	if l.Kind != LocationS3 {
+		return false
+	}
+	return l.Region != site.Region || l.Provider != site.Provider
+}
+
+// Redacted returns an endpoint without user information or query, safe to print.
+func Redacted(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return "(endpoint)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
+
+func validateAudit(c *Config, add addFunc) {
+	locs := map[string]int{}
+	for i := range c.Locations {
+		l := &c.Locations[i]
+		p := fmt.Sprintf("locations[%d]", i)
+		switch {
+		case l.Name == "":
+			add(p+".name", "required: a short name such as offsite-eu")
+		case !nameRe.MatchString(l.Name):
+			add(p+".name", "%q is not a valid name: lowercase letters, digits and '-', at most 63", l.Name)
+		default:
+			if j, dup := locs[l.Name]; dup {
+				add(p+".name", "duplicate location name %q (also locations[%d])", l.Name, j)
+			}
+			locs[l.Name] = i
+		}
+		oneOf(add, p+".kind", l.Kind, supportedLocationKinds)
+		oneOf(add, p+".media", l.Media, []string{MediaObjectStorage, MediaDisk, MediaVolumeSnap})
+		switch l.Kind {
+		case LocationS3:
+			s := &l.S3
+			if s.Bucket == "" {
+				add(p+".s3.bucket", "required with kind s3: the bucket's name")
+			}
+			if s.Endpoint != "" {
+				if u, err := url.Parse(s.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					add(p+".s3.endpoint", "not an http(s) URL: use e.g. https://s3.eu-central-1.example.com")
+				} else if u.User != nil {
+					add(p+".s3.endpoint", "must not hold credentials: use s3.credentials")
+				}
+			}
+			if s.Region == "" {
+				add(p+".s3.region", "required with kind s3: the bucket's region (us-east-1 for most S3-compatible servers)")
+			}
+			cr := s.Credentials
+			if (cr.AccessKeyIDEnv == "") != (cr.SecretAccessKeyEnv == "") {
+				add(p+".s3.credentials", "accessKeyIdEnv and secretAccessKeyEnv go together")
+			}
+			if cr.AccessKeyIDEnv != "" && cr.File != "" {
+				add(p+".s3.credentials", "set environment variable names or a file, not both")
+			}
+			if cr.SessionTokenEnv != "" && cr.AccessKeyIDEnv == "" {
+				add(p+".s3.credentials.sessionTokenEnv", "needs accessKeyIdEnv and secretAccessKeyEnv")
+			}
+			if cr.Profile != "" && cr.File == "" && cr.AccessKeyIDEnv != "" {
+				add(p+".s3.credentials.profile", "a profile selects a section of a credentials file: set file")
+			}
+			if s.MaxAttempts < 0 || s.MaxAttempts > 10 {
+				add(p+".s3.maxAttempts", "must be between 1 and 10, got %d", s.MaxAttempts)
+			}
+			if l.Path != "" {
+				add(p+".path", "not used with kind s3 (use s3.prefix)")
+			}
+		case LocationDirectory, LocationSnapshots:
+			if l.Path == "" {
+				add(p+".path", "required with kind %s: the directory", l.Kind)
+			}
+			if l.S3 != (S3Location{}) {
+				add(p+".s3", "only used with kind s3")
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, n := range AuditChecks {
+		known[n] = true
+	}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		a := &t.Audit
+		p := fmt.Sprintf("targets[%d].audit", i)
+		for j, s := range a.Skip {
+			if !known[s] {
+				add(fmt.Sprintf("%s.skip[%d]", p, j), "unknown check %q (checks: %s)", s, strings.Join(AuditChecks, ", "))
+			}
+		}
+		names := map[string]bool{}
+		for j := range a.Sources {
+			s := &a.Sources[j]
+			sp := fmt.Sprintf("%s.sources[%d]", p, j)
+			if s.Location != "" {
+				if _, ok := locs[s.Location]; !ok {
+					add(sp+".location", "no location %q under locations:", s.Location)
+				}
+			} else if t.Snapshot.Local.Repository == "" {
+				add(sp+".location", "required: this target has no snapshot repository to default to")
+			}
+			if !nameRe.MatchString(s.Name) {
+				add(sp+".name", "%q is not a valid name: lowercase letters, digits and '-', at most 63", s.Name)
+			} else if names[s.Name] {
+				add(sp+".name", "duplicate source name %q", s.Name)
+			}
+			names[s.Name] = true
+			if s.Match != "" {
+				if _, err := path.Match(s.Match, "x"); err != nil {
+					add(sp+".match", "not a valid glob: %s", err.Error())
+				}
+			}
+		}
+		w := a.WAL
+		if w.MaxReady < 1 {
+			add(p+".wal.maxReady", "must be 1 or more, got %d", w.MaxReady)
+		}
+		if w.IdleWALBytes < 0 {
+			add(p+".wal.idleWalBytes", "must be zero or more, got %d", w.IdleWALBytes)
+		}
+		sz := a.Size
+		if sz.MinBytes < 1 {
+			add(p+".size.minBytes", "must be 1 or more (a zero-byte backup is never good), got %d", sz.MinBytes)
+		}
+		if sz.MaxDrop <= 0 || sz.MaxDrop > 1 {
+			add(p+".size.maxDrop", "must be a fraction in (0, 1], e.g. 0.5 for half, got %v", sz.MaxDrop)
+		}
+		if sz.MaxGrowth <= 0 {
+			add(p+".size.maxGrowth", "must be a positive fraction, e.g. 1.0 for double, got %v", sz.MaxGrowth)
+		}
+		if sz.History < 1 || sz.History > 100 {
+			add(p+".size.history", "must be between 1 and 100, got %d", sz.History)
+		}
+		cp := a.Copies
+		if cp.Primary != "" && !names[cp.Primary] {
+			add(p+".copies.primary", "no source %q in audit.sources", cp.Primary)
+		}
+		for j, n := range cp.In {
+			if !names[n] {
+				add(fmt.Sprintf("%s.copies.in[%d]", p, j), "no source %q in audit.sources", n)
+			}
+		}
+		if cp.MinCopies < 1 {
+			add(p+".copies.minCopies", "must be 1 or more, got %d", cp.MinCopies)
+		}
+		if cp.MinMedia < 1 {
+			add(p+".copies.minMedia", "must be 1 or more, got %d", cp.MinMedia)
+		}
+		if v := cp.MinOffsite; v != nil && *v < 0 {
+			add(p+".copies.minOffsite", "must be zero or more, got %d", *v)
+		}
+		if v := cp.MinImmutable; v != nil && *v < 0 {
+			add(p+".copies.minImmutable", "must be zero or more, got %d", *v)
+		}
+	}
+}
+
+func applyAuditDefaults(c *Config) {
+	base := ""
+	if c.File != "" {
+		base = filepath.Dir(c.File)
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) && base != "" {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range c.Locations {
+		l := &c.Locations[i]
+		switch l.Kind {
+		case LocationS3:
+			setStr(&l.Media, MediaObjectStorage)
+			setStr(&l.Region, l.S3.Region)
+			setStr(&l.Provider, providerOf(l.S3.Endpoint))
+			abs(&l.S3.Credentials.File)
+		case LocationDirectory, LocationSnapshots:
+			setStr(&l.Media, MediaDisk)
+			abs(&l.Path)
+		}
+	}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		a := &t.Audit
+		if len(a.Sources) == 0 && t.Snapshot.Local.Repository != "" {
+			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
+		}
+		for j := range a.Sources {
+			s := &a.Sources[j]
+			if s.Location == "" {
+				setStr(&s.Name, DefaultAuditSourceName)
+			}
+			setStr(&s.Name, s.Location)
+		}
+		if a.WAL.MaxReady == 0 {
+			a.WAL.MaxReady = DefaultAuditMaxReady
+		}
+		if a.WAL.IdleWALBytes == 0 {
+			a.WAL.IdleWALBytes = DefaultAuditIdleWALBytes
+		}
+		if a.Size.MinBytes == 0 {
+			a.Size.MinBytes = DefaultAuditMinBytes
+		}
+		if a.Size.MaxDrop == 0 {
+			a.Size.MaxDrop = DefaultAuditMaxDrop
+		}
+		if a.Size.MaxGrowth == 0 {
+			a.Size.MaxGrowth = DefaultAuditMaxGrowth
+		}
+		if a.Size.History == 0 {
+			a.Size.History = DefaultAuditSizeHistory
+		}
+		cp := &a.Copies
+		if cp.Primary == "" && len(a.Sources) > 0 {
+			cp.Primary = a.Sources[0].Name
+		}
+		if len(cp.In) == 0 {
+			for _, s := range a.Sources {
+				cp.In = append(cp.In, s.Name)
+			}
+		}
+		if cp.LiveDatabase == nil {
+			cp.LiveDatabase = ptr(true)
+		}
+		if cp.MinCopies == 0 {
+			cp.MinCopies = DefaultAuditMinCopies
+		}
+		if cp.MinMedia == 0 {
+			cp.MinMedia = DefaultAuditMinMedia
+		}
+		if cp.MinOffsite == nil {
+			cp.MinOffsite = ptr(DefaultAuditMinOffsite)
+		}
+		if cp.MinImmutable == nil {
+			cp.MinImmutable = ptr(DefaultAuditMinImmutable)
+		}
+		setDur(&cp.ImmutableFor, DefaultAuditImmutableFor)
+		setDur(&cp.MaxLag, t.Objectives.RPO.Duration)
+		if a.Site == (Site{}) {
+			for _, s := range a.Sources {
+				if s.Name != cp.Primary || s.Location == "" {
+					continue
+				}
+				if l, ok := c.Location(s.Location); ok {
+					a.Site = Site{Region: l.Region, Provider: l.Provider}
+				}
+			}
+		}
+	}
+}
+
+// providerOf names the provider of an S3 endpoint: its host:port, or "aws" without one.
+func providerOf(endpoint string) string {
+	if endpoint == "" {
+		return "aws"
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return endpoint
+	}
+	if strings.HasSuffix(u.Hostname(), ".amazonaws.com") {
+		return "aws"
+	}
+	return u.Host
+}

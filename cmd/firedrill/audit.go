@@ -1,0 +1,81 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/firedrill/firedrill/audit"
+	"github.com/firedrill/firedrill/reports/history"
+	"github.com/firedrill/firedrill/reports/render"
+)
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var target string
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Check WAL archiving, backup age and size, 3-2-1 copies and drill recency, without restoring",
+		Long: `Audit the live estate of one target (--target) or of every target. Nothing is restored, so
+it is cheap enough to run every few minutes:
+
+  wal-archiving  pg_stat_archiver: archiving on and configured, no failures since the last
+                 success, last archive within the RPO unless the server is idle, few .ready
+                 segments waiting, optionally standby replay lag
+  backup-age     the newest good backup of each source (audit.sources) within the RPO
+  backup-size    the newest backup not empty, not far smaller (a fail) or larger (a warning)
+                 than the median of the previous ones
+  copies-3-2-1   the newest backup has enough copies, on enough media, offsite and immutable
+                 (S3 Object Lock read from the bucket), and every copy matches and is fresh
+  drill-recency  the last passing drill is younger than objectives.drillEvery, and the last
+                 drill met its RTO
+
+One row per target and check. A source that cannot be read (auth, network, permissions) is
+reported as an error row naming it and why.
+
+` + exitCodesHelp,
+		Example: `  firedrill audit
+  firedrill audit --target orders --output json`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := g.format()
+			if err != nil {
+				return err
+			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			targets, err := pickTargets(cfg, target)
+			if err != nil {
+				return err
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			a := &audit.Auditor{Now: time.Now, Log: log, History: history.New(cfg.History.Dir)}
+			rep := a.Audit(cmd.Context(), cfg, targets)
+			if f == render.FormatJSON {
+				err = render.JSON(g.stdout, rep)
+			} else {
+				var rows []render.AuditRow
+				for _, t := range rep.Targets {
+					for _, fd := range t.Findings {
+						rows = append(rows, render.AuditRow{Target: t.Target, Finding: fd})
+					}
+				}
+				err = render.Audit(g.stdout, rows)
+			}
+			switch {
+			case err != nil:
+				return err
+			case rep.Failed():
+				return errChecksFailed
+			case rep.CouldNotCheck():
+				return errCouldNotCheck
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&target, "target", "t", "", "target to audit (default: every target)")
+	return cmd
+}
