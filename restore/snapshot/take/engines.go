@@ -31,6 +31,9 @@ type opened struct {
 // open connects to the target's database and builds its freezer. The connection is the
 // freezer's: closing the freezer closes it.
 func open(ctx context.Context, o *Options) (*opened, error) {
+	if o.Freezer != nil {
+		return &opened{freezer: o.Freezer, info: o.Attributes, rule: o.Rule}, nil
+	}
 	switch o.Engine {
 	case "postgres":
 		return openPostgres(ctx, o)

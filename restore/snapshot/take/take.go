@@ -44,6 +44,11 @@ type Options struct {
 	// MaxFreeze bounds how long the database stays frozen; 0 means unbounded (PostgreSQL
 	// online backups to the local driver, which block no writes).
 	MaxFreeze time.Duration
+	// Freezer, when set, is used instead of connecting with DSN (with Rule for the local
+	// driver and Attributes recorded with the snapshot): for callers that hold their own session.
+	Freezer    engine.Freezer
+	Rule       engine.CopyRule
+	Attributes map[string]string
 	// Fast asks for an immediate checkpoint.
 	Fast   bool
 	Status func(string)
