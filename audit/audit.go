@@ -77,6 +77,10 @@ type Auditor struct {
 	NewS3 S3Factory
 	// Kinds adds source kinds by location kind.
 	Kinds map[string]SourceBuilder
+	// Snapshots returns a target's own snapshot store (its snapshot driver: the local
+	// repository, or CSI VolumeSnapshots), the source of audit.sources entries without a
+	// location. Default: the local repository.
+	Snapshots func(ctx context.Context, t *policy.Target) (SnapshotLister, error)
 	// Parallel is how many sources of a target are listed at once (default 4).
 	Parallel int
 
@@ -214,11 +218,21 @@ func (a *Auditor) sources(ctx context.Context, cfg *policy.Config, t *policy.Tar
 func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Target, s policy.AuditSource) (*SourceState, Source) {
 	st := &SourceState{Name: s.Name, Location: s.Location}
 	if s.Location == "" {
-		dir := t.Snapshot.Local.Repository
-		st.Where, st.Family, st.Media = "snapshot repository "+dir, FamilySnapshots, policy.MediaDisk
-		src := &SnapshotSource{Repo: local.New(dir, 1)}
-		st.Stat = src
-		return st, src
+		st.Family, st.Media = FamilySnapshots, policy.MediaDisk
+		st.Where = "snapshot repository " + t.Snapshot.Local.Repository
+		if t.Snapshot.Driver == "csi" {
+			st.Media = policy.MediaVolumeSnap
+			st.Where = "CSI VolumeSnapshots in namespace " + t.Snapshot.CSI.Namespace
+		}
+		if a.Snapshots == nil {
+			return st, &SnapshotSource{Lister: local.New(t.Snapshot.Local.Repository, 1)}
+		}
+		l, err := a.Snapshots(ctx, t)
+		if err != nil {
+			st.Err = &SourceError{Source: s.Name, Where: st.Where, Op: "connecting to", Err: err}
+			return st, nil
+		}
+		return st, &SnapshotSource{Lister: l}
 	}
 	l, ok := cfg.Location(s.Location)
 	if !ok { // validation prevents it
@@ -240,16 +254,14 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 		st.Stat, st.Locker = src, src
 		return st, src
 	case policy.LocationDirectory:
-		dir := filepath.Join(l.Path, filepath.FromSlash(path.Clean("/" + s.Prefix)))
+		dir := filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.Prefix)))
 		st.Where, st.Family = "directory "+dir, FamilyObjects
 		src := &DirSource{Dir: dir, Match: s.Match}
 		st.Stat = src
 		return st, src
 	case policy.LocationSnapshots:
 		st.Where, st.Family = "snapshot repository "+l.Path, FamilySnapshots
-		src := &SnapshotSource{Repo: local.New(l.Path, 1)}
-		st.Stat = src
-		return st, src
+		return st, &SnapshotSource{Lister: local.New(l.Path, 1)}
 	}
 	if b, ok := a.Kinds[l.Kind]; ok {
 		src, fam, err := b(ctx, t, l, s)

@@ -150,8 +150,6 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 	copies, offsite, immut := 0, 0, 0
 	media := map[string]bool{}
 	if in.LiveDatabase {
-		copies++
-		media[policy.MediaDisk] = true
 		rows = append(rows, copyRow{Source: "live-database", Where: "the production database", Media: policy.MediaDisk, Status: "copy", Counted: true, Lock: "none: the live database"})
 	}
 	for _, r := range rows {

@@ -121,7 +121,7 @@ func age(d time.Duration) string {
 // human formats a duration threshold compactly (31d, 24h, 90m).
 func human(d time.Duration) string {
 	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	case d >= time.Hour && d%time.Hour == 0:
 		return fmt.Sprintf("%dh", d/time.Hour)

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/firedrill/firedrill/restore/snapshot/local"
+	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 // DirSource is the backup files under a directory (dump mirrors, an NFS mount). A file's
@@ -87,15 +87,22 @@ func (s *DirSource) Stat(_ context.Context, key string) (Backup, bool, error) {
 	return b, true, nil
 }
 
-// SnapshotSource is a firedrill local snapshot repository: complete snapshots only.
-type SnapshotSource struct {
-	Repo *local.Repository
+// SnapshotLister lists a target's complete snapshots: a local repository, or the CSI driver's
+// store of a target (restore/snapshot/csi).
+type SnapshotLister interface {
+	List(ctx context.Context) ([]snapshot.Metadata, error)
 }
 
-// Scan lists the repository's complete snapshots (their metadata is small; a repository keeps
-// tens, not millions).
+// SnapshotSource is a target's snapshots. Snapshots are not byte-identical across places, so
+// it has no Stat: the 3-2-1 check judges snapshot copies by time.
+type SnapshotSource struct {
+	Lister SnapshotLister
+}
+
+// Scan lists the complete snapshots (their metadata is small; a target keeps tens, not
+// millions).
 func (s *SnapshotSource) Scan(ctx context.Context, visit func(Backup) error) error {
-	snaps, err := s.Repo.List(ctx)
+	snaps, err := s.Lister.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -109,17 +116,4 @@ func (s *SnapshotSource) Scan(ctx context.Context, visit func(Backup) error) err
 		}
 	}
 	return nil
-}
-
-// Stat finds a snapshot by id (a replicated repository keeps the same ids).
-func (s *SnapshotSource) Stat(ctx context.Context, key string) (Backup, bool, error) {
-	m, err := s.Repo.Get(ctx, key)
-	if err != nil {
-		return Backup{}, false, nil
-	}
-	b := Backup{Key: m.ID, Time: m.TakenAt, Size: m.SizeBytes}
-	if m.ManifestSHA256 != "" {
-		b.Checksums = map[string]string{"manifest-sha256": m.ManifestSHA256}
-	}
-	return b, true, nil
 }

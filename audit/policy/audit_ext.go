@@ -107,8 +107,8 @@ type S3Credentials struct {
 type AuditSpec struct {
 	// Skip names checks not to run for this target (see AuditChecks).
 	Skip []string `yaml:"skip" json:"skip,omitempty"`
-	// Sources are where this target's backups are. Default: the target's snapshot repository
-	// (snapshot.local.repository) as a source named "snapshots".
+	// Sources are where this target's backups are. Default: the target's own snapshots (local
+	// repository or CSI VolumeSnapshots) as a source named "snapshots".
 	Sources []AuditSource `yaml:"sources" json:"sources"`
 	// Site is where the database runs, for the offsite rule. Default: the region and provider
 	// of the primary source's location.
@@ -122,7 +122,8 @@ type AuditSpec struct {
 type AuditSource struct {
 	// Name defaults to the location's name.
 	Name string `yaml:"name" json:"name"`
-	// Location is a locations[].name. Empty means the target's own snapshot repository.
+	// Location is a locations[].name. Empty means the target's own snapshots, from its snapshot
+	// driver (the local repository or CSI VolumeSnapshots).
 	Location string `yaml:"location" json:"location,omitempty"`
 	// Prefix is joined to the location's prefix (S3) or path (directory).
 	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
@@ -238,7 +239,9 @@ func validateAudit(c *Config, add addFunc) {
 			locs[l.Name] = i
 		}
 		oneOf(add, p+".kind", l.Kind, supportedLocationKinds)
-		oneOf(add, p+".media", l.Media, []string{MediaObjectStorage, MediaDisk, MediaVolumeSnap})
+		if l.Media != "" {
+			oneOf(add, p+".media", l.Media, []string{MediaObjectStorage, MediaDisk, MediaVolumeSnap})
+		}
 		switch l.Kind {
 		case LocationS3:
 			s := &l.S3
@@ -304,7 +307,7 @@ func validateAudit(c *Config, add addFunc) {
 				if _, ok := locs[s.Location]; !ok {
 					add(sp+".location", "no location %q under locations:", s.Location)
 				}
-			} else if t.Snapshot.Local.Repository == "" {
+			} else if !hasOwnSnapshots(t) {
 				add(sp+".location", "required: this target has no snapshot repository to default to")
 			}
 			if !nameRe.MatchString(s.Name) {
@@ -389,7 +392,7 @@ func applyAuditDefaults(c *Config) {
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		a := &t.Audit
-		if len(a.Sources) == 0 && t.Snapshot.Local.Repository != "" {
+		if len(a.Sources) == 0 && hasOwnSnapshots(t) {
 			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
 		}
 		for j := range a.Sources {
@@ -454,6 +457,11 @@ func applyAuditDefaults(c *Config) {
 			}
 		}
 	}
+}
+
+// hasOwnSnapshots says whether a target's snapshot driver keeps snapshots the auditor can list.
+func hasOwnSnapshots(t *Target) bool {
+	return t.Snapshot.Driver == "csi" || t.Snapshot.Local.Repository != ""
 }
 
 // providerOf names the provider of an S3 endpoint: its host:port, or "aws" without one.

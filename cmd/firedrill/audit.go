@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/firedrill/firedrill/audit"
+	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/render"
 )
@@ -52,7 +54,11 @@ reported as an error row naming it and why.
 			if err != nil {
 				return err
 			}
-			a := &audit.Auditor{Now: time.Now, Log: log, History: history.New(cfg.History.Dir)}
+			cl := newClients()
+			a := &audit.Auditor{
+				Now: time.Now, Log: log, History: history.New(cfg.History.Dir),
+				Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) { return store(cl, t) },
+			}
 			rep := a.Audit(cmd.Context(), cfg, targets)
 			if f == render.FormatJSON {
 				err = render.JSON(g.stdout, rep)

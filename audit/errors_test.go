@@ -1,0 +1,39 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/aws/smithy-go"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestCause(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&smithy.GenericAPIError{Code: "InvalidAccessKeyId"}, CauseAuth},
+		{&smithy.GenericAPIError{Code: "SignatureDoesNotMatch"}, CauseAuth},
+		{&smithy.GenericAPIError{Code: "AccessDenied"}, CausePermissions},
+		{&smithy.GenericAPIError{Code: "NoSuchBucket"}, CauseNotFound},
+		{fmt.Errorf("while listing: %w", &smithy.GenericAPIError{Code: "AccessDenied"}), CausePermissions},
+		{&pgconn.PgError{Code: "28P01"}, CauseAuth},
+		{&pgconn.PgError{Code: "42501"}, CausePermissions},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, CauseNetwork},
+		{&net.DNSError{Err: "no such host", Name: "s3.example"}, CauseNetwork},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), CauseTimeout},
+		{fmt.Errorf("open: %w", os.ErrPermission), CausePermissions},
+		{fmt.Errorf("%w: environment variable X is not set", ErrCredentials), CauseAuth},
+		{errors.New("something else"), CauseOther},
+	}
+	for _, tt := range tests {
+		if got := Cause(tt.err); got != tt.want {
+			t.Errorf("Cause(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}
