@@ -266,8 +266,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "bad engine",
-			yaml: strings.Replace(minimalTarget, "  - name: orders\n", "  - name: orders\n    engine: mysql\n", 1),
-			want: []wantErr{{at: "engine: mysql", key: "targets[0].engine", msg: `"mysql" is not supported (supported: postgres)`}},
+			yaml: strings.Replace(minimalTarget, "  - name: orders\n", "  - name: orders\n    engine: oracle\n", 1),
+			want: []wantErr{{at: "engine: oracle", key: "targets[0].engine", msg: `"oracle" is not supported (supported: postgres,`}},
 		},
 		{
 			name: "bad snapshot mode",
@@ -276,8 +276,8 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "bad snapshot driver",
-			yaml: strings.Replace(minimalTarget, "    snapshot:\n", "    snapshot:\n      driver: csi\n", 1),
-			want: []wantErr{{at: "driver: csi", key: "targets[0].snapshot.driver", msg: `"csi" is not supported (supported: local)`}},
+			yaml: strings.Replace(minimalTarget, "    snapshot:\n", "    snapshot:\n      driver: zfs\n", 1),
+			want: []wantErr{{at: "driver: zfs", key: "targets[0].snapshot.driver", msg: `"zfs" is not supported (supported: local,`}},
 		},
 		{
 			name: "bad runtime and listen",
@@ -422,7 +422,7 @@ func TestParseErrors(t *testing.T) {
 			name: "several validation errors are all reported, in line order",
 			yaml: `targets:
   - name: Orders
-    engine: mysql
+    engine: oracle
     connection: {}
     snapshot:
       mode: crash-consistent
@@ -435,7 +435,7 @@ func TestParseErrors(t *testing.T) {
 `,
 			want: []wantErr{
 				{at: "name: Orders", key: "targets[0].name", msg: `"Orders" is not a valid name`},
-				{at: "engine: mysql", key: "targets[0].engine", msg: "not supported"},
+				{at: "engine: oracle", key: "targets[0].engine", msg: "not supported"},
 				{at: "connection: {}", key: "targets[0].connection", msg: "required: dsn or dsnEnv"},
 				{at: "mode: crash-consistent", key: "targets[0].snapshot.mode", msg: "refuses crash-consistent"},
 				{at: "local:", key: "targets[0].snapshot.local.dataDir", msg: "required with driver local"},
@@ -520,7 +520,7 @@ func TestParseValidationErrorsInLineOrder(t *testing.T) {
       local:
         dataDir: /var/lib/pg
         repository: /backups/orders
-    engine: mysql
+    engine: oracle
     checks:
       rowCounts:
         min:
@@ -532,7 +532,7 @@ func TestParseValidationErrorsInLineOrder(t *testing.T) {
 	for range 5 {
 		checkErrors(t, doc, []wantErr{
 			{at: "mode: crash-consistent", key: "targets[0].snapshot.mode", msg: "refuses crash-consistent"},
-			{at: "engine: mysql", key: "targets[0].engine", msg: "not supported"},
+			{at: "engine: oracle", key: "targets[0].engine", msg: "not supported"},
 			{at: "a: 1", key: "targets[0].checks.rowCounts.min.a", msg: "schema.table"},
 			{at: "b: 1", key: "targets[0].checks.rowCounts.min.b", msg: "schema.table"},
 			{at: "c: 1", key: "targets[0].checks.rowCounts.min.c", msg: "schema.table"},
