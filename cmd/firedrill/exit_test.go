@@ -110,7 +110,6 @@ func TestRun(t *testing.T) {
 		{
 			name: "unknown command", args: []string{"restore-everything"}, want: exitUsage, emptyOut: true,
 			stderr: []string{`unknown command "restore-everything"`},
-			bug:    `cmd/firedrill/root.go: cobra reports an unknown top-level command with a plain error from its legacyArgs check (the root has no Args), so exitCode maps it to 3 (environment error) instead of 2; fix: give the root command Args: func(cmd, args) error { if len(args) > 0 { return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())} }; return nil } and RunE: func(cmd, _) error { return cmd.Help() } so an unknown command is a usage error and a bare "firedrill" still prints help`,
 		},
 		{name: "extra argument", args: []string{"version", "now"}, want: exitUsage, emptyOut: true, stderr: []string{`unknown command "now" for "firedrill version"`}},
 		{

@@ -69,6 +69,14 @@ firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill dril
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Without these, cobra reports an unknown command as a plain error (exit 3).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", envOr("FIREDRILL_CONFIG", "firedrill.yaml"), "configuration file (env FIREDRILL_CONFIG)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")

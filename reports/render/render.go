@@ -153,6 +153,10 @@ func Findings(w io.Writer, fs []checks.Finding) error {
 // Dur formats seconds for people: 850ms, 12.3s, 4m05s, 2h03m, 3d04h.
 func Dur(sec float64) string {
 	d := time.Duration(sec * float64(time.Second))
+	if d >= time.Second {
+		// Round first, so that 59.96s reads 1m00s rather than 60.0s.
+		d = d.Round(100 * time.Millisecond)
+	}
 	switch {
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
