@@ -146,7 +146,9 @@ type fakeHistory struct {
 	err     error
 }
 
-func (h fakeHistory) List(context.Context, string) ([]reports.DrillResult, error) { return h.results, h.err }
+func (h fakeHistory) List(context.Context, string) ([]reports.DrillResult, error) {
+	return h.results, h.err
+}
 
 func TestCheckDrillRecency(t *testing.T) {
 	every := 31 * 24 * time.Hour

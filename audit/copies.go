@@ -54,6 +54,8 @@ type copyRow struct {
 	Time      *time.Time `json:"time,omitempty"`
 	Compared  string     `json:"compared,omitempty"`
 	Detail    string     `json:"detail,omitempty"`
+	// unknown: the copy could not be read; mayLock: its location supports Object Lock.
+	unknown, mayLock bool
 }
 
 // CheckCopies verifies the 3-2-1 rule for a target's newest backup: enough copies, on enough
@@ -105,6 +107,7 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 		case s.Err != nil:
 			row.Status, row.Detail = "error", errLine(s.Err)
 			p.error(ReasonUnreadable, "%s", unreadable(s))
+			row.unknown, row.mayLock = true, s.Locker != nil || s.Family == FamilyObjects
 		case s == primary:
 			row.Status, got = "copy", newest
 		case s.Stat != nil && primary.Stat != nil && s.Family == primary.Family:
@@ -135,7 +138,8 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 					locks[s.Locker] = lr
 				}
 				if lr.err != nil {
-					row.Lock = "unknown: " + errLine(lr.err)
+					row.Lock, row.mayLock = "unknown: "+errLine(lr.err), true
+					row.unknown = true
 					p.error(ReasonUnreadable, "could not read the Object Lock configuration at %s: %s", s.Name, errLine(lr.err))
 				} else {
 					row.Immutable, row.Lock = immutable(lr.lock, got, spec.ImmutableFor.Duration, in.Now)
@@ -144,49 +148,76 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 				row.Lock = "none: " + s.Media + " location"
 			}
 		}
+		if row.Status == "error" {
+			row.unknown, row.mayLock = true, true
+		}
 		rows = append(rows, row)
 	}
 
-	copies, offsite, immut := 0, 0, 0
-	media := map[string]bool{}
 	if in.LiveDatabase {
 		rows = append(rows, copyRow{Source: "live-database", Where: "the production database", Media: policy.MediaDisk, Status: "copy", Counted: true, Lock: "none: the live database"})
 	}
-	for _, r := range rows {
-		if !r.Counted {
-			continue
+	// Counted strictly, and as if every copy that could not be read were there: a rule that
+	// fails only for want of unreadable copies could not be checked; it is not proved broken.
+	known := tally(rows, false)
+	maybe := tally(rows, true)
+	ev["copies"], ev["media"], ev["offsite"], ev["immutable"], ev["locations"] = known.copies, known.mediaList(), known.offsite, known.immutable, rows
+	rule := func(reason string, have, maybeHave, need int, format string, a ...any) {
+		switch {
+		case have >= need:
+		case maybeHave >= need:
+			p.error(ReasonUnreadable, "could not verify: "+format+" (some locations could not be read)", a...)
+		default:
+			p.fail(reason, format, a...)
 		}
-		copies++
-		media[r.Media] = true
-		if r.Offsite {
-			offsite++
-		}
-		if r.Immutable {
-			immut++
-		}
 	}
-	mediaList := make([]string, 0, len(media))
-	for m := range media {
-		mediaList = append(mediaList, m)
-	}
-	sort.Strings(mediaList)
-	ev["copies"], ev["media"], ev["offsite"], ev["immutable"], ev["locations"] = copies, mediaList, offsite, immut, rows
-
-	if copies < spec.MinCopies {
-		p.fail(ReasonTooFewCopies, "%d copies of %s, need %d%s", copies, newest.Key, spec.MinCopies, where(rows, func(r copyRow) bool { return !r.Counted }, " (none usable at %s)"))
-	}
-	if len(media) < spec.MinMedia {
-		p.fail(ReasonTooFewMedia, "copies on %d kind of media (%s), need %d", len(media), strings.Join(mediaList, ", "), spec.MinMedia)
-	}
-	if n := deref(spec.MinOffsite); offsite < n {
-		p.fail(ReasonNoOffsite, "%d offsite copies (another region or provider), need %d", offsite, n)
-	}
-	if n := deref(spec.MinImmutable); immut < n {
-		p.fail(ReasonNoImmutable, "%d immutable copies (Object Lock retaining it %s or more), need %d%s", immut, human(spec.ImmutableFor.Duration), n,
-			where(rows, func(r copyRow) bool { return r.Counted && r.Lock != "" && !strings.HasPrefix(r.Lock, "none") }, " (%s)"))
-	}
+	rule(ReasonTooFewCopies, known.copies, maybe.copies, spec.MinCopies, "%d copies of %s, need %d%s",
+		known.copies, newest.Key, spec.MinCopies, where(rows, func(r copyRow) bool { return !r.Counted }, " (none usable at %s)"))
+	rule(ReasonTooFewMedia, len(known.media), len(maybe.media), spec.MinMedia, "copies on %d kind of media (%s), need %d",
+		len(known.media), strings.Join(known.mediaList(), ", "), spec.MinMedia)
+	rule(ReasonNoOffsite, known.offsite, maybe.offsite, deref(spec.MinOffsite), "%d offsite copies (another region or provider), need %d",
+		known.offsite, deref(spec.MinOffsite))
+	rule(ReasonNoImmutable, known.immutable, maybe.immutable, deref(spec.MinImmutable), "%d immutable copies (Object Lock retaining it %s or more), need %d%s",
+		known.immutable, human(spec.ImmutableFor.Duration), deref(spec.MinImmutable),
+		where(rows, func(r copyRow) bool { return r.Counted && r.Lock != "" && !strings.HasPrefix(r.Lock, "none") }, " (%s)"))
+	copies, offsite, immut, mediaList := known.copies, known.offsite, known.immutable, known.mediaList()
 	ok := fmt.Sprintf("%d copies of %s on %s, %d offsite, %d immutable", copies, newest.Key, strings.Join(mediaList, " + "), offsite, immut)
 	return p.finding(policy.CheckCopies, ev, ok)
+}
+
+type counts struct {
+	copies, offsite, immutable int
+	media                      map[string]bool
+}
+
+func (c counts) mediaList() []string {
+	out := make([]string, 0, len(c.media))
+	for m := range c.media {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tally counts the copies; with unknown, rows that could not be read count as copies that
+// might be there (immutable if their location could lock them).
+func tally(rows []copyRow, unknown bool) counts {
+	c := counts{media: map[string]bool{}}
+	for _, r := range rows {
+		maybe := unknown && r.unknown
+		if !r.Counted && !maybe {
+			continue
+		}
+		c.copies++
+		c.media[r.Media] = true
+		if r.Offsite {
+			c.offsite++
+		}
+		if r.Immutable || (maybe && r.mayLock) {
+			c.immutable++
+		}
+	}
+	return c
 }
 
 type lockResult struct {
