@@ -84,7 +84,8 @@ type Driver struct {
 	ClassName string
 	// ReadyTimeout bounds the wait for readyToUse after the cut (default 10 min).
 	ReadyTimeout time.Duration
-	// Poll is the first interval between status reads; it doubles up to MaxPoll.
+	// Poll is the first interval between status reads; it doubles up to MaxPoll (default 1 s)
+	// while waiting for readyToUse, and up to 50 ms while the database is frozen.
 	Poll, MaxPoll time.Duration
 	Now           func() time.Time
 }
@@ -181,7 +182,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 	}
 
 	status("waiting for the storage to cut the snapshot (status.creationTime)")
-	cuts, err := d.waitAll(ctx, client, created, func(vs *snapshotv1.VolumeSnapshot) bool {
+	cuts, err := d.waitAll(ctx, client, created, min(d.maxPoll(), 50*time.Millisecond), func(vs *snapshotv1.VolumeSnapshot) bool {
 		return vs.Status != nil && vs.Status.CreationTime != nil
 	})
 	if err != nil {
@@ -232,7 +233,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 	status("waiting for the snapshot to become ready to use")
 	rctx, cancel := context.WithTimeoutCause(ctx, d.readyTimeout(), ErrNotReady)
 	defer cancel()
-	ready, err := d.waitAll(rctx, client, created, func(vs *snapshotv1.VolumeSnapshot) bool {
+	ready, err := d.waitAll(rctx, client, created, d.maxPoll(), func(vs *snapshotv1.VolumeSnapshot) bool {
 		return vs.Status != nil && vs.Status.ReadyToUse != nil && *vs.Status.ReadyToUse
 	})
 	if err != nil {
@@ -263,6 +264,13 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 	return meta, nil
 }
 
+func (d *Driver) maxPoll() time.Duration {
+	if d.MaxPoll <= 0 {
+		return time.Second
+	}
+	return d.MaxPoll
+}
+
 func (d *Driver) readyTimeout() time.Duration {
 	if d.ReadyTimeout <= 0 {
 		return 10 * time.Minute
@@ -273,14 +281,12 @@ func (d *Driver) readyTimeout() time.Duration {
 // waitAll polls the named VolumeSnapshots until done holds for each, and fails at once on a
 // status.error, quoting its message verbatim. Polling, not a fixed sleep: the first read is
 // immediate and the interval starts short, so a fast cut thaws the database within milliseconds.
-func (d *Driver) waitAll(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, names []string, done func(*snapshotv1.VolumeSnapshot) bool) ([]*snapshotv1.VolumeSnapshot, error) {
-	poll, maxPoll := d.Poll, d.MaxPoll
+func (d *Driver) waitAll(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, names []string, maxPoll time.Duration, done func(*snapshotv1.VolumeSnapshot) bool) ([]*snapshotv1.VolumeSnapshot, error) {
+	poll := d.Poll
 	if poll <= 0 {
-		poll = 20 * time.Millisecond
+		poll = 10 * time.Millisecond
 	}
-	if maxPoll <= 0 {
-		maxPoll = 500 * time.Millisecond
-	}
+	poll = min(poll, maxPoll)
 	out := make([]*snapshotv1.VolumeSnapshot, len(names))
 	for {
 		pending := 0
