@@ -83,7 +83,7 @@ never the only snapshot whose last drill passed.
 				res, err := takeGroup(ctx, cl, cfg, gr, pr, log)
 				pr.Done()
 				if err != nil {
-					return snapshotErr(fmt.Errorf("while taking a snapshot of group %s: %w", group, err))
+					return fmt.Errorf("while taking a snapshot of group %s: %w", group, err)
 				}
 				rerr := retainAll(ctx, cl, cfg, gr.Targets, log)
 				if f == render.FormatJSON {
@@ -103,7 +103,7 @@ never the only snapshot whose last drill passed.
 				meta, err := takeSnapshotWith(ctx, cl, &targets[i], pr, log)
 				pr.Done()
 				if err != nil {
-					return snapshotErr(fmt.Errorf("while taking a snapshot of %s: %w", targets[i].Name, err))
+					return fmt.Errorf("while taking a snapshot of %s: %w", targets[i].Name, err)
 				}
 				taken = append(taken, *meta)
 			}
@@ -126,13 +126,6 @@ never the only snapshot whose last drill passed.
 	return cmd
 }
 
-// snapshotErr makes an engine/mode/driver combination that cannot be consistent a usage error.
-func snapshotErr(err error) error {
-	if errors.Is(err, take.ErrUnsupported) {
-		return usageError{err}
-	}
-	return err
-}
 
 // retainAll applies each target's retention rules after a successful snapshot.
 func retainAll(ctx context.Context, cl *clients, cfg *policy.Config, names []string, log *slog.Logger) error {
