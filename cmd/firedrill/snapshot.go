@@ -126,7 +126,6 @@ never the only snapshot whose last drill passed.
 	return cmd
 }
 
-
 // retainAll applies each target's retention rules after a successful snapshot.
 func retainAll(ctx context.Context, cl *clients, cfg *policy.Config, names []string, log *slog.Logger) error {
 	var errs []error
