@@ -87,7 +87,9 @@ type memHistory struct {
 	err    error
 }
 
-func (h memHistory) List(context.Context, string) ([]reports.DrillResult, error) { return h.drills, h.err }
+func (h memHistory) List(context.Context, string) ([]reports.DrillResult, error) {
+	return h.drills, h.err
+}
 
 func TestApply(t *testing.T) {
 	st := &memStore{snaps: snaps(4)}

@@ -60,11 +60,11 @@ func openPostgres(ctx context.Context, o *Options) (*opened, error) {
 	cfg.RuntimeParams["application_name"] = "firedrill-snapshot"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: while connecting to target %s: %w", ErrUnreachable, o.Target, err)
+		return nil, fmt.Errorf("%w: while connecting to target %s (is the server running, and does connection.dsn reach it?): %w", ErrUnreachable, o.Target, err)
 	}
 	if o.Mode == "crash-consistent" {
-		f := &checkpointFreezer{conn: conn, now: o.Now}
-		info, err := f.serverInfo(ctx)
+		f := postgres.NewCheckpoint(conn, o.Now)
+		info, err := f.ServerInfo(ctx)
 		if err != nil {
 			_ = f.Close(ctx)
 			return nil, err

@@ -1,4 +1,4 @@
-package take
+package postgres
 
 import (
 	"context"
@@ -11,11 +11,10 @@ import (
 	"github.com/firedrill/firedrill/restore/engine"
 )
 
-// checkpointFreezer is PostgreSQL's crash-consistent mode: a CHECKPOINT shortens crash
-// recovery, then an atomic snapshot of a volume holding data and WAL together is taken with no
-// backup mode at all. It belongs with the postgres engine; it lives here until that package
-// grows it.
-type checkpointFreezer struct {
+// Checkpoint is PostgreSQL's crash-consistent mode: a CHECKPOINT shortens crash recovery, then
+// an atomic snapshot of a volume holding data and WAL together is taken with no backup mode at
+// all. It is only valid when the storage cut is atomic (one volume, or a group snapshot).
+type Checkpoint struct {
 	conn    *pgx.Conn
 	now     func() time.Time
 	info    map[string]string
@@ -24,16 +23,28 @@ type checkpointFreezer struct {
 	frozen  bool
 }
 
-func (c *checkpointFreezer) serverInfo(ctx context.Context) (map[string]string, error) {
+var _ engine.Freezer = (*Checkpoint)(nil)
+
+// NewCheckpoint takes ownership of conn: Close closes it.
+func NewCheckpoint(conn *pgx.Conn, now func() time.Time) *Checkpoint {
+	if now == nil {
+		now = time.Now
+	}
+	return &Checkpoint{conn: conn, now: now}
+}
+
+// ServerInfo reads the facts recorded with the snapshot.
+func (c *Checkpoint) ServerInfo(ctx context.Context) (map[string]string, error) {
 	var version string
 	if err := c.conn.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version); err != nil {
 		return nil, fmt.Errorf("while reading server facts: %w", err)
 	}
-	c.info = map[string]string{"serverVersion": version}
-	return map[string]string{"serverVersion": version}, nil
+	c.info = map[string]string{AttrServerVersion: version}
+	return map[string]string{AttrServerVersion: version}, nil
 }
 
-func (c *checkpointFreezer) Freeze(ctx context.Context) error {
+// Freeze runs CHECKPOINT and records the WAL position.
+func (c *Checkpoint) Freeze(ctx context.Context) error {
 	if _, err := c.conn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("while running CHECKPOINT: %w", err)
 	}
@@ -45,19 +56,21 @@ func (c *checkpointFreezer) Freeze(ctx context.Context) error {
 	return nil
 }
 
-func (c *checkpointFreezer) Thaw(context.Context) (*engine.Frozen, error) {
+// Thaw records the end of the window; there is nothing to undo.
+func (c *Checkpoint) Thaw(context.Context) (*engine.Frozen, error) {
 	if !c.frozen {
 		return nil, errors.New("while finishing the crash-consistent snapshot: no checkpoint was taken")
 	}
 	c.frozen = false
-	attrs := map[string]string{"startLSN": c.lsn}
+	attrs := map[string]string{AttrStartLSN: c.lsn}
 	for k, v := range c.info {
 		attrs[k] = v
 	}
 	return &engine.Frozen{StartedAt: c.started, EndedAt: c.now(), Attributes: attrs}, nil
 }
 
-func (c *checkpointFreezer) Close(ctx context.Context) error {
+// Close closes the session.
+func (c *Checkpoint) Close(ctx context.Context) error {
 	if c.conn == nil {
 		return nil
 	}
