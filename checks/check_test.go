@@ -36,8 +36,8 @@ func TestBuild(t *testing.T) {
 		{"row counts enabled by default", with(func(c *Config) { c.RowCounts = &RowCountConfig{} }), []string{"amcheck", "row-counts", "sql:a", "sql:b", "freshness", "checksums"}},
 		{"no sql, no freshness", with(func(c *Config) { c.SQL, c.Freshness = nil, nil }), []string{"amcheck", "row-counts", "checksums"}},
 		{"everything off", Config{Amcheck: off, Checksums: off, RowCounts: &RowCountConfig{Enabled: off}}, nil},
-		// Unset booleans default to on; an absent rowCounts block (policy always fills it) to off.
-		{"zero config", Config{}, []string{"amcheck", "checksums"}},
+		// Unset switches and an absent rowCounts block default to on.
+		{"zero config", Config{}, []string{"amcheck", "row-counts", "checksums"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestBuildPassesSettings(t *testing.T) {
 	if !ok || fr.Query != "SELECT max(t) FROM x" || fr.Database != "app" {
 		t.Errorf("second check = %#v, want *Freshness with the query and database", cs[1])
 	}
-	if _, ok := Build(Config{})[1].(StoppedCheck); !ok {
+	if _, ok := Build(Config{})[2].(StoppedCheck); !ok {
 		t.Errorf("the checksums check does not implement StoppedCheck")
 	}
 }

@@ -1,7 +1,7 @@
 package checks
 
 // Config is the `checks:` block of a target: which integrity checks a drill runs on the
-// restored copy. Zero values take the defaults of Defaults.
+// restored copy. A nil switch is on: amcheck, checksums and row counts run unless turned off.
 type Config struct {
 	// Amcheck runs verify_heapam and bt_index_check(heapallindexed) over every relation.
 	Amcheck *bool `yaml:"amcheck" json:"amcheck"`

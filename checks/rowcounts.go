@@ -16,7 +16,10 @@ const RowCountsName = "row-counts"
 
 func init() {
 	Register(RowCountsName, 20, func(c Config) []Check {
-		if c.RowCounts == nil || !Enabled(c.RowCounts.Enabled, true) {
+		if c.RowCounts == nil {
+			return []Check{&RowCounts{}}
+		}
+		if !Enabled(c.RowCounts.Enabled, true) {
 			return nil
 		}
 		return []Check{&RowCounts{Min: c.RowCounts.Min}}

@@ -15,18 +15,24 @@ type Duration struct{ time.Duration }
 // ParseDuration parses Go durations plus a whole-day "d" unit.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(d, 64)
+	orig := s
+	// A leading day count: "31d", "1d12h".
+	var days time.Duration
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseFloat(s[:i], 64)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d)", s)
+			return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d, 1d12h)", s)
 		}
-		return time.Duration(n * float64(24*time.Hour)), nil
+		days, s = time.Duration(n*float64(24*time.Hour)), s[i+1:]
+		if s == "" {
+			return days, nil
+		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d)", s)
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 90s, 10m, 1h, 31d, 1d12h)", orig)
 	}
-	return d, nil
+	return days + d, nil
 }
 
 // UnmarshalYAML parses a scalar duration; its error carries the line.

@@ -152,6 +152,9 @@ func Findings(w io.Writer, fs []checks.Finding) error {
 
 // Dur formats seconds for people: 850ms, 12.3s, 4m05s, 2h03m, 3d04h.
 func Dur(sec float64) string {
+	if sec < 0 {
+		return "-" + Dur(-sec)
+	}
 	d := time.Duration(sec * float64(time.Second))
 	if d >= time.Second {
 		// Round first, so that 59.96s reads 1m00s rather than 60.0s.

@@ -107,6 +107,10 @@ func checkBinDir(dir, major string) error {
 
 // majorOf returns the major version of a version string: "15.18" -> "15", "9.6.3" -> "9.6".
 func majorOf(v string) string {
+	// Development builds: "17beta1", "18devel", "16rc1".
+	if i := strings.IndexFunc(v, func(r rune) bool { return r != '.' && (r < '0' || r > '9') }); i > 0 {
+		v = v[:i]
+	}
 	parts := strings.Split(v, ".")
 	if len(parts) >= 2 && (parts[0] == "9" || parts[0] == "8") {
 		return parts[0] + "." + parts[1]

@@ -24,6 +24,9 @@ func (r *Repository) Clone(ctx context.Context, id, dest string, status func(str
 	if err != nil {
 		return nil, err
 	}
+	if entries, err := os.ReadDir(dest); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("while cloning snapshot %s: destination %s is not empty", id, dest)
+	}
 	src := r.Path(id)
 	res := &snapshot.CloneResult{DataDir: filepath.Join(dest, dataDir), Files: map[string][]byte{}, Links: map[string]string{}}
 	mb, err := os.ReadFile(filepath.Join(src, manifestFile))

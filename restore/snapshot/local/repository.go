@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
@@ -414,7 +413,7 @@ func reportProgress(ctx context.Context, cp *copier, total int64, what string, s
 				if total > 0 {
 					pct = float64(n) * 100 / float64(total)
 				}
-				status(fmt.Sprintf("%s: %s of %s (%.0f%%)", what, reports.HumanBytes(n), reports.HumanBytes(total), pct))
+				status(fmt.Sprintf("%s: %d of %d MiB (%.0f%%)", what, n>>20, total>>20, pct))
 			}
 		}
 	}()
