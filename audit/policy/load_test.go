@@ -677,6 +677,9 @@ func TestParseDuration(t *testing.T) {
 		wantErr bool
 	}{
 		{"31d", 31 * 24 * time.Hour, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"2d30m", 48*time.Hour + 30*time.Minute, false},
+		{"1dx", 0, true},
 		{"1d", 24 * time.Hour, false},
 		{"1.5d", 36 * time.Hour, false},
 		{"0d", 0, false},
