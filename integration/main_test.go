@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +22,10 @@ var binary string
 
 func TestMain(m *testing.M) {
 	code := func() int {
+		flag.Parse()
+		if testing.Short() {
+			return m.Run() // integration tests skip themselves; no binary needed
+		}
 		dir, err := os.MkdirTemp("", "firedrill-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,8 +74,13 @@ func NewInstance(ctx context.Context, o InstanceOptions) (*Instance, error) {
 	if port == 0 {
 		port = 5432
 	}
+	// Settings go into postgresql.conf rather than onto the command line, so that ALTER SYSTEM
+	// (postgresql.auto.conf) can still change them, as on a real server.
+	if err := appendSettings(filepath.Join(dataDir, "postgresql.conf"), settings); err != nil {
+		return nil, err
+	}
 	s := &Server{BinDir: o.BinDir, DataDir: dataDir, SocketDir: socketDir, Port: port, ListenAddresses: o.ListenAddresses,
-		RunAs: o.RunAs, LogFile: filepath.Join(o.Dir, "server.log"), Settings: settings}
+		RunAs: o.RunAs, LogFile: filepath.Join(o.Dir, "server.log")}
 	if err := s.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -122,4 +129,26 @@ func (i *Instance) PgbenchCmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
 	return cmd
+}
+
+func appendSettings(path string, settings map[string]string) error {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("\n# firedrill test/demo instance settings\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %s\n", k, quote(settings[k]))
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("while writing settings to %s: %w", path, err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("while writing settings to %s: %w", path, err)
+	}
+	return f.Close()
 }
