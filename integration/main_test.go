@@ -52,6 +52,7 @@ type cliResult struct {
 
 func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 	t.Helper()
+	harness.Integration(t) // the binary is built only for integration runs
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
