@@ -24,7 +24,7 @@ func repository(t *policy.Target) *local.Repository {
 // drillOptions maps a configured target to a drill.
 func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options {
 	return drill.Options{
-		Target: t.Name, Engine: t.Engine, SnapshotID: snapshotID,
+		Target: t.Name, Engine: t.Engine, Driver: t.Snapshot.Driver, SnapshotID: snapshotID,
 		RTO: t.Objectives.RTO.Duration, RPO: t.Objectives.RPO.Duration,
 		Checks: t.Checks, Keep: keep,
 		Runtime: drill.RuntimeOptions{

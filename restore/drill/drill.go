@@ -22,6 +22,9 @@ import (
 // ErrUsage marks a drill request that cannot be served as asked (an unknown snapshot id).
 var ErrUsage = errors.New("invalid drill request")
 
+// ErrUnsupported means this build cannot drill the target's engine or snapshot driver.
+var ErrUnsupported = errors.New("drill not supported")
+
 // Finding names the drill itself produces (besides the registered checks).
 const (
 	SnapshotIntegrityName = "snapshot-integrity"
@@ -44,8 +47,10 @@ type Progress interface {
 
 // Options is one drill of one target.
 type Options struct {
-	Target     string
-	Engine     string
+	Target string
+	Engine string
+	// Driver is the target's snapshot driver; drills restore from the local driver.
+	Driver     string
 	SnapshotID string // empty: the newest complete snapshot
 	RTO        time.Duration
 	RPO        time.Duration
@@ -136,6 +141,12 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 
 func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	d, o, res := r.d, r.o, r.res
+	if o.Engine != "postgres" {
+		return fmt.Errorf("%w: restore drills of engine %s are not supported yet (PostgreSQL only; MariaDB, Redis and MongoDB drills are planned)", ErrUnsupported, o.Engine)
+	}
+	if o.Driver != "" && o.Driver != "local" {
+		return fmt.Errorf("%w: restore drills of %s snapshots are not supported yet (drills restore local snapshots; drills of CSI snapshots in Kubernetes are planned)", ErrUnsupported, o.Driver)
+	}
 
 	r.begin("select")
 	meta, err := r.selectSnapshot(ctx)
