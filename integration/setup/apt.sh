@@ -48,7 +48,7 @@ policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\n# written by firedrill integration/setup/apt.sh while it installs\nexit 101\n' >"$policy"
 	chmod 755 "$policy"
-	trap 'rm -f "$policy"' EXIT
+	at_exit 'rm -f "$policy"'
 fi
 
 start=$SECONDS

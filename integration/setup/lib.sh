@@ -10,11 +10,19 @@ export FIREDRILL_CACHE_DIR
 LOGDIR=$FIREDRILL_CACHE_DIR/logs
 mkdir -p "$LOGDIR"
 
+# at_exit CMD: run CMD when the script exits, after those registered before (one EXIT trap).
+AT_EXIT=()
+at_exit() {
+	AT_EXIT+=("$1")
+	trap 'for c in "${AT_EXIT[@]}"; do eval "$c"; done' EXIT
+}
+
 # A step run on its own (bash integration/setup/docker.sh) keeps its own list.
 if [ -z "${FIREDRILL_SETUP_MISSING:-}" ]; then
 	FIREDRILL_SETUP_MISSING=$(mktemp "${TMPDIR:-/tmp}/firedrill-missing.XXXXXX")
 	export FIREDRILL_SETUP_MISSING
 	FIREDRILL_SETUP_OWN_MISSING=1
+	at_exit 'rm -f "$FIREDRILL_SETUP_MISSING"'
 fi
 
 # Debian puts dockerd, debootstrap and runuser in sbin, which a non-root PATH often lacks.
@@ -39,7 +47,6 @@ finish_step() {
 	if [ "${FIREDRILL_SETUP_OWN_MISSING:-}" = 1 ]; then
 		local n
 		n=$(wc -l <"$FIREDRILL_SETUP_MISSING")
-		rm -f "$FIREDRILL_SETUP_MISSING"
 		[ "$n" = 0 ] || exit 1
 	fi
 }

@@ -13,11 +13,8 @@
 # it skip); with FIREDRILL_REQUIRE_INTEGRATION=1 (set by .ci/run) anything missing makes it exit 1.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FIREDRILL_SETUP_MISSING=$(mktemp "${TMPDIR:-/tmp}/firedrill-missing.XXXXXX")
-export FIREDRILL_SETUP_MISSING
-trap 'rm -f "$FIREDRILL_SETUP_MISSING"' EXIT
 # shellcheck source=integration/setup/lib.sh
-. "$HERE/lib.sh"
+. "$HERE/lib.sh" # makes $FIREDRILL_SETUP_MISSING, which the steps below append to
 
 start=$SECONDS
 
