@@ -37,19 +37,40 @@ start_dockerd() {
 		missing docker "the Docker daemon is not reachable (${why:-docker info failed}): start it as root ('make setup'), or join the docker group"
 		return 1
 	fi
+	remove_stale_pidfile /var/run/docker.pid dockerd
+	remove_stale_pidfile /var/run/docker/containerd/containerd.pid containerd
 	log "starting dockerd (log: $LOGDIR/dockerd.log)"
 	# setsid: the daemon outlives this script and is not in make's process group.
 	setsid "$dockerd" >"$LOGDIR/dockerd.log" 2>&1 </dev/null &
-	local i
+	local pid=$! i
 	for ((i = 0; i < 60; i++)); do
 		if docker info >/dev/null 2>&1; then
 			log "dockerd is up after ${i}s"
 			return 0
 		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "dockerd exited; last lines of $LOGDIR/dockerd.log:"
+			tail -n 10 "$LOGDIR/dockerd.log" >&2
+			missing docker "dockerd exited at start; see $LOGDIR/dockerd.log"
+			return 1
+		fi
 		sleep 1
 	done
 	missing docker "dockerd did not answer within 60 s; see $LOGDIR/dockerd.log"
 	return 1
+}
+
+# remove_stale_pidfile FILE NAME: a daemon killed without shutting down (as at the end of a
+# session, when its processes are ended) leaves its pid file, and dockerd then refuses to start.
+remove_stale_pidfile() {
+	local file=$1 name=$2 pid
+	[ -e "$file" ] || return 0
+	pid=$(cat "$file" 2>/dev/null || true)
+	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
+		return 0 # still running: dockerd will say what is wrong
+	fi
+	log "removing stale $file (pid ${pid:-?} is not a running $name)"
+	rm -f "$file"
 }
 
 # --- the image ----------------------------------------------------------------------------------
