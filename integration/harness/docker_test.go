@@ -1,10 +1,12 @@
 package harness_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
 	"github.com/firedrill/firedrill/integration/harness"
 )
@@ -53,5 +55,51 @@ func TestPostgresContainerQuery(t *testing.T) {
 	code, _, err := pg.Container.Exec(ctx, []string{"psql", "-U", pg.User, "-d", pg.Database, "-c", "SELECT 1"})
 	if err != nil || code != 0 {
 		t.Errorf("psql in the container: exit %d, %v", code, err)
+	}
+}
+
+// The image's entrypoint runs init scripts and supports the module's Snapshot/Restore (which
+// falls back to psql inside the container), as the official image does.
+func TestPostgresContainerInitScriptsAndSnapshot(t *testing.T) {
+	harness.Integration(t)
+	pg := harness.StartPostgresContainer(t,
+		tcpostgres.WithInitScripts(filepath.Join("testdata", "postgres-container", "001-schema.sql")))
+	ctx := t.Context()
+
+	count := func() int {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, pg.DSN)
+		if err != nil {
+			t.Fatalf("while connecting: %v", err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM drills").Scan(&n); err != nil {
+			t.Fatalf("while counting the init script's rows: %v", err)
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("count(*) = %d after the init script, want 2", n)
+	}
+	if err := pg.Container.Snapshot(ctx); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	conn, err := pgx.Connect(ctx, pg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "DELETE FROM drills"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if n := count(); n != 0 {
+		t.Fatalf("count(*) = %d after DELETE, want 0", n)
+	}
+	if err := pg.Container.Restore(ctx); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("count(*) = %d after Restore, want the 2 rows of the snapshot", n)
 	}
 }
