@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,11 +39,7 @@ reported as an error row naming it and why.
 		Example: `  firedrill audit
   firedrill audit --target orders --output json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.format()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.loadConfig()
+			f, cfg, log, err := g.open()
 			if err != nil {
 				return err
 			}
@@ -50,38 +47,48 @@ reported as an error row naming it and why.
 			if err != nil {
 				return err
 			}
-			log, err := g.logger()
-			if err != nil {
+			rep := runAudit(cmd.Context(), cfg, targets, log)
+			if err := printAudit(g, f, rep); err != nil {
 				return err
 			}
-			cl := newClients()
-			a := &audit.Auditor{
-				Now: time.Now, Log: log, History: history.New(cfg.History.Dir),
-				Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) { return store(cl, t) },
-			}
-			rep := a.Audit(cmd.Context(), cfg, targets)
-			if f == render.FormatJSON {
-				err = render.JSON(g.stdout, rep)
-			} else {
-				var rows []render.AuditRow
-				for _, t := range rep.Targets {
-					for _, fd := range t.Findings {
-						rows = append(rows, render.AuditRow{Target: t.Target, Finding: fd})
-					}
-				}
-				err = render.Audit(g.stdout, rows)
-			}
-			switch {
-			case err != nil:
-				return err
-			case rep.Failed():
-				return errChecksFailed
-			case rep.CouldNotCheck():
-				return errCouldNotCheck
-			}
-			return nil
+			return auditErr(rep)
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to audit (default: every target)")
 	return cmd
+}
+
+// runAudit audits targets with the clients built once for this command.
+func runAudit(ctx context.Context, cfg *policy.Config, targets []policy.Target, log *slog.Logger) *audit.Report {
+	cl := newClients()
+	a := &audit.Auditor{
+		Now: time.Now, Log: log, History: history.New(cfg.History.Dir),
+		Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) { return store(cl, t) },
+	}
+	return a.Audit(ctx, cfg, targets)
+}
+
+// printAudit writes one row per target and check, or the report as JSON.
+func printAudit(g *globals, f render.Format, rep *audit.Report) error {
+	if f == render.FormatJSON {
+		return render.JSON(g.stdout, rep)
+	}
+	var rows []render.AuditRow
+	for _, t := range rep.Targets {
+		for _, fd := range t.Findings {
+			rows = append(rows, render.AuditRow{Target: t.Target, Finding: fd})
+		}
+	}
+	return render.Audit(g.stdout, rows)
+}
+
+// auditErr turns an audit's outcome into the command's error (and so its exit code).
+func auditErr(rep *audit.Report) error {
+	switch {
+	case rep.Failed():
+		return errChecksFailed
+	case rep.CouldNotCheck():
+		return errCouldNotCheck
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/reports/render"
 	"github.com/firedrill/firedrill/restore/demo"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
@@ -30,7 +31,8 @@ func newDemoCmd(g *globals) *cobra.Command {
   2. take an online snapshot while pgbench writes to it;
   3. run a drill on the newest snapshot: clone, throwaway server, amcheck, checksums, row
      counts, SQL assertions (the pgbench balance invariant), freshness, RTO;
-  4. print the report and remove the sandbox (keep it with --keep: it holds a firedrill.yaml
+  4. audit the live estate (WAL archiving, backup age and size, drill recency);
+  5. print the report and remove the sandbox (keep it with --keep: it holds a firedrill.yaml
      you can run the other commands with).
 
 ` + exitCodesHelp,
@@ -105,7 +107,20 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return resultsErr([]*reports.DrillResult{res})
+			derr := resultsErr([]*reports.DrillResult{res})
+			if f == render.FormatJSON {
+				return derr // the JSON is the drill result, as with 'firedrill drill'
+			}
+			// The auditor's view of the same target: no restore, just the live estate.
+			rep := runAudit(ctx, cfg, cfg.Targets, log)
+			fmt.Fprintf(g.stdout, "\nAudit of the live estate (firedrill audit):\n")
+			if perr := printAudit(g, f, rep); perr != nil {
+				return perr
+			}
+			if derr != nil {
+				return derr
+			}
+			return auditErr(rep)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml)")

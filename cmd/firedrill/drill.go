@@ -39,11 +39,7 @@ Each result is also written to the history directory (history.dir).
   firedrill drill --target orders --output json > result.json
   firedrill drill --target orders --snapshot 20261121T161502Z-a1b2c3 --keep`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.format()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.loadConfig()
+			f, cfg, log, err := g.open()
 			if err != nil {
 				return err
 			}
@@ -51,10 +47,6 @@ Each result is also written to the history directory (history.dir).
 				return usageError{fmt.Errorf("--snapshot needs --target: %s has %d targets", cfg.File, len(cfg.Targets))}
 			}
 			targets, err := pickTargets(cfg, target)
-			if err != nil {
-				return err
-			}
-			log, err := g.logger()
 			if err != nil {
 				return err
 			}

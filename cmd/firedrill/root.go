@@ -122,6 +122,24 @@ func (g *globals) loadConfig() (*policy.Config, error) {
 	return policy.Load(g.configPath)
 }
 
+// open is how every command that reads the configuration starts: the output format, the
+// configuration and the logger, each a usage or configuration error when wrong.
+func (g *globals) open() (render.Format, *policy.Config, *slog.Logger, error) {
+	f, err := g.format()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	log, err := g.logger()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return f, cfg, log, nil
+}
+
 // logger logs to stderr: text on a terminal, JSON elsewhere; warn and above unless asked.
 func (g *globals) logger() (*slog.Logger, error) {
 	lvl := slog.LevelWarn

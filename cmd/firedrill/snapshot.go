@@ -57,18 +57,10 @@ never the only snapshot whose last drill passed.
   firedrill snapshot --group shop --output json
   firedrill snapshot --target orders --output json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.format()
-			if err != nil {
-				return err
-			}
 			if target != "" && group != "" {
 				return usageError{errors.New("--target and --group cannot be combined")}
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			log, err := g.logger()
+			f, cfg, log, err := g.open()
 			if err != nil {
 				return err
 			}
@@ -161,11 +153,7 @@ the VolumeSnapshots firedrill made (only those whose every volume is readyToUse)
 		Example: `  firedrill snapshots --target orders
   firedrill snapshots --target orders -o json | jq -r '.[0].id'`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := g.format()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.loadConfig()
+			f, cfg, _, err := g.open()
 			if err != nil {
 				return err
 			}
