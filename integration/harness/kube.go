@@ -122,7 +122,7 @@ func StartKube(t testing.TB) *Kube {
 	if err != nil {
 		t.Fatalf("while starting kube-apiserver %s with %s: %v\n%s", KubeAPIServerVersion, filepath.Base(etcdBin), err, logTail(logPath))
 	}
-	t.Logf("kube-apiserver %s (%s) ready at %s with %d CRDs in %s", KubeAPIServerVersion, filepath.Base(etcdBin), cfg.Host, len(crds), time.Since(start).Round(time.Millisecond))
+	logComponent(t, "kube-apiserver", KubeAPIServerVersion, fmt.Sprintf("%s, ready at %s with %d CRDs in %s", filepath.Base(etcdBin), cfg.Host, len(crds), time.Since(start).Round(time.Millisecond)))
 	// Tests create objects in bursts; client-side throttling at the default 5 QPS only slows them.
 	cfg.QPS, cfg.Burst = 200, 400
 

@@ -2,7 +2,9 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -97,7 +99,7 @@ func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 			t.Fatalf("while loading pgbench data: %v\n%s", err, out)
 		}
 	}
-	t.Logf("component: PostgreSQL (%s) started in %s at %s", bin, time.Since(started).Round(time.Millisecond), inst.SocketDir)
+	logComponent(t, "postgres", filepath.Base(filepath.Dir(bin)), fmt.Sprintf("started in %s at %s", time.Since(started).Round(time.Millisecond), inst.SocketDir))
 	return &Postgres{Instance: inst, Dir: dir}
 }
 

@@ -23,7 +23,8 @@ mkdir -p "$bin"
 # The tools modules pin their own versions in go.mod/go.sum: never let the go command fetch a
 # different toolchain, and let it complete go.sum if a future Go wants more entries.
 export GOTOOLCHAIN=local
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+# -buildvcs=false: as a non-root user the checkout's VCS status cannot be read.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod -buildvcs=false"
 
 # One run at a time: two concurrent runs would build the same thing twice on shared cores.
 exec 9>"$cache/.gotools.lock"
