@@ -96,7 +96,7 @@ func StartS3(t testing.TB, opts ...S3Option) *S3 {
 		if err == nil {
 			s.Endpoint = "http://" + addr
 			t.Cleanup(stop)
-			logComponent(t, "s3 (versitygw)", VersitygwVersion, fmt.Sprintf("region %s ready at %s in %s", s.Region, s.Endpoint, time.Since(start).Round(time.Millisecond)))
+			logComponent(t, "s3-versitygw", VersitygwVersion, fmt.Sprintf("region %s ready at %s in %s", s.Region, s.Endpoint, time.Since(start).Round(time.Millisecond)))
 			return s
 		}
 		lastErr = err
