@@ -23,11 +23,9 @@ func CheckBackupAge(sources []*SourceState, rpo time.Duration, now time.Time) ch
 	var rows []map[string]any
 	var okParts []string
 	for _, s := range sources {
-		row := s.evidence()
+		row, ok := s.row(&p)
 		rows = append(rows, row)
-		if s.Err != nil {
-			row["status"], row["error"] = "error", errLine(s.Err)
-			p.error(ReasonUnreadable, "%s", unreadable(s))
+		if !ok {
 			continue
 		}
 		row["count"] = s.Summary.Count

@@ -41,6 +41,18 @@ func (s *SourceState) evidence() map[string]any {
 	return ev
 }
 
+// row returns the source's evidence row; an unreadable source is recorded in p as an error
+// and reported with ok false.
+func (s *SourceState) row(p *problems) (row map[string]any, ok bool) {
+	row = s.evidence()
+	if s.Err != nil {
+		row["status"], row["error"] = "error", errLine(s.Err)
+		p.error(ReasonUnreadable, "%s", unreadable(s))
+		return row, false
+	}
+	return row, true
+}
+
 // problems collects what a check found, worst first, for a one-line message.
 type problems struct {
 	fails, errors, warns []string

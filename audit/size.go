@@ -25,11 +25,9 @@ func CheckBackupSize(sources []*SourceState, spec policy.SizeAudit) checks.Findi
 	var rows []map[string]any
 	var okParts []string
 	for _, s := range sources {
-		row := s.evidence()
+		row, ok := s.row(&p)
 		rows = append(rows, row)
-		if s.Err != nil {
-			row["status"], row["error"] = "error", errLine(s.Err)
-			p.error(ReasonUnreadable, "%s", unreadable(s))
+		if !ok {
 			continue
 		}
 		if len(s.Summary.Newest) == 0 {
