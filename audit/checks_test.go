@@ -126,7 +126,7 @@ func TestCheckBackupSize(t *testing.T) {
 		{"steady", hist(1000, 1010, 990, 1005), checks.Pass, "", "median 1000"},
 		{"zero-byte newest", hist(1000, 1000, 0), checks.Fail, ReasonZeroByte, "d2 is zero bytes"},
 		{"below the floor", hist(1000, 1000, 50), checks.Fail, ReasonBelowFloor, "below the floor of 100"},
-		{"half the size fails", hist(1000, 1000, 1000, 500), checks.Fail, ReasonSizeDrop, "50% below the median 1000 of the previous 3 (max drop 50%; sizes 1000, 1000, 1000)"},
+		{"half the size fails", hist(1000, 1000, 1000, 500), checks.Fail, ReasonSizeDrop, "50% below the median 1000 B of the previous 3 (max drop 50%; sizes 1000 B, 1000 B, 1000 B)"},
 		{"a 40% drop passes", hist(1000, 1000, 1000, 600), checks.Pass, "", ""},
 		{"only the last History count", hist(10, 10, 10, 1000, 1000, 1000, 990), checks.Pass, "", ""},
 		{"broken predecessors do not set the norm", hist(1000, 0, 1000, 1000, 980), checks.Pass, "", ""},

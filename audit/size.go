@@ -7,6 +7,7 @@ import (
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
 )
 
 // Reasons the backup-size check names.
@@ -55,12 +56,12 @@ func CheckBackupSize(sources []*SourceState, spec policy.SizeAudit) checks.Findi
 			continue
 		case n.Size < spec.MinBytes:
 			row["status"] = "fail"
-			p.fail(ReasonBelowFloor, "%s: newest backup %s is %d bytes, below the floor of %d", s.Name, n.Key, n.Size, spec.MinBytes)
+			p.fail(ReasonBelowFloor, "%s: newest backup %s is %s, below the floor of %s", s.Name, n.Key, reports.HumanBytes(n.Size), reports.HumanBytes(spec.MinBytes))
 			continue
 		}
 		if len(prev) == 0 {
 			row["status"] = "pass"
-			okParts = append(okParts, fmt.Sprintf("%s %d bytes (no earlier backup to compare)", s.Name, n.Size))
+			okParts = append(okParts, fmt.Sprintf("%s %s (no earlier backup to compare)", s.Name, reports.HumanBytes(n.Size)))
 			continue
 		}
 		med := median(prev)
@@ -70,15 +71,15 @@ func CheckBackupSize(sources []*SourceState, spec policy.SizeAudit) checks.Findi
 		switch {
 		case 1-ratio >= spec.MaxDrop:
 			row["status"] = "fail"
-			p.fail(ReasonSizeDrop, "%s: newest backup %s is %d bytes, %.0f%% below the median %d of the previous %d (max drop %.0f%%; sizes %s)",
-				s.Name, n.Key, n.Size, (1-ratio)*100, med, len(prev), spec.MaxDrop*100, sizes(prev))
+			p.fail(ReasonSizeDrop, "%s: newest backup %s is %s, %.0f%% below the median %s of the previous %d (max drop %.0f%%; sizes %s)",
+				s.Name, n.Key, reports.HumanBytes(n.Size), (1-ratio)*100, reports.HumanBytes(med), len(prev), spec.MaxDrop*100, sizes(prev))
 		case ratio-1 >= spec.MaxGrowth:
 			row["status"] = "warn"
-			p.warn(ReasonSizeGrowth, "%s: newest backup %s is %d bytes, %.0f%% above the median %d of the previous %d (sizes %s)",
-				s.Name, n.Key, n.Size, (ratio-1)*100, med, len(prev), sizes(prev))
+			p.warn(ReasonSizeGrowth, "%s: newest backup %s is %s, %.0f%% above the median %s of the previous %d (sizes %s)",
+				s.Name, n.Key, reports.HumanBytes(n.Size), (ratio-1)*100, reports.HumanBytes(med), len(prev), sizes(prev))
 		default:
 			row["status"] = "pass"
-			okParts = append(okParts, fmt.Sprintf("%s %d bytes (median %d)", s.Name, n.Size, med))
+			okParts = append(okParts, fmt.Sprintf("%s %s (median %s)", s.Name, reports.HumanBytes(n.Size), reports.HumanBytes(med)))
 		}
 	}
 	ev := checks.Evidence{"minBytes": spec.MinBytes, "maxDrop": spec.MaxDrop, "maxGrowth": spec.MaxGrowth, "history": spec.History, "sources": rows}
@@ -102,7 +103,7 @@ func median(v []int64) int64 {
 func sizes(v []int64) string {
 	parts := make([]string, len(v))
 	for i, n := range v {
-		parts[i] = fmt.Sprint(n)
+		parts[i] = reports.HumanBytes(n)
 	}
 	return strings.Join(parts, ", ")
 }
