@@ -171,6 +171,8 @@ func TestCheckDrillRecency(t *testing.T) {
 		{"RTO missed", fakeHistory{results: []reports.DrillResult{drill("b", 39, reports.StatusFail, false), drill("a", 30, reports.StatusPass, true)}}, checks.Fail, ReasonRTOMissed, "missed the RTO"},
 		{"last failed, earlier pass recent", fakeHistory{results: []reports.DrillResult{drill("b", 39, reports.StatusFail, true), drill("a", 30, reports.StatusPass, true)}}, checks.Warn, ReasonLastDrillFail, ""},
 		{"an errored drill measured no RTO", fakeHistory{results: []reports.DrillResult{drill("b", 39, reports.StatusError, false), drill("a", 30, reports.StatusPass, true)}}, checks.Warn, ReasonLastDrillFail, "could not run"},
+		{"RTO missed by a fraction of a second", fakeHistory{results: []reports.DrillResult{{ID: "c", Status: reports.StatusFail, StartedAt: day(39), FinishedAt: day(39),
+			RTO: reports.RTO{TargetSeconds: 0.001, ActualSeconds: 1.42}}}}, checks.Fail, ReasonRTOMissed, "1.4s to verified, objective 1ms"},
 		{"history unreadable", fakeHistory{err: errors.New("permission denied")}, checks.Error, ReasonUnreadable, "could not read the drill history"},
 	}
 	for _, tt := range tests {

@@ -63,7 +63,7 @@ func CheckDrillRecency(ctx context.Context, h DrillHistory, target string, every
 	// A drill that could not run measured no RTO: only completed drills are judged on it.
 	if last.Status != reports.StatusError && last.RTO.TargetSeconds > 0 && !last.RTO.Met {
 		p.fail(ReasonRTOMissed, "last drill %s missed the RTO: %s to verified, objective %s", last.ID,
-			age(time.Duration(last.RTO.ActualSeconds*float64(time.Second))), age(time.Duration(last.RTO.TargetSeconds*float64(time.Second))))
+			rtoDur(last.RTO.ActualSeconds), rtoDur(last.RTO.TargetSeconds))
 	} else if last.Status == reports.StatusFail && lastPass != nil && lastPass.ID != last.ID {
 		p.warn(ReasonLastDrillFail, "last drill %s failed (%s ago)", last.ID, age(now.Sub(drillTime(last))))
 	} else if last.Status == reports.StatusError && lastPass != nil && lastPass.ID != last.ID {
@@ -81,4 +81,17 @@ func drillTime(r reports.DrillResult) time.Time {
 		return r.FinishedAt
 	}
 	return r.StartedAt
+}
+
+// rtoDur formats an RTO in seconds precisely enough to compare: an objective of 1ms must not
+// read "0s", nor a 1.4 s restore against a 1 s objective "1s".
+func rtoDur(seconds float64) string {
+	d := time.Duration(seconds * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return age(d)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5/pgconn"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Why a source could not be read, so a person knows where to look.
@@ -72,6 +73,22 @@ func Cause(err error) string {
 		case pg.Code == "3D000":
 			return CauseNotFound
 		case strings.HasPrefix(pg.Code, "08"), strings.HasPrefix(pg.Code, "57P"):
+			return CauseNetwork
+		}
+	}
+	// The Kubernetes API (CSI VolumeSnapshots): its status carries the reason.
+	var ks apierrors.APIStatus
+	if errors.As(err, &ks) {
+		switch {
+		case apierrors.IsUnauthorized(err):
+			return CauseAuth
+		case apierrors.IsForbidden(err):
+			return CausePermissions
+		case apierrors.IsNotFound(err):
+			return CauseNotFound
+		case apierrors.IsTimeout(err), apierrors.IsServerTimeout(err), apierrors.IsTooManyRequests(err):
+			return CauseTimeout
+		case apierrors.IsServiceUnavailable(err):
 			return CauseNetwork
 		}
 	}

@@ -10,9 +10,12 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/jackc/pgx/v5/pgconn"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 func TestCause(t *testing.T) {
+	vs := schema.GroupResource{Group: "snapshot.storage.k8s.io", Resource: "volumesnapshots"}
 	tests := []struct {
 		err  error
 		want string
@@ -29,6 +32,11 @@ func TestCause(t *testing.T) {
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), CauseTimeout},
 		{fmt.Errorf("open: %w", os.ErrPermission), CausePermissions},
 		{fmt.Errorf("%w: environment variable X is not set", ErrCredentials), CauseAuth},
+		{fmt.Errorf("while listing VolumeSnapshots: %w", apierrors.NewForbidden(vs, "", errors.New("RBAC"))), CausePermissions},
+		{apierrors.NewUnauthorized("token expired"), CauseAuth},
+		{apierrors.NewNotFound(vs, "x"), CauseNotFound},
+		{apierrors.NewTimeoutError("slow etcd", 1), CauseTimeout},
+		{apierrors.NewServiceUnavailable("apiserver shutting down"), CauseNetwork},
 		{errors.New("something else"), CauseOther},
 	}
 	for _, tt := range tests {

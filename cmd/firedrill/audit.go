@@ -35,6 +35,11 @@ it is cheap enough to run every few minutes:
 One row per target and check. A source that cannot be read (auth, network, permissions) is
 reported as an error row naming it and why.
 
+--output json writes {"schemaVersion": 1, "generatedAt", "targets": [{"target", "findings"}]};
+every finding has target, check, status (pass, warn, fail, error), message (the one-line
+reason), reasons (codes such as too-old, zero-byte, size-drop, drill-too-old, rto-missed,
+unreadable; [] when it passed) and evidence (the numbers compared). Fields are only ever added.
+
 ` + exitCodesHelp,
 		Example: `  firedrill audit
   firedrill audit --target orders --output json`,
