@@ -2,7 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Snapshot-taking core configuration: CSI VolumeSnapshots, groups, retention.
@@ -41,6 +45,36 @@ type Group struct {
 	// MaxFreeze bounds the total time any member stays frozen (default: the smallest member's
 	// snapshot.maxFreeze).
 	MaxFreeze Duration `yaml:"maxFreeze" json:"maxFreeze"`
+	// CSI configures one atomic cut of the members' volumes by a VolumeGroupSnapshot.
+	CSI GroupCSI `yaml:"csi" json:"csi"`
+}
+
+// When a group uses a VolumeGroupSnapshot (groups[].csi.volumeGroupSnapshot).
+const (
+	GroupSnapshotAuto     = "auto"
+	GroupSnapshotRequired = "required"
+	GroupSnapshotDisabled = "disabled"
+)
+
+// DefaultGroupSelectorKey is the PVC label a group's VolumeGroupSnapshot selects by when
+// groups[].csi.selector is not set; its value is the group's name.
+const DefaultGroupSelectorKey = "firedrill.io/group"
+
+// GroupCSI configures a group's VolumeGroupSnapshot. It applies when every member uses driver
+// csi in one namespace.
+type GroupCSI struct {
+	// VolumeGroupSnapshot is auto (default: one where the cluster serves
+	// groupsnapshot.storage.k8s.io/v1 and has a class for the volumes' driver, freeze-all
+	// ordering elsewhere), required (fail where the cluster cannot) or disabled.
+	VolumeGroupSnapshot string `yaml:"volumeGroupSnapshot" json:"volumeGroupSnapshot"`
+	// GroupSnapshotClassName is the VolumeGroupSnapshotClass; empty picks the class of the
+	// volumes' CSI driver (reading PVs and classes needs the shipped ClusterRole).
+	GroupSnapshotClassName string `yaml:"groupSnapshotClassName" json:"groupSnapshotClassName,omitempty"`
+	// Namespace of the members' PVCs (default: theirs, snapshot.csi.namespace).
+	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
+	// Selector are the labels every member PVC carries, which the VolumeGroupSnapshot selects
+	// by (default firedrill.io/group: <group name>). firedrill does not label PVCs.
+	Selector map[string]string `yaml:"selector" json:"selector,omitempty"`
 }
 
 // Retention says which snapshots of a target to keep. With neither set, nothing is deleted.
@@ -144,7 +178,57 @@ func validateSnapshotExt(c *Config, add addFunc) {
 		if g.MaxFreeze.Duration < time.Second || g.MaxFreeze.Duration > time.Hour {
 			add(p+".maxFreeze", "must be between 1s and 1h, got %s", g.MaxFreeze.Duration)
 		}
+		validateGroupCSI(c, g, p+".csi", add)
 	}
+}
+
+func validateGroupCSI(c *Config, g Group, p string, add addFunc) {
+	gc := g.CSI
+	switch gc.VolumeGroupSnapshot {
+	case GroupSnapshotAuto, GroupSnapshotRequired, GroupSnapshotDisabled:
+	default:
+		add(p+".volumeGroupSnapshot", "must be auto, required or disabled, got %q", gc.VolumeGroupSnapshot)
+	}
+	if gc.Namespace != "" && !nameRe.MatchString(gc.Namespace) {
+		add(p+".namespace", "%q is not a valid namespace name", gc.Namespace)
+	}
+	if gc.GroupSnapshotClassName != "" && len(validation.IsDNS1123Subdomain(gc.GroupSnapshotClassName)) > 0 {
+		add(p+".groupSnapshotClassName", "%q is not a valid object name", gc.GroupSnapshotClassName)
+	}
+	for _, k := range sortedKeys(gc.Selector) {
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			add(p+".selector", "label key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(gc.Selector[k]); len(errs) > 0 {
+			add(p+".selector", "label %s value %q: %s", k, gc.Selector[k], strings.Join(errs, "; "))
+		}
+	}
+	if gc.VolumeGroupSnapshot != GroupSnapshotRequired {
+		return
+	}
+	// Required: every member must be on csi in the group's namespace, or no group snapshot
+	// can ever be taken.
+	for j, name := range g.Targets {
+		t, ok := c.Target(name)
+		if !ok {
+			continue
+		}
+		switch {
+		case t.Snapshot.Driver != "csi":
+			add(fmt.Sprintf("%s.volumeGroupSnapshot", p), "required, but member %s (targets[%d]) uses driver %s: a VolumeGroupSnapshot needs every member on driver csi", name, j, t.Snapshot.Driver)
+		case gc.Namespace != "" && t.Snapshot.CSI.Namespace != gc.Namespace:
+			add(fmt.Sprintf("%s.volumeGroupSnapshot", p), "required, but member %s's PVCs are in namespace %s, not %s", name, t.Snapshot.CSI.Namespace, gc.Namespace)
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func applySnapshotDefaults(c *Config) {
@@ -152,6 +236,15 @@ func applySnapshotDefaults(c *Config) {
 		t := &c.Targets[i]
 		setDur(&t.Snapshot.MaxFreeze, DefaultMaxFreeze)
 		setDur(&t.Snapshot.CSI.ReadyTimeout, DefaultCSIReadyTimeout)
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.CSI.VolumeGroupSnapshot == "" {
+			g.CSI.VolumeGroupSnapshot = GroupSnapshotAuto
+		}
+		if len(g.CSI.Selector) == 0 && nameRe.MatchString(g.Name) {
+			g.CSI.Selector = map[string]string{DefaultGroupSelectorKey: g.Name}
+		}
 	}
 	for i := range c.Groups {
 		g := &c.Groups[i]

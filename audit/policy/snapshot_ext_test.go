@@ -85,3 +85,68 @@ groups:
 		t.Errorf("group %+v", g)
 	}
 }
+
+func TestGroupCSI(t *testing.T) {
+	targets := `targets:
+  - name: a
+    engine: mariadb
+    connection: {dsn: x}
+    snapshot: {driver: csi, csi: {namespace: db, pvc: a, className: c}}
+  - name: b
+    engine: postgres
+    connection: {dsn: x}
+    snapshot: {driver: csi, csi: {namespace: db, pvc: b, walPVC: b-wal, className: c}}
+  - name: r
+    engine: redis
+    connection: {dsn: x}
+    snapshot: {local: {dataDir: /d, repository: /r}}
+groups:
+  - name: shop
+`
+	cases := []struct {
+		name, group, wantKey, wantMsg string
+	}{
+		{"defaults", "    targets: [a, b]\n", "", ""},
+		{"all keys", "    targets: [a, b]\n    csi: {volumeGroupSnapshot: required, groupSnapshotClassName: group-fast, namespace: db, selector: {app.kubernetes.io/part-of: shop}}\n", "", ""},
+		{"unknown mode", "    targets: [a, b]\n    csi: {volumeGroupSnapshot: always}\n", "groups[0].csi.volumeGroupSnapshot", "auto, required or disabled"},
+		{"required with a local member", "    targets: [a, r]\n    csi: {volumeGroupSnapshot: required}\n", "groups[0].csi.volumeGroupSnapshot", "member r (targets[1]) uses driver local"},
+		{"required in another namespace", "    targets: [a, b]\n    csi: {volumeGroupSnapshot: required, namespace: other}\n", "groups[0].csi.volumeGroupSnapshot", "not other"},
+		{"bad selector", "    targets: [a, b]\n    csi: {selector: {\"bad key!\": x}}\n", "groups[0].csi.selector", "label key"},
+		{"bad selector value", "    targets: [a, b]\n    csi: {selector: {app: \"-x-\"}}\n", "groups[0].csi.selector", "value"},
+		{"bad class name", "    targets: [a, b]\n    csi: {groupSnapshotClassName: Fast_Class}\n", "groups[0].csi.groupSnapshotClassName", "not a valid object name"},
+		{"unknown key is an error", "    targets: [a, b]\n    csi: {className: x}\n", "", "className"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("/etc/firedrill.yaml", []byte(targets+tc.group))
+			switch {
+			case tc.wantKey == "" && tc.wantMsg == "":
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				g := cfg.Groups[0].CSI
+				if tc.name == "defaults" && (g.VolumeGroupSnapshot != GroupSnapshotAuto || len(g.Selector) != 1 || g.Selector[DefaultGroupSelectorKey] != "shop" || g.Namespace != "" || g.GroupSnapshotClassName != "") {
+					t.Errorf("defaults %+v", g)
+				}
+				if tc.name == "all keys" && (g.VolumeGroupSnapshot != GroupSnapshotRequired || g.GroupSnapshotClassName != "group-fast" || g.Selector["app.kubernetes.io/part-of"] != "shop" || len(g.Selector) != 1) {
+					t.Errorf("parsed %+v", g)
+				}
+			case tc.wantKey == "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Fatalf("err = %v, want one naming %q", err, tc.wantMsg)
+				}
+			default:
+				es, ok := err.(Errors)
+				if !ok {
+					t.Fatalf("err = %v", err)
+				}
+				for _, e := range es {
+					if e.Key == tc.wantKey && strings.Contains(e.Msg, tc.wantMsg) {
+						return
+					}
+				}
+				t.Errorf("no error at %s containing %q in:\n%v", tc.wantKey, tc.wantMsg, err)
+			}
+		})
+	}
+}

@@ -88,6 +88,9 @@ type Driver struct {
 	// while waiting for readyToUse, and up to 50 ms while the database is frozen.
 	Poll, MaxPoll time.Duration
 	Now           func() time.Time
+	// Groups, when set, lets Delete delete a VolumeGroupSnapshot once the last of its members
+	// (from several targets) is deleted: clientset.GroupsnapshotV1() satisfies it.
+	Groups GroupAPI
 }
 
 // PVC is one volume to snapshot.
@@ -435,10 +438,17 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: %s in namespace %s", snapshot.ErrNotFound, id, d.Namespace)
 	}
 	names := make([]string, len(vss))
+	groups := map[string]bool{}
 	for i, vs := range vss {
 		names[i] = vs.Name
+		if g := vs.Labels[LabelVolumeGroupSnapshot]; g != "" {
+			groups[g] = true
+		}
 	}
-	return deleteAll(ctx, d.API.VolumeSnapshots(d.Namespace), names)
+	if err := deleteAll(ctx, d.API.VolumeSnapshots(d.Namespace), names); err != nil {
+		return err
+	}
+	return d.releaseGroups(ctx, groups)
 }
 
 // DeleteBatch deletes every VolumeSnapshot of a batch: what a failed group leaves.

@@ -19,7 +19,15 @@ type GroupResult struct {
 	BatchID string `json:"batchId"`
 	// FrozenSeconds is the group's frozen window: from the first member's freeze to the last
 	// member's thaw. It is bounded by the group's maximum.
-	FrozenSeconds    float64             `json:"frozenSeconds"`
+	FrozenSeconds float64 `json:"frozenSeconds"`
+	// Method is how the members were cut: MethodVolumeGroupSnapshot (one atomic cut of the
+	// storage) or MethodFreezeAll (one VolumeSnapshot or copy per member, all taken while every
+	// member was frozen).
+	Method string `json:"method"`
+	// VolumeGroupSnapshot names the group snapshot that cut the members.
+	VolumeGroupSnapshot string `json:"volumeGroupSnapshot,omitempty"`
+	// Fallback says why a VolumeGroupSnapshot was not used where one was asked for (auto).
+	Fallback         string              `json:"fallback,omitempty"`
 	MaxFreezeSeconds float64             `json:"maxFreezeSeconds"`
 	Snapshots        []snapshot.Metadata `json:"snapshots"`
 }
@@ -28,24 +36,20 @@ type GroupResult struct {
 // partial batch deleted.
 var ErrGroupFailed = errors.New("group snapshot failed")
 
-// TakeGroup snapshots members under one batch id: freeze all, cut all, thaw all. The window
+// TakeGroup snapshots members under one batch id with freeze-all ordering (no
+// VolumeGroupSnapshot): TakeGroupWith without a group driver.
+func TakeGroup(ctx context.Context, name string, members []Options, maxFreeze time.Duration) (*GroupResult, error) {
+	return TakeGroupWith(ctx, GroupOptions{Name: name, Members: members, MaxFreeze: maxFreeze})
+}
+
+// takeFreezeAll snapshots members under one batch id: freeze all, cut all, thaw all. The window
 // from the first freeze to the last thaw is bounded by maxFreeze. A failure in any member
 // thaws every member and deletes every snapshot of the batch, complete or not.
 //
 // Members run concurrently and meet at two barriers: after freezing (nobody cuts before all
 // are frozen) and before thawing (nobody thaws before all are cut). This orders freezes and
-// cuts across databases; it is not one atomic cut of the storage (that is a
-// VolumeGroupSnapshot, which this version does not use).
-func TakeGroup(ctx context.Context, name string, members []Options, maxFreeze time.Duration) (*GroupResult, error) {
-	if len(members) == 0 {
-		return nil, fmt.Errorf("%w: group %s has no members", ErrUnsupported, name)
-	}
-	for i := range members {
-		members[i].defaults()
-		if err := Supported(members[i].Engine, members[i].Mode, members[i].DriverName()); err != nil {
-			return nil, fmt.Errorf("while checking group %s member %s: %w", name, members[i].Target, err)
-		}
-	}
+// cuts across databases; it is not one atomic cut of the storage (that is takeVolumeGroup).
+func takeFreezeAll(ctx context.Context, name string, members []Options, maxFreeze time.Duration) (*GroupResult, error) {
 	batch := newBatchID(members[0].Now())
 	opened := make([]*opened, len(members))
 	closeOpened := func() {
@@ -95,7 +99,7 @@ func TakeGroup(ctx context.Context, name string, members []Options, maxFreeze ti
 	wg.Wait()
 	run.stopTimer()
 
-	res := &GroupResult{Group: name, BatchID: batch, FrozenSeconds: run.window().Seconds(), MaxFreezeSeconds: maxFreeze.Seconds()}
+	res := &GroupResult{Group: name, BatchID: batch, Method: MethodFreezeAll, FrozenSeconds: run.window().Seconds(), MaxFreezeSeconds: maxFreeze.Seconds()}
 	if first != nil {
 		if errors.Is(context.Cause(gctx), ErrFreezeTimeout) {
 			first = fmt.Errorf("%w (%s): %w", ErrFreezeTimeout, maxFreeze, first)
@@ -204,6 +208,9 @@ func (m *memberFreezer) Freeze(ctx context.Context) error {
 	if err := m.Freezer.Freeze(ctx); err != nil {
 		return err
 	}
+	if m.run.frozen == nil { // the group driver orders freezes itself
+		return nil
+	}
 	if err := m.run.frozen.wait(ctx); err != nil {
 		return fmt.Errorf("while waiting for the other members to freeze: %w", err)
 	}
@@ -211,8 +218,10 @@ func (m *memberFreezer) Freeze(ctx context.Context) error {
 }
 
 func (m *memberFreezer) Thaw(ctx context.Context) (*engine.Frozen, error) {
-	if err := m.run.cut.wait(ctx); err != nil {
-		return nil, fmt.Errorf("while waiting for the other members' cuts: %w", err)
+	if m.run.cut != nil {
+		if err := m.run.cut.wait(ctx); err != nil {
+			return nil, fmt.Errorf("while waiting for the other members' cuts: %w", err)
+		}
 	}
 	f, err := m.Freezer.Thaw(ctx)
 	m.thawed = true
