@@ -10,6 +10,7 @@ import (
 
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/audit/policy"
@@ -81,8 +82,11 @@ never the only snapshot whose last drill passed.
 				if f == render.FormatJSON {
 					return errors.Join(render.JSON(g.stdout, res), rerr)
 				}
-				fmt.Fprintf(g.stdout, "Group %s, batch %s: %d snapshots; frozen %s in all (max %s).\n",
-					res.Group, res.BatchID, len(res.Snapshots), render.Dur(res.FrozenSeconds), render.Dur(res.MaxFreezeSeconds))
+				fmt.Fprintf(g.stdout, "Group %s, batch %s: %d snapshots by %s; frozen %s in all (max %s).\n",
+					res.Group, res.BatchID, len(res.Snapshots), res.Method, render.Dur(res.FrozenSeconds), render.Dur(res.MaxFreezeSeconds))
+				if res.Fallback != "" {
+					fmt.Fprintf(g.stdout, "No VolumeGroupSnapshot: %s\n", res.Fallback)
+				}
 				return errors.Join(render.Snapshots(g.stdout, res.Snapshots, time.Now()), rerr)
 			}
 			targets, err := pickTargets(cfg, target)
@@ -205,8 +209,13 @@ func takeGroup(ctx context.Context, cl *clients, cfg *policy.Config, g *policy.G
 		}
 		members = append(members, o)
 	}
+	gd, err := cl.groupDriver(cfg, g)
+	if err != nil {
+		return nil, err
+	}
 	pr.Phase("snapshot group " + g.Name)
-	return take.TakeGroup(ctx, g.Name, members, g.MaxFreeze.Duration)
+	return take.TakeGroupWith(ctx, take.GroupOptions{Name: g.Name, Members: members, MaxFreeze: g.MaxFreeze.Duration,
+		VolumeGroup: gd, VolumeGroupSnapshot: g.CSI.VolumeGroupSnapshot})
 }
 
 // takeOptions maps a configured target to a snapshot.
@@ -275,35 +284,84 @@ func applyRetention(ctx context.Context, cl *clients, cfg *policy.Config, t *pol
 
 // clients builds each external client once per command and hands out what callers use.
 type clients struct {
-	mu        sync.Mutex
-	snapshots map[string]snapshotclient.Interface // by kubeconfig path ("" = default rules)
+	mu    sync.Mutex
+	kubes map[string]*kubeClients // by kubeconfig path ("" = default rules)
 }
 
-func newClients() *clients { return &clients{snapshots: map[string]snapshotclient.Interface{}} }
+// kubeClients are the Kubernetes clients of one kubeconfig, built once.
+type kubeClients struct {
+	snapshots snapshotclient.Interface
+	core      kubernetes.Interface
+}
 
-// csiDriver returns the csi driver of a target, building the Kubernetes client on first use.
-func (c *clients) csiDriver(t *policy.Target) (*csi.Driver, error) {
-	cs := t.Snapshot.CSI
+func newClients() *clients { return &clients{kubes: map[string]*kubeClients{}} }
+
+// kube returns the clients for a kubeconfig path, building them on first use.
+func (c *clients) kube(target, kubeconfig string) (*kubeClients, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	client, ok := c.snapshots[cs.Kubeconfig]
-	if !ok {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		if cs.Kubeconfig != "" {
-			rules.ExplicitPath = cs.Kubeconfig
-		}
-		rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("%w: while loading the Kubernetes configuration for target %s (set snapshot.csi.kubeconfig, $KUBECONFIG, or run in a pod): %w", take.ErrUnreachable, t.Name, err)
-		}
-		rc.UserAgent = "firedrill"
-		if client, err = snapshotclient.NewForConfig(rc); err != nil {
-			return nil, fmt.Errorf("while building the Kubernetes snapshot client: %w", err)
-		}
-		c.snapshots[cs.Kubeconfig] = client
+	if k, ok := c.kubes[kubeconfig]; ok {
+		return k, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: while loading the Kubernetes configuration for %s (set snapshot.csi.kubeconfig, $KUBECONFIG, or run in a pod): %w", take.ErrUnreachable, target, err)
+	}
+	rc.UserAgent = "firedrill"
+	k := &kubeClients{}
+	if k.snapshots, err = snapshotclient.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("while building the Kubernetes snapshot client: %w", err)
+	}
+	if k.core, err = kubernetes.NewForConfig(rc); err != nil {
+		return nil, fmt.Errorf("while building the Kubernetes client: %w", err)
+	}
+	c.kubes[kubeconfig] = k
+	return k, nil
+}
+
+// csiDriver returns the csi driver of a target.
+func (c *clients) csiDriver(t *policy.Target) (*csi.Driver, error) {
+	cs := t.Snapshot.CSI
+	k, err := c.kube("target "+t.Name, cs.Kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	return &csi.Driver{
-		API: client.SnapshotV1(), Namespace: cs.Namespace, ClassName: cs.ClassName,
+		API: k.snapshots.SnapshotV1(), Groups: k.snapshots.GroupsnapshotV1(), Namespace: cs.Namespace, ClassName: cs.ClassName,
 		ReadyTimeout: cs.ReadyTimeout.Duration, Now: time.Now,
+	}, nil
+}
+
+// groupDriver returns the VolumeGroupSnapshot driver of a group whose members all use the csi
+// driver, or nil (freeze-all ordering) otherwise.
+func (c *clients) groupDriver(cfg *policy.Config, g *policy.Group) (*csi.GroupDriver, error) {
+	if g.CSI.VolumeGroupSnapshot == policy.GroupSnapshotDisabled {
+		return nil, nil
+	}
+	var first *policy.Target
+	for _, name := range g.Targets {
+		t, _ := cfg.Target(name) // validated
+		if t.Snapshot.Driver != csi.DriverName {
+			return nil, nil
+		}
+		if first == nil {
+			first = t
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	k, err := c.kube("group "+g.Name, first.Snapshot.CSI.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return &csi.GroupDriver{
+		API: k.snapshots.GroupsnapshotV1(), Snapshots: k.snapshots.SnapshotV1(), Discovery: k.snapshots.Discovery(), Volumes: k.core.CoreV1(),
+		Namespace: g.CSI.Namespace, ClassName: g.CSI.GroupSnapshotClassName, Selector: g.CSI.Selector,
+		ReadyTimeout: first.Snapshot.CSI.ReadyTimeout.Duration, Now: time.Now,
 	}, nil
 }
