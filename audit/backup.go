@@ -13,6 +13,9 @@ type Backup struct {
 	Key  string    `json:"key"`
 	Time time.Time `json:"time"`
 	Size int64     `json:"size"`
+	// SizeUnknown: the source did not report a size (a CSI driver without restoreSize); size
+	// rules cannot judge the backup, and it is not taken for an empty one.
+	SizeUnknown bool `json:"sizeUnknown,omitempty"`
 	// ETag is the S3 entity tag without quotes (an MD5 of the content for single-part uploads).
 	ETag string `json:"etag,omitempty"`
 	// Checksums are whole-content checksums the source records, by algorithm: "sha256" (hex,
@@ -76,7 +79,7 @@ func NewSummary(source string, keep int, minBytes int64) *Summary {
 // Add records one backup. Newest is kept sorted, so each Add costs at most O(keep).
 func (s *Summary) Add(b Backup) {
 	s.Count++
-	if b.Size >= s.minBytes && (s.NewestGood == nil || newer(b, *s.NewestGood)) {
+	if (b.Size >= s.minBytes || b.SizeUnknown) && (s.NewestGood == nil || newer(b, *s.NewestGood)) {
 		g := b
 		s.NewestGood = &g
 	}

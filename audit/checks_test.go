@@ -133,11 +133,29 @@ func TestCheckBackupSize(t *testing.T) {
 		{"double is a growth warning", hist(1000, 1000, 2000), checks.Warn, ReasonSizeGrowth, "100% above"},
 		{"first backup", hist(1000), checks.Pass, "", "no earlier backup"},
 		{"no backups", hist(), checks.Fail, ReasonNoBackup, ""},
+		{"storage reports no size", unknownNewest(hist(1000, 1000, 0)), checks.Warn, ReasonSizeUnknown, "reports no size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wantFinding(t, CheckBackupSize([]*SourceState{tt.src}, spec), tt.status, tt.reason, tt.msg)
 		})
+	}
+}
+
+// unknownNewest marks a source's newest backup as one whose size the storage did not report.
+func unknownNewest(s *SourceState) *SourceState {
+	s.Summary.Newest[0].SizeUnknown = true
+	return s
+}
+
+// A snapshot whose size the storage does not report is not an empty one: it still counts as
+// the newest good backup for the age rule.
+func TestSummaryCountsUnknownSizeAsGood(t *testing.T) {
+	s := NewSummary("snapshots", 3, 1)
+	s.Add(Backup{Key: "old", Time: day(0), Size: 1000})
+	s.Add(Backup{Key: "new", Time: day(1), Size: 0, SizeUnknown: true})
+	if s.NewestGood == nil || s.NewestGood.Key != "new" {
+		t.Errorf("NewestGood = %+v, want the newest snapshot", s.NewestGood)
 	}
 }
 

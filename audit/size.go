@@ -16,6 +16,9 @@ const (
 	ReasonBelowFloor = "below-floor"
 	ReasonSizeDrop   = "size-drop"
 	ReasonSizeGrowth = "size-growth"
+	// ReasonSizeUnknown: the storage reports no size (CSI restoreSize unset), so the size
+	// rules cannot judge the newest backup. A warning: nothing is known to be wrong.
+	ReasonSizeUnknown = "size-unknown"
 )
 
 // CheckBackupSize compares each source's newest backup with the floor and with the median of
@@ -38,13 +41,18 @@ func CheckBackupSize(sources []*SourceState, spec policy.SizeAudit) checks.Findi
 		}
 		n := s.Summary.Newest[0]
 		row["newest"], row["newestBytes"] = n.Key, n.Size
+		if n.SizeUnknown {
+			row["status"], row["sizeUnknown"] = "warn", true
+			p.warn(ReasonSizeUnknown, "%s: the storage reports no size for newest backup %s (restoreSize unset), so its size cannot be checked", s.Name, n.Key)
+			continue
+		}
 		// Previous backups below the floor are broken ones: they do not set the norm.
 		var prev []int64
 		for _, b := range s.Summary.Newest[1:] {
 			if len(prev) == spec.History {
 				break
 			}
-			if b.Size >= spec.MinBytes {
+			if b.Size >= spec.MinBytes && !b.SizeUnknown {
 				prev = append(prev, b.Size)
 			}
 		}

@@ -107,7 +107,7 @@ func (s *SnapshotSource) Scan(ctx context.Context, visit func(Backup) error) err
 		return err
 	}
 	for _, m := range snaps {
-		b := Backup{Key: m.ID, Time: m.TakenAt, Size: m.SizeBytes}
+		b := Backup{Key: m.ID, Time: m.TakenAt, Size: m.SizeBytes, SizeUnknown: m.SizeUnknown}
 		if m.ManifestSHA256 != "" {
 			b.Checksums = map[string]string{"manifest-sha256": m.ManifestSHA256}
 		}

@@ -27,10 +27,13 @@ type Metadata struct {
 	// FrozenSeconds is how long the database was frozen or in backup mode.
 	FrozenSeconds float64 `json:"frozenSeconds"`
 	SizeBytes     int64   `json:"sizeBytes"`
-	Files         int     `json:"files"`
-	StartLSN      string  `json:"startLsn,omitempty"`
-	StopLSN       string  `json:"stopLsn,omitempty"`
-	Timeline      int     `json:"timeline,omitempty"`
+	// SizeUnknown is set when the storage did not report a size (a CSI driver may leave
+	// status.restoreSize unset): SizeBytes is then not the snapshot's size.
+	SizeUnknown bool   `json:"sizeUnknown,omitempty"`
+	Files       int    `json:"files"`
+	StartLSN    string `json:"startLsn,omitempty"`
+	StopLSN     string `json:"stopLsn,omitempty"`
+	Timeline    int    `json:"timeline,omitempty"`
 	// Attributes are engine facts (server version, superuser, system identifier, ...).
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// Links maps a symlinked directory of the data directory (pg_tblspc/16384, pg_wal) to the

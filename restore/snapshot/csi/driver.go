@@ -249,6 +249,8 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		if rs := vs.Status.RestoreSize; rs != nil {
 			meta.Volumes[i].RestoreSizeBytes = rs.Value()
 			meta.SizeBytes += rs.Value()
+		} else {
+			meta.SizeUnknown = true // restoreSize is optional in the CSI spec
 		}
 	}
 	meta.Files = len(meta.Volumes)

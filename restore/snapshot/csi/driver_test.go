@@ -75,6 +75,7 @@ type controller struct {
 	cutDelay, readyDelay time.Duration
 	errMsg               string
 	never                bool // cut, but never ready
+	noSize               bool // ready, but no restoreSize (optional in the CSI spec)
 	cutAt                atomic.Value
 }
 
@@ -105,8 +106,10 @@ func (c *controller) run(ctx context.Context, cs *fake.Clientset, ns string) {
 				changed = true
 			case c.errMsg == "" && !c.never && st.CreationTime != nil && st.ReadyToUse == nil && age >= c.readyDelay:
 				st.ReadyToUse = new(true)
-				q := resource.MustParse("1Gi")
-				st.RestoreSize = &q
+				if !c.noSize {
+					q := resource.MustParse("1Gi")
+					st.RestoreSize = &q
+				}
 				changed = true
 			}
 			if changed {
@@ -176,6 +179,25 @@ func TestCreateThawsAtCutAndRecords(t *testing.T) {
 	got, err := newDriver(cs).List(ctx, "orders")
 	if err != nil || len(got) != 1 || got[0].ID != meta.ID || string(got[0].EngineFiles["backup_label"]) == "" {
 		t.Fatalf("List = %+v, %v", got, err)
+	}
+}
+
+// A storage driver that reports no restoreSize leaves the size unknown, not zero.
+func TestCreateWithoutRestoreSize(t *testing.T) {
+	cs := fake.NewSimpleClientset()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go (&controller{cutDelay: 10 * time.Millisecond, readyDelay: 20 * time.Millisecond, noSize: true}).run(ctx, cs, "db")
+	meta, err := newDriver(cs).Create(ctx, request(&fakeFreezer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !meta.SizeUnknown || meta.SizeBytes != 0 {
+		t.Errorf("SizeUnknown %v SizeBytes %d, want unknown", meta.SizeUnknown, meta.SizeBytes)
+	}
+	got, err := newDriver(cs).List(ctx, "orders")
+	if err != nil || len(got) != 1 || !got[0].SizeUnknown {
+		t.Errorf("List = %+v, %v; want the size unknown", got, err)
 	}
 }
 

@@ -421,6 +421,8 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 			if rs := vs.Status.RestoreSize; rs != nil {
 				meta.Volumes[i].RestoreSizeBytes = rs.Value()
 				meta.SizeBytes += rs.Value()
+			} else {
+				meta.SizeUnknown = true // restoreSize is optional in the CSI spec
 			}
 		}
 		meta.Files = len(meta.Volumes)
