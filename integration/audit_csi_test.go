@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sigs.k8s.io/yaml"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,11 +23,18 @@ import (
 )
 
 // auditRole is all `firedrill audit` needs to read a target's VolumeSnapshots: list.
-var auditRole = &rbacv1.Role{
-	ObjectMeta: metav1.ObjectMeta{Name: "firedrill-audit"},
-	Rules: []rbacv1.PolicyRule{{
-		APIGroups: []string{snapshotv1.GroupName}, Resources: []string{"volumesnapshots"}, Verbs: []string{"list"},
-	}},
+// auditRole is the Role the project ships for auditing csi targets.
+func auditRole(t *testing.T) *rbacv1.Role {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "rbac", "audit-csi-role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rbacv1.Role{}
+	if err := yaml.UnmarshalStrict(b, r); err != nil {
+		t.Fatalf("deploy/rbac/audit-csi-role.yaml: %v", err)
+	}
+	return r
 }
 
 // instantFreezer stands in for an engine: the audit reads what the driver records, and a
@@ -166,7 +174,7 @@ func TestAuditCSIVolumeSnapshots(t *testing.T) {
 	taken := map[string][]*snapshot.Metadata{}
 	var freshKubeconfig string
 	for _, sc := range scenarios {
-		kc := writeKubeconfig(t, k.ClientAs(t, sc.name, "firedrill-audit", auditRole))
+		kc := writeKubeconfig(t, k.ClientAs(t, sc.name, "firedrill-audit", auditRole(t)))
 		if sc.name == "fresh" {
 			freshKubeconfig = kc
 		}
