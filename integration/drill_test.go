@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -185,4 +186,40 @@ func TestDrillKeep(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// A scratch disk too small for the snapshot: the drill stops with an error that says which
+// disk is full, exits 3, and leaves nothing on that disk. Needs root (it mounts a small tmpfs).
+func TestDrillScratchDiskFull(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{PgbenchScale: 2})
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tg, cfg := newTarget(t, pg, "")
+	tiny := filepath.Join(harness.TempDir(t), "tiny")
+	if err := os.Mkdir(tiny, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", tiny).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", tiny).Run() })
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "scratchDir: "+tg.scratch, "scratchDir: "+tiny, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snapshotID(t, ctx, cfg)
+	r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+	d := parseDrill(t, r)
+	if r.code != 3 || d.Status != "error" {
+		t.Fatalf("exit %d status %s, want 3/error: %s", r.code, d.Status, d.Error)
+	}
+	if !strings.Contains(d.Error, "is full") || !strings.Contains(d.Error, tiny) {
+		t.Errorf("error %q does not say that the disk holding %s is full", d.Error, tiny)
+	}
+	if left := leftovers(t, tiny); len(left) != 0 {
+		t.Errorf("left on the full disk: %v", left)
+	}
 }

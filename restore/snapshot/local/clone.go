@@ -85,7 +85,7 @@ func (r *Repository) Clone(ctx context.Context, id, dest string, status func(str
 	results, err := cp.run(ctx, jobs)
 	stop()
 	if err != nil {
-		return res, copyErr("while cloning snapshot "+id, err)
+		return res, copyErr("while cloning snapshot "+id, dest, err)
 	}
 	wants := map[string]string{}
 	for _, j := range jobs {

@@ -127,7 +127,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 	results, err := cp.run(ctx, plan.jobs)
 	stop()
 	if err != nil {
-		return nil, copyErr("while copying the data directory", err)
+		return nil, copyErr("while copying the data directory", r.Dir, err)
 	}
 	status("ending backup mode")
 	frozen, err := req.Freezer.Thaw(ctx)
@@ -151,7 +151,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 	status(fmt.Sprintf("copying %d WAL files", len(after)))
 	more, err := cp.run(ctx, after)
 	if err != nil {
-		return nil, copyErr("while copying the backup's WAL", err)
+		return nil, copyErr("while copying the backup's WAL", r.Dir, err)
 	}
 	results = append(results, more...)
 	if err := req.Freezer.Close(ctx); err != nil {
@@ -231,9 +231,10 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 	return &meta, nil
 }
 
-func copyErr(what string, err error) error {
+// copyErr wraps a copy error; a full disk names the directory whose disk is full.
+func copyErr(what, dest string, err error) error {
 	if isNoSpace(err) {
-		return fmt.Errorf("%s: the repository's disk is full: %w", what, err)
+		return fmt.Errorf("%s: the disk holding %s is full (free space there, or point it elsewhere): %w", what, dest, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
