@@ -96,7 +96,7 @@ func TestDrillRTOMissFails(t *testing.T) {
 	pg := harness.StartPostgres(t, harness.PostgresOptions{PgbenchScale: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	tg, cfg := newTarget(t, pg, "")
+	_, cfg := newTarget(t, pg, "")
 	// Objectives are set by writeConfig; tighten the RTO to something no restore meets.
 	b, _ := os.ReadFile(cfg)
 	if err := os.WriteFile(cfg, []byte(strings.Replace(string(b), "rto: 10m", "rto: 1ms", 1)), 0o600); err != nil {
@@ -114,7 +114,6 @@ func TestDrillRTOMissFails(t *testing.T) {
 	if failed := d.failed(); len(failed) != 1 {
 		t.Errorf("failed checks %v, want only rto", failed)
 	}
-	_ = tg
 }
 
 // --keep leaves a verified copy running and says how to reach it; the server runs as an
@@ -221,5 +220,81 @@ func TestDrillScratchDiskFull(t *testing.T) {
 	}
 	if left := leftovers(t, tiny); len(left) != 0 {
 		t.Errorf("left on the full disk: %v", left)
+	}
+}
+
+// A database with a tablespace outside the data directory: the snapshot carries the tablespace,
+// the drill restores it into scratch (tablespace_map remapped), verifies it, and never writes to
+// production's tablespace directory.
+func TestDrillWithTablespace(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{DataChecksums: true, PgbenchScale: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	spc := filepath.Join(pg.Dir, "spc")
+	if err := os.Mkdir(spc, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.RunAs.Chown(spc); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "postgres", "CREATE TABLESPACE fast LOCATION '"+spc+"'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "postgres", `CREATE TABLE hot (id int PRIMARY KEY, note text) TABLESPACE fast;
+		INSERT INTO hot SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i;
+		CREATE INDEX hot_note ON hot (note) TABLESPACE fast`); err != nil {
+		t.Fatal(err)
+	}
+	_, cfg := newTarget(t, pg, `    checks:
+      rowCounts:
+        min:
+          public.hot: 20000`)
+	snapshotID(t, ctx, cfg)
+	if err := pg.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := treeState(t, spc)
+	r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+	d := parseDrill(t, r)
+	if r.code != 0 || d.Status != "pass" {
+		t.Fatalf("drill exit %d status %s failed %v: %s\n%s", r.code, d.Status, d.failed(), d.Error, r.stderr)
+	}
+	after := treeState(t, spc)
+	if len(after) != len(before) {
+		t.Errorf("production's tablespace directory changed: %d files before, %d after", len(before), len(after))
+	}
+	for p, s := range after {
+		if before[p] != s {
+			t.Errorf("production's tablespace file changed by the drill: %s", p)
+		}
+	}
+	// The restored copy's tablespace lives in scratch, not at production's path.
+	r = runCLI(t, ctx, "drill", "--config", cfg, "--output", "json", "--keep")
+	var kept struct {
+		Kept struct {
+			ScratchDir string `json:"scratchDir"`
+			PID        int    `json:"pid"`
+			Connect    string `json:"connect"`
+		} `json:"kept"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &kept); err != nil || r.code != 0 {
+		t.Fatalf("drill --keep: exit %d %v\n%s", r.code, err, r.stderr)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-kept.Kept.PID, syscall.SIGKILL)
+		_ = os.RemoveAll(kept.Kept.ScratchDir)
+	})
+	conn, err := pgx.Connect(ctx, kept.Kept.Connect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var loc string
+	var rows int64
+	if err := conn.QueryRow(ctx, "SELECT pg_tablespace_location(oid), (SELECT count(*) FROM hot) FROM pg_tablespace WHERE spcname = 'fast'").Scan(&loc, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(loc, kept.Kept.ScratchDir) || rows != 20000 {
+		t.Errorf("restored tablespace at %q with %d rows; want inside %s with 20000", loc, rows, kept.Kept.ScratchDir)
 	}
 }
