@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,33 +88,9 @@ func wantAudit(t *testing.T, fs map[string]auditFindingJSON, check, status strin
 // and one repository is not 3-2-1).
 func drillConfig(t *testing.T, tg target, objectives string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`targets:
-  - name: orders
-    engine: postgres
-    connection:
-      dsn: %q
-    snapshot:
-      driver: local
-      mode: online
-      local:
-        dataDir: %s
-        repository: %s
-    restore:
-      runtime: local
-      local:
-        scratchDir: %s
-    objectives:
-%s
-    audit:
-      skip: [wal-archiving, copies-3-2-1]
-history:
-  dir: %s
-`, tg.pg.DSN("postgres"), tg.pg.DataDir, tg.repo, tg.scratch, objectives, tg.history)
-	p := filepath.Join(harness.TempDir(t), "firedrill.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	tg.objectives = objectives
+	tg.extra = "    audit:\n      skip: [wal-archiving, copies-3-2-1]"
+	return writeConfig(t, tg)
 }
 
 // drillCLI runs `firedrill drill` and returns its result and the drill's id.

@@ -74,10 +74,16 @@ type target struct {
 	scratch string
 	history string
 	extra   string // more YAML under the target (indented 4 spaces)
+	// objectives are the lines under objectives: (indented 6 spaces); default rto 10m, rpo 1h.
+	objectives string
 }
 
 func writeConfig(t *testing.T, tg target) string {
 	t.Helper()
+	objectives := tg.objectives
+	if objectives == "" {
+		objectives = "      rto: 10m\n      rpo: 1h"
+	}
 	dir := harness.TempDir(t)
 	cfg := fmt.Sprintf(`targets:
   - name: orders
@@ -95,12 +101,11 @@ func writeConfig(t *testing.T, tg target) string {
       local:
         scratchDir: %s
     objectives:
-      rto: 10m
-      rpo: 1h
+%s
 %s
 history:
   dir: %s
-`, tg.pg.DSN("postgres"), tg.pg.DataDir, tg.repo, tg.scratch, tg.extra, tg.history)
+`, tg.pg.DSN("postgres"), tg.pg.DataDir, tg.repo, tg.scratch, objectives, tg.extra, tg.history)
 	p := filepath.Join(dir, "firedrill.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
