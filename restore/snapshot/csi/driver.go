@@ -245,15 +245,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		}
 		return nil, fmt.Errorf("while waiting for readyToUse: %w", err)
 	}
-	for i, vs := range ready {
-		if rs := vs.Status.RestoreSize; rs != nil {
-			meta.Volumes[i].RestoreSizeBytes = rs.Value()
-			meta.SizeBytes += rs.Value()
-		} else {
-			meta.SizeUnknown = true // restoreSize is optional in the CSI spec
-		}
-	}
-	meta.Files = len(meta.Volumes)
+	recordSizes(meta, ready)
 	if err := req.Freezer.Close(ctx); err != nil {
 		return nil, err
 	}
@@ -574,4 +566,18 @@ func (v *TargetView) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	return v.d.Delete(ctx, id)
+}
+
+// recordSizes records the ready VolumeSnapshots' restore sizes in meta (volume i is ready[i]).
+// restoreSize is optional in the CSI spec: a missing one leaves the size unknown, not zero.
+func recordSizes(meta *snapshot.Metadata, ready []*snapshotv1.VolumeSnapshot) {
+	for i, vs := range ready {
+		if rs := vs.Status.RestoreSize; rs != nil {
+			meta.Volumes[i].RestoreSizeBytes = rs.Value()
+			meta.SizeBytes += rs.Value()
+		} else {
+			meta.SizeUnknown = true
+		}
+	}
+	meta.Files = len(meta.Volumes)
 }

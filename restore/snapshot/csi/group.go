@@ -417,15 +417,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 			}
 			return nil, notReady(err, "readyToUse of the member VolumeSnapshots")
 		}
-		for i, vs := range ready {
-			if rs := vs.Status.RestoreSize; rs != nil {
-				meta.Volumes[i].RestoreSizeBytes = rs.Value()
-				meta.SizeBytes += rs.Value()
-			} else {
-				meta.SizeUnknown = true // restoreSize is optional in the CSI spec
-			}
-		}
-		meta.Files = len(meta.Volumes)
+		recordSizes(meta, ready)
 	}
 	for _, m := range req.Members {
 		if err := m.Freezer.Close(ctx); err != nil {
