@@ -3,7 +3,8 @@ package checks
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,7 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 	}
 	ev := Evidence{"tables": len(counts), "rows": total, "counts": counts}
 	var short []string
-	for _, key := range sortedKeys(r.Min) {
+	for _, key := range slices.Sorted(maps.Keys(r.Min)) {
 		full := key
 		if strings.Count(key, ".") == 1 {
 			full = "postgres." + key
@@ -130,13 +131,4 @@ func listTables(ctx context.Context, db DB, database string) ([][2]string, error
 	}
 	rows.Close()
 	return out, rows.Err()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,7 +2,8 @@ package policy
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,7 +196,7 @@ func validateGroupCSI(c *Config, g Group, p string, add addFunc) {
 	if gc.GroupSnapshotClassName != "" && len(validation.IsDNS1123Subdomain(gc.GroupSnapshotClassName)) > 0 {
 		add(p+".groupSnapshotClassName", "%q is not a valid object name", gc.GroupSnapshotClassName)
 	}
-	for _, k := range sortedKeys(gc.Selector) {
+	for _, k := range slices.Sorted(maps.Keys(gc.Selector)) {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			add(p+".selector", "label key %q: %s", k, strings.Join(errs, "; "))
 		}
@@ -220,15 +221,6 @@ func validateGroupCSI(c *Config, g Group, p string, add addFunc) {
 			add(fmt.Sprintf("%s.volumeGroupSnapshot", p), "required, but member %s's PVCs are in namespace %s, not %s", name, t.Snapshot.CSI.Namespace, gc.Namespace)
 		}
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func applySnapshotDefaults(c *Config) {

@@ -218,10 +218,3 @@ func TestParseFormat(t *testing.T) {
 		})
 	}
 }
-
-func TestSortedKeys(t *testing.T) {
-	got := render.SortedKeys(map[string]int{"b": 1, "a": 2, "c": 3})
-	if strings.Join(got, ",") != "a,b,c" {
-		t.Errorf("SortedKeys = %v, want [a b c]", got)
-	}
-}

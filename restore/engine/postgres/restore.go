@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -196,14 +195,4 @@ func ControlData(ctx context.Context, binDir, dataDir string) (map[string]string
 		}
 	}
 	return m, nil
-}
-
-// SortedKeys is a small helper for deterministic output.
-func SortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

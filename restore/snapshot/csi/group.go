@@ -127,7 +127,7 @@ func (g *GroupDriver) Detect(ctx context.Context, pvcs []string) (Support, error
 		case err != nil:
 			return Support{}, fmt.Errorf("while reading PVC %s/%s: %w", g.Namespace, name, err)
 		}
-		for _, k := range sortedKeys(g.Selector) {
+		for _, k := range slices.Sorted(maps.Keys(g.Selector)) {
 			if pvc.Labels[k] != g.Selector[k] {
 				return unsupported("PVC %s/%s does not carry the label %s=%s the VolumeGroupSnapshot selects by (kubectl -n %s label pvc %s %s=%s)",
 					g.Namespace, name, k, g.Selector[k], g.Namespace, name, k, g.Selector[k]), nil
@@ -607,15 +607,6 @@ func patchMeta(ctx context.Context, client snapshotv1client.VolumeSnapshotInterf
 		return fmt.Errorf("while labelling member VolumeSnapshot %s: %w", name, err)
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // releaseGroups deletes the VolumeGroupSnapshots of deleted member VolumeSnapshots once none of
