@@ -20,6 +20,7 @@ const (
 	CauseNotFound    = "not-found"
 	CauseTimeout     = "timeout"
 	CauseConfig      = "configuration"
+	CauseInterrupted = "interrupted"
 	CauseOther       = "other"
 )
 
@@ -44,7 +45,7 @@ func (e *SourceError) Error() string {
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // Cause classifies an error reading a source: auth, permissions, network, not-found, timeout,
-// configuration or other.
+// configuration, interrupted or other.
 func Cause(err error) string {
 	if err == nil {
 		return ""
@@ -93,6 +94,8 @@ func Cause(err error) string {
 		}
 	}
 	switch {
+	case errors.Is(err, context.Canceled):
+		return CauseInterrupted // Ctrl-C or SIGTERM: nothing is wrong with the source
 	case errors.Is(err, ErrCredentials):
 		return CauseAuth
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):

@@ -30,6 +30,7 @@ func TestCause(t *testing.T) {
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, CauseNetwork},
 		{&net.DNSError{Err: "no such host", Name: "s3.example"}, CauseNetwork},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), CauseTimeout},
+		{fmt.Errorf("x: %w", context.Canceled), CauseInterrupted},
 		{fmt.Errorf("open: %w", os.ErrPermission), CausePermissions},
 		{fmt.Errorf("%w: environment variable X is not set", ErrCredentials), CauseAuth},
 		{fmt.Errorf("while listing VolumeSnapshots: %w", apierrors.NewForbidden(vs, "", errors.New("RBAC"))), CausePermissions},
