@@ -93,7 +93,7 @@ func setStr(p *string, d string) {
 }
 
 func setDur(p *Duration, d time.Duration) {
-	if p.Duration == 0 {
+	if p.Duration == 0 && !p.set {
 		p.Duration = d
 	}
 }

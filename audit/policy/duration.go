@@ -10,7 +10,14 @@ import (
 )
 
 // Duration is a time.Duration written as "90s", "10m", "1h30m", or with a day unit, "31d".
-type Duration struct{ time.Duration }
+type Duration struct {
+	time.Duration
+	// set records that the file gave a value, so that an explicit 0 is not taken for "unset".
+	set bool
+}
+
+// IsSet reports whether the configuration file gave the duration.
+func (d Duration) IsSet() bool { return d.set }
 
 // ParseDuration parses Go durations plus a whole-day "d" unit.
 func ParseDuration(s string) (time.Duration, error) {
@@ -44,7 +51,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil {
 		return lineErr(n, err.Error())
 	}
-	d.Duration = v
+	d.Duration, d.set = v, true
 	return nil
 }
 

@@ -255,6 +255,11 @@ func TestParseErrors(t *testing.T) {
 			want: []wantErr{{at: "rto: 10 minutes", key: "targets[0].objectives.rto", msg: `invalid duration "10 minutes"`}},
 		},
 		{
+			name: "explicit zero objective",
+			yaml: minimalTarget + "    objectives:\n      rto: 0s\n",
+			want: []wantErr{{at: "rto: 0s", key: "targets[0].objectives.rto", msg: "must be greater than zero"}},
+		},
+		{
 			name: "duration that is not a scalar",
 			yaml: minimalTarget + "    objectives:\n      rpo: [1h]\n",
 			want: []wantErr{{at: "rpo: [1h]", key: "targets[0].objectives.rpo", msg: "expected a duration"}},

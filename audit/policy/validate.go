@@ -67,6 +67,12 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		if n := t.Snapshot.Local.Parallel; n < 1 || n > 64 {
 			add(p+".snapshot.local.parallel", "must be between 1 and 64, got %d", n)
 		}
+		for key, d := range map[string]Duration{"objectives.rto": t.Objectives.RTO, "objectives.rpo": t.Objectives.RPO,
+			"objectives.drillEvery": t.Objectives.DrillEvery, "restore.local.startTimeout": t.Restore.Local.StartTimeout} {
+			if d.IsSet() && d.Duration <= 0 {
+				add(p+"."+key, "must be greater than zero (leave it out for the default)")
+			}
+		}
 		oneOf(add, p+".restore.runtime", t.Restore.Runtime, supportedRuntimes)
 		oneOf(add, p+".restore.local.listen", t.Restore.Local.Listen, supportedListen)
 		if t.Restore.Local.BinDir != "" {
