@@ -19,6 +19,7 @@ PACKAGES=(
 	"docker.io|/usr/sbin/dockerd|docker.io"
 	"etcd-server|/usr/bin/etcd|etcd-server"
 	"debootstrap|/usr/sbin/debootstrap|debootstrap"
+	"btrfs-progs (reflink tests)|/usr/sbin/mkfs.btrfs|btrfs-progs"
 	"util-linux|/usr/sbin/runuser|util-linux"
 )
 
