@@ -151,9 +151,8 @@ func decodeErrors(file string, te *yaml.TypeError, idx *nodeIndex) Errors {
 
 // nodeIndex maps dotted key paths (targets[0].snapshot.mode) to lines and back.
 type nodeIndex struct {
-	line  map[string]int
-	byLn  map[int][]string
-	first int
+	line map[string]int
+	byLn map[int][]string
 }
 
 func indexNodes(root *yaml.Node) *nodeIndex {

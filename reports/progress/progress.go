@@ -27,18 +27,6 @@ func New(w io.Writer, tty bool, log *slog.Logger) Reporter {
 	return &logger{log: log}
 }
 
-// Discard is a reporter that shows nothing.
-type Discard struct{}
-
-// Phase implements Reporter.
-func (Discard) Phase(string) {}
-
-// Status implements Reporter.
-func (Discard) Status(string) {}
-
-// Done implements Reporter.
-func (Discard) Done() {}
-
 type terminal struct {
 	w          io.Writer
 	mu         sync.Mutex

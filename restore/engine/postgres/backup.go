@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -288,12 +287,4 @@ func walSegmentsBetween(first, last string, segSize int64) ([]string, error) {
 		out = append(out, fmt.Sprintf("%08X%08X%08X", tli, s/perID, s%perID))
 	}
 	return out, nil
-}
-
-// IsWALSegment reports whether name looks like a WAL segment file name.
-func IsWALSegment(name string) bool {
-	if len(name) != 24 {
-		return false
-	}
-	return strings.Trim(name, "0123456789ABCDEF") == ""
 }

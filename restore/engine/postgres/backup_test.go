@@ -74,11 +74,6 @@ func TestWALSegmentsBetween(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("walSegmentsBetween = %v, want %v", got, tt.want)
 			}
-			for _, s := range got {
-				if !IsWALSegment(s) {
-					t.Errorf("%q is not a WAL segment name", s)
-				}
-			}
 		})
 	}
 }
@@ -126,29 +121,6 @@ func TestParseLabel(t *testing.T) {
 			}
 			if tli != tt.tli || seg != tt.seg {
 				t.Errorf("parseLabel = %d, %q; want %d, %q", tli, seg, tt.tli, tt.seg)
-			}
-		})
-	}
-}
-
-func TestIsWALSegment(t *testing.T) {
-	tests := []struct {
-		name string
-		want bool
-	}{
-		{"000000010000000000000004", true},
-		{"0000000100000000000000FF", true},
-		{"0000000100000000000000ff", false},
-		{"00000001.history", false},
-		{"000000010000000000000004.partial", false},
-		{"000000010000000000000004.00000028.backup", false},
-		{"archive_status", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := IsWALSegment(tt.name); got != tt.want {
-				t.Errorf("IsWALSegment(%q) = %v, want %v", tt.name, got, tt.want)
 			}
 		})
 	}

@@ -169,17 +169,6 @@ func RemapTablespaceMap(m []byte, locations map[string]string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// ParseTablespaceMap returns oid -> original path.
-func ParseTablespaceMap(m []byte) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(string(m), "\n") {
-		if oid, p, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
-			out[oid] = p
-		}
-	}
-	return out
-}
-
 // ControlData runs pg_controldata and returns its "key: value" lines.
 func ControlData(ctx context.Context, binDir, dataDir string) (map[string]string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "pg_controldata"), "-D", dataDir)

@@ -52,19 +52,6 @@ func TestRemapTablespaceMap(t *testing.T) {
 	}
 }
 
-func TestParseTablespaceMap(t *testing.T) {
-	got := ParseTablespaceMap([]byte("16384 /srv/pg/tblspc one\n\n 16390 /srv/b \nbroken\n"))
-	want := map[string]string{"16384": "/srv/pg/tblspc one", "16390": "/srv/b"}
-	if len(got) != len(want) {
-		t.Fatalf("ParseTablespaceMap = %v, want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("ParseTablespaceMap[%s] = %q, want %q", k, got[k], v)
-		}
-	}
-}
-
 func TestThrowawaySettings(t *testing.T) {
 	settings := func(o RestoreOptions, control map[string]string) map[string]string {
 		t.Helper()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -225,12 +224,6 @@ func (s *Server) PID() int {
 func (s *Server) ConnString(user, database string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable connect_timeout=5",
 		quoteConnValue(s.SocketDir), s.Port, quoteConnValue(user), quoteConnValue(database))
-}
-
-// URL is ConnString as a URL, for tools that want one.
-func (s *Server) URL(user, database string) string {
-	q := url.Values{"host": {s.SocketDir}, "port": {strconv.Itoa(s.Port)}, "sslmode": {"disable"}}
-	return "postgres://" + url.PathEscape(user) + "@/" + url.PathEscape(database) + "?" + q.Encode()
 }
 
 func quoteConnValue(v string) string {
