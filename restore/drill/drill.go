@@ -168,7 +168,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	var proc *local.Process
 	// Teardown always runs: success, failure, error, cancellation.
 	defer func() {
-		if terr := r.teardown(ctx, scratch, proc, log); terr != nil {
+		if terr := r.teardown(scratch, proc, log); terr != nil {
 			err = errors.Join(err, terr)
 		}
 	}()
@@ -299,8 +299,8 @@ func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
 }
 
 // teardown stops the server and removes the scratch directory, unless --keep asked to leave a
-// verified copy. It ignores ctx's cancellation: an interrupted drill still cleans up.
-func (r *run) teardown(ctx context.Context, scratch string, proc *local.Process, log *slog.Logger) error {
+// verified copy. It takes no context: an interrupted drill still cleans up.
+func (r *run) teardown(scratch string, proc *local.Process, log *slog.Logger) error {
 	if r.o.Keep && r.res.Kept != nil {
 		return nil
 	}
@@ -324,7 +324,6 @@ func (r *run) teardown(ctx context.Context, scratch string, proc *local.Process,
 		errs = append(errs, fmt.Errorf("while removing scratch directory %s: %w", scratch, err))
 	}
 	log.Debug("teardown done", "scratch", scratch)
-	_ = ctx
 	return errors.Join(errs...)
 }
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -143,11 +142,9 @@ type Server struct {
 	// Detached servers survive firedrill's exit (for --keep); others are killed with it.
 	Detached bool
 
-	cmd     *exec.Cmd
-	done    chan struct{}
-	waitErr error
-	logf    *os.File
-	mu      sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	logf *os.File
 }
 
 // Start launches the postmaster. It returns once the process runs; use WaitReady to wait until
@@ -189,10 +186,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.cmd, s.logf, s.done = cmd, logf, make(chan struct{})
 	go func() {
-		err := cmd.Wait()
-		s.mu.Lock()
-		s.waitErr = err
-		s.mu.Unlock()
+		_ = cmd.Wait() // how it ended is in the server log, which callers read
 		logf.Close()
 		close(s.done)
 	}()
