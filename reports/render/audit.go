@@ -20,7 +20,9 @@ func Audit(w io.Writer, rows []AuditRow) error {
 	for _, r := range rows {
 		out = append(out, []string{r.Target, r.Finding.Check, strings.ToUpper(r.Finding.Status.String()), oneLine(r.Finding.Message)})
 	}
-	return Table(w, []string{"TARGET", "CHECK", "STATUS", "REASON"}, out)
+	cols := Columns("TARGET", "CHECK", "STATUS", "REASON")
+	cols[0].Shrink = Middle // a target name is an id
+	return Fit(w, cols, out)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

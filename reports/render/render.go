@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-	"github.com/olekukonko/tablewriter/tw"
-
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -42,30 +39,6 @@ func JSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// Table writes a plain table.
-func Table(w io.Writer, header []string, rows [][]string) error {
-	t := tablewriter.NewTable(w,
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithRowAutoWrap(tw.WrapNormal),
-		tablewriter.WithMaxWidth(160),
-	)
-	t.Header(toAny(header)...)
-	for _, r := range rows {
-		if err := t.Append(toAny(r)...); err != nil {
-			return err
-		}
-	}
-	return t.Render()
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
-}
-
 // Drill writes a drill result for people: a summary, the phases, and the checks.
 func Drill(w io.Writer, r *reports.DrillResult) error {
 	snap := "(none)"
@@ -83,23 +56,23 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	case !r.RTO.Met:
 		rto = fmt.Sprintf("%s of %s (MISSED)", Dur(r.RTO.ActualSeconds), Dur(r.RTO.TargetSeconds))
 	}
-	fmt.Fprintf(w, "Drill %s of target %q: %s\n", r.ID, r.Target, strings.ToUpper(string(r.Status)))
-	fmt.Fprintf(w, "  snapshot:        %s\n", snap)
-	fmt.Fprintf(w, "  RTO:             %s\n", rto)
-	fmt.Fprintf(w, "  recovery point:  %s\n", rp)
+	wrapped(w, "", "  ", fmt.Sprintf("Drill %s of target %q: %s", r.ID, r.Target, strings.ToUpper(string(r.Status))))
+	field(w, "snapshot", snap)
+	field(w, "RTO", rto)
+	field(w, "recovery point", rp)
 	if r.Error != "" {
-		fmt.Fprintf(w, "  error:           %s\n", r.Error)
+		field(w, "error", r.Error)
 	}
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(r.Phases))
 	for _, p := range r.Phases {
-		note := ""
+		inRTO := "yes"
 		if !p.CountsTowardRTO {
-			note = "after verification"
+			inRTO = "no (after verification)"
 		}
-		rows = append(rows, []string{p.Name, Dur(p.Seconds), note})
+		rows = append(rows, []string{p.Name, Dur(p.Seconds), inRTO})
 	}
-	if err := Table(w, []string{"PHASE", "TIME", ""}, rows); err != nil {
+	if err := Table(w, []string{"PHASE", "TIME", "IN RTO"}, rows); err != nil {
 		return err
 	}
 	if len(r.Checks) == 0 {
@@ -134,10 +107,12 @@ func keptNote(w io.Writer, r *reports.DrillResult) error {
 func Snapshots(w io.Writer, snaps []snapshot.Metadata, now time.Time) error {
 	rows := make([][]string, 0, len(snaps))
 	for _, s := range snaps {
-		rows = append(rows, []string{s.ID, s.TakenAt.Format(time.RFC3339), Dur(now.Sub(s.TakenAt).Seconds()),
+		rows = append(rows, []string{s.ID, Timestamp(w, s.TakenAt), Dur(now.Sub(s.TakenAt).Seconds()),
 			s.Mode, s.EngineVersion, reports.HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)})
 	}
-	return Table(w, []string{"ID", "TAKEN AT", "AGE", "MODE", "VERSION", "SIZE", "FILES", "BACKUP MODE"}, rows)
+	cols := Columns("ID", "TAKEN AT", "AGE", "MODE", "VERSION", "SIZE", "FILES", "BACKUP MODE")
+	cols[0].Shrink = Middle
+	return Fit(w, cols, rows)
 }
 
 // Findings writes findings as a table.
