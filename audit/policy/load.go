@@ -25,6 +25,9 @@ type Error struct {
 	Line int
 	Key  string
 	Msg  string
+
+	// suggested is the key path an unknown key was probably meant to be.
+	suggested string
 }
 
 func (e *Error) Error() string {
@@ -82,38 +85,120 @@ func Load(path string) (*Config, error) {
 func Parse(name string, data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Errors{syntaxError(name, err)}
+		return nil, Errors{syntaxError(name, data, err)}
 	}
 	idx := indexNodes(&root)
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// A type error (a wrong type, an unknown key, a bad duration) leaves its field unset and
+	// decoding goes on: the rest is still validated, so that every problem is reported at once.
+	var decErrs Errors
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, decodeErrors(name, te, idx)
+		if !errors.As(err, &te) {
+			return nil, Errors{syntaxError(name, data, err)}
 		}
-		return nil, Errors{syntaxError(name, err)}
+		decErrs = decodeErrors(name, te, idx)
+		if !partial(decErrs) {
+			// Whole mappings or list items were dropped: what is left would be validated
+			// under the wrong keys and lines.
+			return nil, decErrs
+		}
 	}
 	cfg.File = name
 	applyDefaults(&cfg)
 	resolvePaths(&cfg, filepath.Dir(name))
-	if errs := validate(&cfg, name, idx); len(errs) > 0 {
+	errs := append(decErrs, consequences(decErrs, validate(&cfg, name, idx))...)
+	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
 	return &cfg, nil
 }
 
+// partial reports whether decoding left only single fields unset, so that the rest of the
+// configuration can be validated as it stands. A key given twice drops its whole mapping, and a
+// list item of the wrong kind (a scalar where a target should be) is dropped from its list,
+// shifting the items after it.
+func partial(decErrs Errors) bool {
+	for _, e := range decErrs {
+		if strings.HasPrefix(e.Msg, "mapping key ") && strings.Contains(e.Msg, " already defined at line ") {
+			return false
+		}
+		if e.Key == "" || strings.HasSuffix(e.Key, "]") {
+			return false
+		}
+	}
+	return true
+}
+
+// consequences drops the validation errors a decode error already explains: a field that could
+// not be decoded is unset ("name: required" after "name: expected a string"), and a mistyped
+// key leaves the key it was meant to be unset ("dataDri" for dataDir) and its parent incomplete.
+func consequences(decErrs, valErrs Errors) Errors {
+	if len(decErrs) == 0 {
+		return valErrs
+	}
+	explained := map[string]bool{}
+	for _, e := range decErrs {
+		explained[e.Key] = true
+		if e.suggested != "" {
+			explained[e.suggested] = true
+			explained[parentKey(e.Key)] = true
+		}
+	}
+	var out Errors
+	for _, e := range valErrs {
+		if !explained[e.Key] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func parentKey(key string) string { return key[:max(0, strings.LastIndex(key, "."))] }
+
 var lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-func syntaxError(file string, err error) *Error {
+// syntaxError places a YAML syntax error on the line where the problem is. yaml's "line N" is
+// the line where the construct the problem breaks began (a tab that breaks a block is reported
+// on the block's first line), or one line early; so the error's line is the first line at
+// which the document, cut there, fails with the same message.
+func syntaxError(file string, data []byte, err error) *Error {
 	msg := err.Error()
+	from := 1
 	if m := lineRe.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: n, Msg: "malformed YAML: " + m[2]}
+		from, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	return &Error{File: file, Msg: "malformed YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	return &Error{File: file, Line: failingLine(data, msg, from), Msg: "malformed YAML: " + msg}
+}
+
+// maxSyntaxSearch bounds the search for a syntax error's line (each step parses a prefix).
+const maxSyntaxSearch = 5000
+
+// failingLine returns the first line n >= from such that the first n lines fail to parse with
+// msg, or 0 when none does.
+func failingLine(data []byte, msg string, from int) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for n := max(from, 1); n <= len(lines) && n < from+maxSyntaxSearch; n++ {
+		var node yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
+		if err == nil {
+			continue
+		}
+		got := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
+			got = m[2]
+		}
+		if got == msg {
+			return n
+		}
+	}
+	return 0
 }
 
 var unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
@@ -131,15 +216,21 @@ func decodeErrors(file string, te *yaml.TypeError, idx *nodeIndex) Errors {
 		msg := m[2]
 		if u := unknownFieldRe.FindStringSubmatch(msg); u != nil {
 			key := idx.keyAt(line, u[1])
-			parent := key[:max(0, strings.LastIndex(key, "."))]
+			parent := parentKey(key)
 			known := knownKeys(parent)
 			msg = fmt.Sprintf("unknown key %q", u[1])
+			e := &Error{File: file, Line: line, Key: key}
 			if s := suggest(u[1], known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
+				e.suggested = s
+				if parent != "" {
+					e.suggested = parent + "." + s
+				}
 			} else if len(known) > 0 {
 				msg += " (known keys: " + strings.Join(known, ", ") + ")"
 			}
-			out = append(out, &Error{File: file, Line: line, Key: key, Msg: msg})
+			e.Msg = msg
+			out = append(out, e)
 			continue
 		}
 		msg = strings.Replace(msg, "cannot unmarshal !!", "expected a different type: got !!", 1)
@@ -215,7 +306,14 @@ func (x *nodeIndex) valueAt(line int) string {
 	if ps := x.byLn[line]; len(ps) > 0 {
 		return ps[len(ps)-1]
 	}
-	return ""
+	// A list item that is not a mapping ("- x" where a target should be) has no key of its own.
+	item := ""
+	for p, l := range x.line {
+		if l == line && strings.HasSuffix(p, "]") && len(p) > len(item) {
+			item = p
+		}
+	}
+	return item
 }
 
 var indexRe = regexp.MustCompile(`\[\d+\]`)

@@ -309,7 +309,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "missing snapshot block",
-			yaml: "targets:\n  - name: orders\n    connection:\n      dsn: x\n",
+			yaml: "targets:\n  - name: orders\n    connection:\n      dsn: host=/run/pg\n",
 			want: []wantErr{
 				{at: "- name: orders", key: "targets[0].snapshot.local.dataDir", msg: "required with driver local"},
 				{at: "- name: orders", key: "targets[0].snapshot.local.repository", msg: "required with driver local"},
@@ -322,7 +322,7 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "duplicate target names",
-			yaml: minimalTarget + strings.TrimPrefix(minimalTarget, "targets:\n"),
+			yaml: minimalTarget + strings.Replace(strings.TrimPrefix(minimalTarget, "targets:\n"), "/backups/orders", "/backups/orders-2", 1),
 			want: []wantErr{{at: "", key: "targets[1].name", msg: `duplicate target name "orders" (also targets[0])`}},
 		},
 		{
@@ -409,10 +409,10 @@ func TestParseErrors(t *testing.T) {
 			want: []wantErr{{at: "binDir:", key: "targets[0].restore.local.binDir", msg: "/nonexistent/firedrill/bin is not a directory"}},
 		},
 		{
-			// yaml reports a tab with the line of the block it breaks, the one before it.
+			// yaml says "line 2", the line of the block the tab breaks: the tab is on line 3.
 			name: "malformed YAML",
 			yaml: "targets:\n  - name: orders\n\tconnection: x\n",
-			want: []wantErr{{at: "- name: orders", key: "", msg: "malformed YAML: found a tab character"}},
+			want: []wantErr{{at: "\tconnection", key: "", msg: "malformed YAML: found a tab character"}},
 		},
 		{
 			name: "unknown key and bad duration are both reported, in line order",
@@ -588,7 +588,7 @@ func TestParseResolvesRelativePaths(t *testing.T) {
 	doc := `targets:
   - name: orders
     connection:
-      dsn: x
+      dsn: host=/run/pg
     snapshot:
       local:
         dataDir: pgdata
@@ -599,7 +599,7 @@ func TestParseResolvesRelativePaths(t *testing.T) {
         scratchDir: scratch
   - name: items
     connection:
-      dsn: x
+      dsn: host=/run/pg
     snapshot:
       local:
         dataDir: /abs/data

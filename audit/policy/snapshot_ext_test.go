@@ -6,11 +6,17 @@ import (
 	"time"
 )
 
+// testDSNs are well-formed DSNs of each engine (validation parses them with the engine's driver).
+var testDSNs = map[string]string{
+	"postgres": "host=/run/pg", "mariadb": "root@tcp(127.0.0.1:3306)/", "mysql": "root@tcp(127.0.0.1:3306)/",
+	"redis": "redis://127.0.0.1:6379", "mongodb": "mongodb://127.0.0.1:27017",
+}
+
 func TestSnapshotExtValidation(t *testing.T) {
 	base := `targets:
   - name: shop
     engine: %ENGINE%
-    connection: {dsn: "x"}
+    connection: {dsn: "%DSN%"}
     snapshot:
 %SNAP%
   - name: cache
@@ -20,7 +26,7 @@ func TestSnapshotExtValidation(t *testing.T) {
       local: {dataDir: /var/lib/redis, repository: /backups/cache}
 `
 	doc := func(engine, snap string) string {
-		return strings.NewReplacer("%ENGINE%", engine, "%SNAP%", snap).Replace(base)
+		return strings.NewReplacer("%ENGINE%", engine, "%DSN%", testDSNs[engine], "%SNAP%", snap).Replace(base)
 	}
 	csiOK := "      driver: csi\n      csi: {namespace: db, pvc: data, className: fast}\n"
 	cases := []struct {
@@ -66,11 +72,11 @@ func TestGroupMaxFreezeDefaultsToSmallestMember(t *testing.T) {
 	y := `targets:
   - name: a
     engine: mariadb
-    connection: {dsn: x}
+    connection: {dsn: "root@tcp(127.0.0.1:3306)/"}
     snapshot: {driver: csi, maxFreeze: 20s, csi: {namespace: db, pvc: a, className: c}}
   - name: b
     engine: redis
-    connection: {dsn: x}
+    connection: {dsn: "redis://127.0.0.1:6379"}
     snapshot: {maxFreeze: 45s, local: {dataDir: /d, repository: /r}}
 groups:
   - name: shop
@@ -90,15 +96,15 @@ func TestGroupCSI(t *testing.T) {
 	targets := `targets:
   - name: a
     engine: mariadb
-    connection: {dsn: x}
+    connection: {dsn: "root@tcp(127.0.0.1:3306)/"}
     snapshot: {driver: csi, csi: {namespace: db, pvc: a, className: c}}
   - name: b
     engine: postgres
-    connection: {dsn: x}
+    connection: {dsn: "host=/run/pg"}
     snapshot: {driver: csi, csi: {namespace: db, pvc: b, walPVC: b-wal, className: c}}
   - name: r
     engine: redis
-    connection: {dsn: x}
+    connection: {dsn: "redis://127.0.0.1:6379"}
     snapshot: {local: {dataDir: /d, repository: /r}}
 groups:
   - name: shop

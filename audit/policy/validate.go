@@ -50,6 +50,10 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 			add(p+".connection", "required: dsn or dsnEnv (the name of an environment variable holding the DSN)")
 		case t.Connection.DSN != "" && t.Connection.DSNEnv != "":
 			add(p+".connection", "set dsn or dsnEnv, not both")
+		case t.Connection.DSN != "":
+			if err := DSNProblem(t.Engine, t.Connection.DSN); err != nil {
+				add(p+".connection.dsn", "malformed DSN: %s", err.Error())
+			}
 		}
 		oneOf(add, p+".snapshot.driver", t.Snapshot.Driver, supportedDrivers)
 		oneOf(add, p+".snapshot.mode", t.Snapshot.Mode, supportedModes)
@@ -75,6 +79,9 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		}
 		oneOf(add, p+".restore.runtime", t.Restore.Runtime, supportedRuntimes)
 		oneOf(add, p+".restore.local.listen", t.Restore.Local.Listen, supportedListen)
+		if t.Restore.Runtime == "local" {
+			validateRunAs(p+".restore.local.runAsUser", t.Restore.Local.RunAsUser, add)
+		}
 		if t.Restore.Local.BinDir != "" {
 			if fi, err := os.Stat(t.Restore.Local.BinDir); err != nil || !fi.IsDir() {
 				add(p+".restore.local.binDir", "%s is not a directory", t.Restore.Local.BinDir)
@@ -120,6 +127,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 			}
 		}
 	}
+	validatePaths(c, add, idx.lineOf)
 	validateSnapshotExt(c, add)
 	validateAudit(c, add)
 	return errs
@@ -139,10 +147,15 @@ func (t *Target) DSN() (string, error) {
 	if t.Connection.DSN != "" {
 		return t.Connection.DSN, nil
 	}
+	key := "targets." + t.Name + ".connection.dsnEnv"
 	v, ok := os.LookupEnv(t.Connection.DSNEnv)
 	if !ok || v == "" {
-		return "", &Error{File: "environment", Key: "targets." + t.Name + ".connection.dsnEnv",
+		return "", &Error{File: "environment", Key: key,
 			Msg: fmt.Sprintf("environment variable %s is not set; export it with the target's DSN", t.Connection.DSNEnv)}
+	}
+	if err := DSNProblem(t.Engine, v); err != nil {
+		return "", &Error{File: "environment", Key: key,
+			Msg: fmt.Sprintf("environment variable %s holds a malformed DSN: %s", t.Connection.DSNEnv, err.Error())}
 	}
 	return v, nil
 }

@@ -1,0 +1,128 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"strings"
+)
+
+// Paths that must not overlap, compared after cleaning and resolving symlinks where they exist:
+//   - two targets' snapshot repositories (a drill of one would restore the other's snapshots);
+//   - a repository and any data directory (a snapshot would copy the repository into itself,
+//     or the repository's housekeeping would reach into a live data directory);
+//   - a scratch directory inside a data directory or a repository (drills would write copies of
+//     production into production's data directory, or into the repository as stray folders).
+// Scratch directories may be shared: each drill works in a subdirectory of its own.
+
+// localPath is one configured directory, where it is in the file, and where it really is.
+type localPath struct {
+	target int
+	key    string
+	path   string
+	real   string
+}
+
+func (l localPath) describe(c *Config, line int) string {
+	s := fmt.Sprintf("%s of target %s (%s, line %d)", l.path, c.Targets[l.target].Name, l.key, line)
+	if l.real != filepath.Clean(l.path) {
+		s = fmt.Sprintf("%s, which resolves to %s, of target %s (%s, line %d)", l.path, l.real, c.Targets[l.target].Name, l.key, line)
+	}
+	return s
+}
+
+func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
+	var repos, data, scratch []localPath
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		p := fmt.Sprintf("targets[%d]", i)
+		if t.Snapshot.Driver == "local" {
+			if r := t.Snapshot.Local.Repository; r != "" {
+				repos = append(repos, localPath{i, p + ".snapshot.local.repository", r, realPath(r)})
+			}
+			if d := t.Snapshot.Local.DataDir; d != "" {
+				data = append(data, localPath{i, p + ".snapshot.local.dataDir", d, realPath(d)})
+			}
+		}
+		if t.Restore.Runtime == "local" && t.Restore.Local.ScratchDir != "" {
+			s := t.Restore.Local.ScratchDir
+			scratch = append(scratch, localPath{i, p + ".restore.local.scratchDir", s, realPath(s)})
+		}
+	}
+	for j, b := range repos {
+		for _, a := range repos[:j] {
+			switch {
+			case a.real == b.real:
+				add(b.key, "the same directory as the repository %s: each target needs a repository of its own (a drill restores the newest snapshot in its repository)", a.describe(c, lineOf(a.key)))
+			case within(b.real, a.real):
+				add(b.key, "inside the repository %s: each target needs a repository of its own, and neither inside the other", a.describe(c, lineOf(a.key)))
+			case within(a.real, b.real):
+				add(b.key, "contains the repository %s: each target needs a repository of its own, and neither inside the other", a.describe(c, lineOf(a.key)))
+			}
+		}
+	}
+	for _, r := range repos {
+		for _, d := range data {
+			switch {
+			case within(r.real, d.real):
+				add(r.key, "inside the data directory %s: a snapshot would copy the repository into itself; keep snapshots outside every data directory", d.describe(c, lineOf(d.key)))
+			case within(d.real, r.real):
+				add(r.key, "contains the data directory %s: keep snapshots and live data directories apart", d.describe(c, lineOf(d.key)))
+			}
+		}
+	}
+	for _, s := range scratch {
+		for _, d := range data {
+			if within(s.real, d.real) {
+				add(s.key, "inside the data directory %s: drills would write copies of the database into a live data directory", d.describe(c, lineOf(d.key)))
+			}
+		}
+		for _, r := range repos {
+			if within(s.real, r.real) {
+				add(s.key, "inside the repository %s: drills' scratch copies would sit among its snapshots", r.describe(c, lineOf(r.key)))
+			}
+		}
+	}
+}
+
+// realPath cleans p and resolves the symlinks of its longest existing prefix: a directory that
+// does not exist yet is compared where it will be created.
+func realPath(p string) string {
+	p = filepath.Clean(p)
+	var rest []string
+	for cur := p; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
+}
+
+// within reports whether p is dir or inside it (both clean and absolute).
+func within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
+}
+
+// validateRunAs checks that restore.local.runAsUser names a user of this machine that
+// PostgreSQL can run as: the drill would otherwise fail at its start.
+func validateRunAs(key, name string, add addFunc) {
+	if name == "" {
+		return
+	}
+	u, err := user.Lookup(name)
+	var unknown user.UnknownUserError
+	switch {
+	case errors.As(err, &unknown):
+		add(key, "user %q does not exist on this machine: create it (useradd --system %s) or name an existing unprivileged user", name, name)
+	case err != nil:
+		add(key, "cannot look user %q up: %s", name, err.Error())
+	case u.Uid == "0":
+		add(key, "user %q is root, and PostgreSQL refuses to run as root: name an unprivileged user", name)
+	}
+}
