@@ -14,6 +14,10 @@ const (
 	ReasonNoBackup   = "no-backup"
 	ReasonTooOld     = "too-old"
 	ReasonUnreadable = "unreadable"
+	// ReasonFutureDated: a backup is dated further ahead of the audit's clock than
+	// audit.futureTolerance. It is left out (it can never be "the newest"): a warning, since
+	// clock skew or a mis-set restore of file times proves nothing about the backups themselves.
+	ReasonFutureDated = "future-dated"
 )
 
 // CheckBackupAge holds the newest good backup of every source against the RPO: a source whose
@@ -29,6 +33,15 @@ func CheckBackupAge(sources []*SourceState, rpo time.Duration, now time.Time) ch
 			continue
 		}
 		row["count"] = s.Summary.Count
+		if fu := s.Summary.FutureNewest; fu != nil {
+			row["future"], row["futureNewest"], row["futureTime"] = s.Summary.Future, fu.Key, fu.Time
+			tol := ""
+			if !s.Summary.notAfter.IsZero() {
+				tol = ", beyond the " + human(s.Summary.notAfter.Sub(now)) + " tolerance"
+			}
+			p.warn(ReasonFutureDated, "%s: %d backup(s) dated in the future and ignored (%s is %s ahead%s: clock skew or mis-set times?)",
+				s.Name, s.Summary.Future, fu.Key, age(fu.Time.Sub(now)), tol)
+		}
 		g := s.Summary.NewestGood
 		if g == nil {
 			row["status"] = "fail"
@@ -39,7 +52,8 @@ func CheckBackupAge(sources []*SourceState, rpo time.Duration, now time.Time) ch
 			}
 			continue
 		}
-		a := now.Sub(g.Time)
+		// Dated ahead within the tolerance: as good as new.
+		a := max(now.Sub(g.Time), 0)
 		row["newest"], row["time"], row["ageSeconds"] = g.Key, g.Time, a.Seconds()
 		if a > rpo {
 			row["status"] = "fail"

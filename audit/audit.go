@@ -83,6 +83,9 @@ type Auditor struct {
 	Snapshots func(ctx context.Context, t *policy.Target) (SnapshotLister, error)
 	// Parallel is how many sources of a target are listed at once (default 4).
 	Parallel int
+	// State keeps what each audit saw of WAL archiving for the next one, so archive failures
+	// are counted since the previous audit (nil: since the statistics reset, or within the RPO).
+	State StateStore
 
 	mu      sync.Mutex
 	clients map[string]s3Client
@@ -117,13 +120,13 @@ func (a *Auditor) auditTarget(ctx context.Context, cfg *policy.Config, t *policy
 		tr.Findings = append(tr.Findings, fd)
 	}
 	if run(policy.CheckWALArchiving) && t.Engine == "postgres" {
-		timed(func() checks.Finding { return a.wal(ctx, t, now) })
+		timed(func() checks.Finding { return a.wal(ctx, cfg, t, now) })
 	}
 	needSources := run(policy.CheckBackupAge) || run(policy.CheckBackupSize) || run(policy.CheckCopies)
 	var sources []*SourceState
 	if needSources && len(spec.Sources) > 0 {
 		start := time.Now()
-		sources = a.sources(ctx, cfg, t)
+		sources = a.sources(ctx, cfg, t, now)
 		log.Debug("listed backup sources", "sources", len(spec.Sources), "seconds", time.Since(start).Seconds())
 	}
 	if len(sources) > 0 {
@@ -155,10 +158,10 @@ func (a *Auditor) auditTarget(ctx context.Context, cfg *policy.Config, t *policy
 	return tr
 }
 
-func (a *Auditor) wal(ctx context.Context, t *policy.Target, now time.Time) checks.Finding {
+func (a *Auditor) wal(ctx context.Context, cfg *policy.Config, t *policy.Target, now time.Time) checks.Finding {
 	fail := func(what string, err error) checks.Finding {
-		return checks.Errorf(policy.CheckWALArchiving, checks.Evidence{"error": errLine(err), "reasons": []string{ReasonUnreadable}},
-			"could not %s the database: %s", what, errLine(err))
+		return checks.Errorf(policy.CheckWALArchiving, checks.Evidence{"error": errLine(err), "reasons": []string{ReasonUnreadable},
+			"cause": CauseField(err)}, "could not %s the database: %s", what, errLine(err))
 	}
 	dsn, err := t.DSN()
 	if err != nil {
@@ -177,11 +180,24 @@ func (a *Auditor) wal(ctx context.Context, t *policy.Target, now time.Time) chec
 	if err != nil {
 		return fail("query", err)
 	}
-	return EvaluateWAL(st, t.Objectives.RPO.Duration, t.Audit.WAL, now)
+	in := WALInput{RPO: t.Objectives.RPO.Duration, Spec: t.Audit.WAL, Now: now}
+	// The archive is listed after pg_stat_archiver is read: what it names was archived before.
+	if src, where, err := a.walArchive(ctx, cfg, t); err != nil {
+		in.Archive = &ArchiveCheck{Where: where, Err: err, Error: errLine(err), Cause: CauseField(err)}
+	} else if src != nil {
+		in.Archive = CheckArchive(ctx, src, where, st)
+	}
+	prev, note := a.walHistory(ctx, t.Name, st, now)
+	in.Previous = prev
+	f := EvaluateWALWith(st, in)
+	if note != "" {
+		f.Evidence["stateError"] = note
+	}
+	return f
 }
 
 // sources lists every source of a target, a few at a time, each into a bounded summary.
-func (a *Auditor) sources(ctx context.Context, cfg *policy.Config, t *policy.Target) []*SourceState {
+func (a *Auditor) sources(ctx context.Context, cfg *policy.Config, t *policy.Target, now time.Time) []*SourceState {
 	spec := &t.Audit
 	keep := spec.Size.History + 1
 	out := make([]*SourceState, len(spec.Sources))
@@ -202,7 +218,8 @@ func (a *Auditor) sources(ctx context.Context, cfg *policy.Config, t *policy.Tar
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sum, err := Summarize(ctx, st.Name, src, keep, spec.Size.MinBytes)
+			// Backups dated past the tolerance are set aside: never the newest (age, size, copies).
+			sum, err := SummarizeInto(ctx, NewSummary(st.Name, keep, spec.Size.MinBytes).NotAfter(now.Add(spec.FutureTolerance.Duration)), src)
 			if err != nil {
 				st.Err = &SourceError{Source: st.Name, Where: st.Where, Op: "listing", Err: err}
 				return
@@ -251,13 +268,13 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 			return st, nil
 		}
 		src := &S3Source{Client: api, Bucket: l.S3.Bucket, Prefix: prefix, Match: s.Match}
-		st.Stat, st.Locker = src, src
+		st.Stat, st.Locker, st.Reader, st.Claims = src, src, src, src
 		return st, src
 	case policy.LocationDirectory:
 		dir := filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.Prefix)))
 		st.Where, st.Family = "directory "+dir, FamilyObjects
 		src := &DirSource{Dir: dir, Match: s.Match}
-		st.Stat = src
+		st.Stat, st.Reader, st.Claims = claimedOnly{src}, src, src
 		return st, src
 	case policy.LocationSnapshots:
 		st.Where, st.Family = "snapshot repository "+l.Path, FamilySnapshots
@@ -275,6 +292,12 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 		}
 		if x, ok := src.(BucketLocker); ok {
 			st.Locker = x
+		}
+		if x, ok := src.(opener); ok {
+			st.Reader = x
+		}
+		if x, ok := src.(ClaimReader); ok {
+			st.Claims = x
 		}
 		return st, src
 	}

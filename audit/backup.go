@@ -18,12 +18,23 @@ type Backup struct {
 	SizeUnknown bool `json:"sizeUnknown,omitempty"`
 	// ETag is the S3 entity tag without quotes (an MD5 of the content for single-part uploads).
 	ETag string `json:"etag,omitempty"`
-	// Checksums are whole-content checksums the source records, by algorithm: "sha256" (hex,
-	// from an S3 checksum, x-amz-meta-sha256 or a .sha256 file), "crc32", "crc32c",
-	// "crc64nvme", "sha1" (as S3 reports them), "manifest-sha256" (a snapshot's manifest).
+	// Checksums are whole-content checksums the store computed (or verified at upload), by
+	// algorithm: "sha256" (hex), "crc32", "crc32c", "crc64nvme", "sha1" (as S3 reports them),
+	// "manifest-sha256" (a snapshot's manifest, written by firedrill).
 	Checksums map[string]string `json:"checksums,omitempty"`
+	// Claimed are checksums the writer supplied, which anyone able to write can set to anything:
+	// x-amz-meta-sha256, sidecar files (<key>.sha256, SHA256SUMS, ...). By algorithm, hex.
+	Claimed map[string]string `json:"claimed,omitempty"`
 	// Lock is the object's own Object Lock state, when the source reports one (S3 HEAD).
 	Lock *ObjectLock `json:"lock,omitempty"`
+}
+
+// claim records a checksum the writer supplied.
+func (b *Backup) claim(alg, hex string) {
+	if b.Claimed == nil {
+		b.Claimed = map[string]string{}
+	}
+	b.Claimed[alg] = hex
 }
 
 // ObjectLock is an object version's retention and legal hold.
@@ -67,8 +78,13 @@ type Summary struct {
 	Newest []Backup `json:"newest,omitempty"`
 	// NewestGood is the newest backup at least minBytes large.
 	NewestGood *Backup `json:"newestGood,omitempty"`
-	keep       int
-	minBytes   int64
+	// Future counts backups dated after the summary's limit (clock skew, a mis-set restore):
+	// they are in none of the above, and FutureNewest is the one dated furthest ahead.
+	Future       int     `json:"future,omitempty"`
+	FutureNewest *Backup `json:"futureNewest,omitempty"`
+	keep         int
+	minBytes     int64
+	notAfter     time.Time
 }
 
 // NewSummary keeps the newest keep backups and the newest one of at least minBytes.
@@ -76,8 +92,24 @@ func NewSummary(source string, keep int, minBytes int64) *Summary {
 	return &Summary{Source: source, keep: max(keep, 1), minBytes: minBytes}
 }
 
+// NotAfter makes the summary set aside backups dated after t (the audit's clock plus the
+// tolerance for clock skew): a backup from the future proves nothing about how recent the
+// real ones are, and must never stand in for the newest.
+func (s *Summary) NotAfter(t time.Time) *Summary {
+	s.notAfter = t
+	return s
+}
+
 // Add records one backup. Newest is kept sorted, so each Add costs at most O(keep).
 func (s *Summary) Add(b Backup) {
+	if !s.notAfter.IsZero() && b.Time.After(s.notAfter) {
+		s.Future++
+		if s.FutureNewest == nil || newer(b, *s.FutureNewest) {
+			f := b
+			s.FutureNewest = &f
+		}
+		return
+	}
 	s.Count++
 	if (b.Size >= s.minBytes || b.SizeUnknown) && (s.NewestGood == nil || newer(b, *s.NewestGood)) {
 		g := b
@@ -104,7 +136,11 @@ func newer(a, b Backup) bool {
 
 // Summarize scans src into a new summary.
 func Summarize(ctx context.Context, name string, src Source, keep int, minBytes int64) (*Summary, error) {
-	s := NewSummary(name, keep, minBytes)
+	return SummarizeInto(ctx, NewSummary(name, keep, minBytes), src)
+}
+
+// SummarizeInto scans src into s.
+func SummarizeInto(ctx context.Context, s *Summary, src Source) (*Summary, error) {
 	err := src.Scan(ctx, func(b Backup) error {
 		s.Add(b)
 		return nil

@@ -95,6 +95,15 @@ func TestCheckBackupAge(t *testing.T) {
 		{"unreadable", []*SourceState{unreadable}, checks.Error, ReasonUnreadable, "could not read gone (s3://b/p): auth"},
 		{"fail wins over unreadable", []*SourceState{unreadable, state("dumps")}, checks.Fail, ReasonNoBackup, ""},
 		{"exactly the RPO is within it", []*SourceState{state("dumps", Backup{Key: "d2", Time: day(2), Size: 10})}, checks.Pass, "", ""},
+		// Issue 17 item 1: an object dated a year ahead must not stand in for the newest backup.
+		{"a future-dated object does not hide stale backups", []*SourceState{futureState("dumps", now, 5*time.Minute,
+			Backup{Key: "d-3h", Time: now.Add(-3 * time.Hour), Size: 10}, Backup{Key: "d-4d", Time: now.Add(-96 * time.Hour), Size: 10},
+			Backup{Key: "skewed.dump", Time: now.Add(365 * 24 * time.Hour), Size: 10})}, checks.Warn, ReasonFutureDated, "skewed.dump is 365d00h ahead, beyond the 5m0s tolerance"},
+		{"future-dated and too old", []*SourceState{futureState("dumps", now, 5*time.Minute,
+			Backup{Key: "d-30h", Time: now.Add(-30 * time.Hour), Size: 10}, Backup{Key: "skewed.dump", Time: now.Add(365 * 24 * time.Hour), Size: 10})},
+			checks.Fail, ReasonTooOld, "d-30h is 30h00m old"},
+		{"ahead within the tolerance counts as new", []*SourceState{futureState("dumps", now, 5*time.Minute,
+			Backup{Key: "d+2m", Time: now.Add(2 * time.Minute), Size: 10})}, checks.Pass, "", "dumps 0s ago"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +113,34 @@ func TestCheckBackupAge(t *testing.T) {
 				t.Errorf("check = %s", f.Check)
 			}
 		})
+	}
+}
+
+// futureState is a listed source whose summary sets aside backups dated past now+tol.
+func futureState(name string, now time.Time, tol time.Duration, bs ...Backup) *SourceState {
+	s := NewSummary(name, 8, 1).NotAfter(now.Add(tol))
+	for _, b := range bs {
+		s.Add(b)
+	}
+	return &SourceState{Name: name, Where: "mem://" + name, Family: FamilyObjects, Media: policy.MediaObjectStorage, Summary: s}
+}
+
+func TestFutureDatedNeverNewest(t *testing.T) {
+	now := day(3)
+	s := NewSummary("s", 3, 1).NotAfter(now.Add(time.Minute))
+	s.Add(Backup{Key: "old", Time: day(1), Size: 10})
+	s.Add(Backup{Key: "future", Time: now.Add(time.Hour), Size: 10})
+	s.Add(Backup{Key: "further", Time: now.Add(2 * time.Hour), Size: 10})
+	if s.NewestGood == nil || s.NewestGood.Key != "old" || len(s.Newest) != 1 || s.Newest[0].Key != "old" {
+		t.Errorf("newest = %+v, newest good = %+v; want only old", s.Newest, s.NewestGood)
+	}
+	if s.Future != 2 || s.FutureNewest == nil || s.FutureNewest.Key != "further" || s.Count != 1 {
+		t.Errorf("future = %d %+v, count %d", s.Future, s.FutureNewest, s.Count)
+	}
+	// backup-size judges the newest real backup, not the future one.
+	f := CheckBackupSize([]*SourceState{{Name: "s", Where: "mem://s", Summary: s}}, policy.SizeAudit{MinBytes: 1, MaxDrop: 0.5, MaxGrowth: 1, History: 3})
+	if f.Evidence["sources"].([]map[string]any)[0]["newest"] != "old" {
+		t.Errorf("backup-size judged %v", f.Evidence["sources"])
 	}
 }
 

@@ -20,6 +20,21 @@ const (
 	ReasonMissingCopy  = "missing-copy"
 	ReasonStaleCopy    = "stale-copy"
 	ReasonCopyMismatch = "copy-mismatch"
+	// ReasonUnverifiedCopy: a copy whose bytes could not be shown to be the primary's with the
+	// evidence copies.verify accepts (only a writer's claim, a multipart ETag, or the size). It
+	// is not counted; a warning of its own, the count rules say what that costs.
+	ReasonUnverifiedCopy = "unverified-copy"
+)
+
+// Kinds of comparison, in copyRow.Compared (the "compared" evidence field).
+const (
+	ComparedSize          = "size"           // sizes differ: no checksum needed to tell
+	ComparedETagMD5       = "etag-md5"       // single-part ETags: the store's MD5 of the bytes
+	ComparedETagMultipart = "etag-multipart" // ETags of multipart uploads: depend on the writer's part size
+	ComparedRead          = "read-sha256"    // copies.verify: read hashed both
+	ComparedSizeOnly      = "size-only"      // nothing else to compare
+	ComparedTime          = "time"           // another kind of backup, judged by its time
+	ComparedPrevious      = "previous backup"
 )
 
 // lockSlack absorbs the second-granularity of LastModified against a retain-until date the
@@ -41,21 +56,27 @@ type CopiesInput struct {
 
 // copyRow is the evidence about one location's copy.
 type copyRow struct {
-	Source    string     `json:"source"`
-	Where     string     `json:"where"`
-	Media     string     `json:"media"`
-	Offsite   bool       `json:"offsite"`
-	Status    string     `json:"status"` // copy, pending, missing, stale, mismatch, error
-	Counted   bool       `json:"counted"`
-	Immutable bool       `json:"immutable"`
-	Lock      string     `json:"lock,omitempty"`
+	Source    string `json:"source"`
+	Where     string `json:"where"`
+	Media     string `json:"media"`
+	Offsite   bool   `json:"offsite"`
+	Status    string `json:"status"` // copy, pending, missing, stale, mismatch, unverified, error
+	Counted   bool   `json:"counted"`
+	Immutable bool   `json:"immutable"`
+	Lock      string `json:"lock,omitempty"`
+	// LockMode is the Object Lock retention mode in force on the copy (the object's own, else
+	// the bucket's default): COMPLIANCE or GOVERNANCE; LegalHold is the object's legal hold.
+	LockMode  string     `json:"lockMode,omitempty"`
+	LegalHold bool       `json:"legalHold,omitempty"`
 	Key       string     `json:"key,omitempty"`
 	Size      *int64     `json:"size,omitempty"`
 	Time      *time.Time `json:"time,omitempty"`
 	Compared  string     `json:"compared,omitempty"`
 	Detail    string     `json:"detail,omitempty"`
+	Cause     string     `json:"cause,omitempty"`
 	// unknown: the copy could not be read; mayLock: its location supports Object Lock.
 	unknown, mayLock bool
+	live             bool
 }
 
 // CheckCopies verifies the 3-2-1 rule for a target's newest backup: enough copies, on enough
@@ -65,7 +86,8 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 	spec := in.Spec
 	maxLag := spec.MaxLag.Duration
 	ev := checks.Evidence{"minCopies": spec.MinCopies, "minMedia": spec.MinMedia, "minOffsite": deref(spec.MinOffsite),
-		"minImmutable": deref(spec.MinImmutable), "immutableFor": spec.ImmutableFor.String(), "maxLag": maxLag.String(), "now": in.Now}
+		"minImmutable": deref(spec.MinImmutable), "immutableFor": spec.ImmutableFor.String(), "maxLag": maxLag.String(), "now": in.Now,
+		"verify": verifyMode(spec), "immutableMode": immutableMode(spec)}
 	var p problems
 	var primary *SourceState
 	for _, s := range in.Sources {
@@ -74,11 +96,11 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 		}
 	}
 	if primary == nil {
-		p.error(ReasonUnreadable, "primary source %s is not among the copy sources", in.Primary)
+		p.unreadable(errNotAmongCopies, "primary source %s is not among the copy sources", in.Primary)
 		return p.finding(policy.CheckCopies, ev, "")
 	}
 	if primary.Err != nil {
-		p.error(ReasonUnreadable, "%s", unreadable(primary))
+		p.unreadable(primary.Err, "%s", unreadable(primary))
 		return p.finding(policy.CheckCopies, ev, "")
 	}
 	newest, prev := goodPair(primary.Summary, in.MinBytes)
@@ -91,12 +113,14 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 		b, ok, err := primary.Stat.Stat(ctx, newest.Key)
 		switch {
 		case err != nil:
-			p.error(ReasonUnreadable, "could not read %s at the primary %s: %s", newest.Key, primary.Name, errLine(err))
+			p.unreadable(err, "could not read %s at the primary %s: %s", newest.Key, primary.Name, errLine(err))
 		case ok:
 			newest = &b
 		}
 	}
-	ev["backup"] = map[string]any{"source": primary.Name, "key": newest.Key, "time": newest.Time, "size": newest.Size, "checksums": newest.Checksums, "etag": newest.ETag}
+	ev["backup"] = map[string]any{"source": primary.Name, "key": newest.Key, "time": newest.Time, "size": newest.Size, "checksums": newest.Checksums,
+		"claimed": newest.Claimed, "etag": newest.ETag}
+	v := newVerifier(ctx, spec, primary)
 
 	locks := map[BucketLocker]*lockResult{}
 	var rows []copyRow
@@ -105,13 +129,22 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 		var got *Backup
 		switch {
 		case s.Err != nil:
-			row.Status, row.Detail = "error", errLine(s.Err)
-			p.error(ReasonUnreadable, "%s", unreadable(s))
+			row.Status, row.Detail, row.Cause = "error", errLine(s.Err), CauseField(s.Err)
+			p.unreadable(s.Err, "%s", unreadable(s))
 			row.unknown, row.mayLock = true, s.Locker != nil || s.Family == FamilyObjects
 		case s == primary:
 			row.Status, got = "copy", newest
+			if verifyMode(spec) == policy.VerifyRead && primary.Reader != nil {
+				// The primary is hashed like every copy, so the evidence shows both digests.
+				if h, err := v.hash(ctx, primary, newest.Key); err != nil {
+					row.Status, row.Detail, row.Cause, got = "error", errLine(err), CauseField(err), nil
+					p.unreadable(err, "could not read %s at the primary %s: %s", newest.Key, primary.Name, errLine(err))
+				} else {
+					row.Compared, row.Detail = ComparedRead, "sha256 "+h
+				}
+			}
 		case s.Stat != nil && primary.Stat != nil && s.Family == primary.Family:
-			got = matchCopy(ctx, &p, &row, s, newest, prev, maxLag, in.Now)
+			got = matchCopy(ctx, &p, &row, v, s, newest, prev, maxLag, in.Now)
 		default:
 			// Another kind of backup of the same data (a snapshot beside dumps): judged by time.
 			g := s.Summary.NewestGood
@@ -124,7 +157,7 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 				row.Detail = fmt.Sprintf("newest there is %s behind the primary's", age(newest.Time.Sub(g.Time)))
 				p.fail(ReasonStaleCopy, "stale copy at %s: its newest backup %s is %s older than %s (max lag %s)", s.Name, g.Key, age(newest.Time.Sub(g.Time)), newest.Key, human(maxLag))
 			default:
-				row.Status, got, row.Compared = "copy", g, "time"
+				row.Status, got, row.Compared = "copy", g, ComparedTime
 			}
 		}
 		if got != nil {
@@ -139,10 +172,11 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 				}
 				if lr.err != nil {
 					row.Lock, row.mayLock = "unknown: "+errLine(lr.err), true
-					row.unknown = true
-					p.error(ReasonUnreadable, "could not read the Object Lock configuration at %s: %s", s.Name, errLine(lr.err))
+					row.unknown, row.Cause = true, CauseField(lr.err)
+					p.unreadable(lr.err, "could not read the Object Lock configuration at %s: %s", s.Name, errLine(lr.err))
 				} else {
-					row.Immutable, row.Lock = immutable(lr.lock, got, spec.ImmutableFor.Duration, in.Now)
+					lk := immutable(lr.lock, got, spec.ImmutableFor.Duration, in.Now, immutableMode(spec))
+					row.Immutable, row.Lock, row.LockMode, row.LegalHold = lk.ok, lk.desc, lk.mode, lk.legalHold
 				}
 			} else {
 				row.Lock = "none: " + s.Media + " location"
@@ -155,7 +189,10 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 	}
 
 	if in.LiveDatabase {
-		rows = append(rows, copyRow{Source: "live-database", Where: "the production database", Media: policy.MediaDisk, Status: "copy", Counted: true, Lock: "none: the live database"})
+		// The 3-2-1 rule counts the primary data as one of the three copies: the production
+		// database itself, on its own disk, onsite, never immutable.
+		rows = append(rows, copyRow{Source: "live-database", Where: "the production database", Media: policy.MediaDisk, Status: "copy", Counted: true,
+			Lock: "none: the live database", live: true})
 	}
 	// Counted strictly, and as if every copy that could not be read were there: a rule that
 	// fails only for want of unreadable copies could not be checked; it is not proved broken.
@@ -174,15 +211,70 @@ func CheckCopies(ctx context.Context, in CopiesInput) checks.Finding {
 	rule(ReasonTooFewCopies, known.copies, maybe.copies, spec.MinCopies, "%d copies of %s, need %d%s",
 		known.copies, newest.Key, spec.MinCopies, where(rows, func(r copyRow) bool { return !r.Counted }, " (none usable at %s)"))
 	rule(ReasonTooFewMedia, len(known.media), len(maybe.media), spec.MinMedia, "copies on %d kind of media (%s), need %d",
-		len(known.media), strings.Join(known.mediaList(), ", "), spec.MinMedia)
+		len(known.media), strings.Join(mediaLabels(rows, known.mediaList()), ", "), spec.MinMedia)
 	rule(ReasonNoOffsite, known.offsite, maybe.offsite, deref(spec.MinOffsite), "%d offsite copies (another region or provider), need %d",
 		known.offsite, deref(spec.MinOffsite))
 	rule(ReasonNoImmutable, known.immutable, maybe.immutable, deref(spec.MinImmutable), "%d immutable copies (Object Lock retaining it %s or more), need %d%s",
 		known.immutable, human(spec.ImmutableFor.Duration), deref(spec.MinImmutable),
 		where(rows, func(r copyRow) bool { return r.Counted && r.Lock != "" && !strings.HasPrefix(r.Lock, "none") }, " (%s)"))
 	copies, offsite, immut, mediaList := known.copies, known.offsite, known.immutable, known.mediaList()
-	ok := fmt.Sprintf("%d copies of %s on %s, %d offsite, %d immutable", copies, newest.Key, strings.Join(mediaList, " + "), offsite, immut)
+	what := ""
+	if in.LiveDatabase {
+		what = fmt.Sprintf(" (live database + %d %s)", copies-1, plural(copies-1, "backup", "backups"))
+	}
+	ok := fmt.Sprintf("%d copies of %s%s on %s, %d offsite, %d immutable", copies, newest.Key, what, strings.Join(mediaLabels(rows, mediaList), " + "), offsite, immut)
+	if v.bytes > 0 {
+		ev["readBytes"] = v.bytes
+	}
 	return p.finding(policy.CheckCopies, ev, ok)
+}
+
+// errNotAmongCopies: copies.primary names a source missing from copies.in (validation
+// prevents it; a configuration built otherwise may not).
+var errNotAmongCopies = fmt.Errorf("%w: the primary is not among copies.in", policy.ErrInvalid)
+
+// mediaLabels names the media for messages: a kind of media held only by the live database
+// is called so ("disk (live database)"), not left to read as a backup on disk.
+func mediaLabels(rows []copyRow, media []string) []string {
+	out := make([]string, len(media))
+	for i, m := range media {
+		out[i] = m
+		onlyLive := false
+		for _, r := range rows {
+			if r.Counted && r.Media == m {
+				if !r.live {
+					onlyLive = false
+					break
+				}
+				onlyLive = true
+			}
+		}
+		if onlyLive {
+			out[i] = m + " (live database)"
+		}
+	}
+	return out
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func verifyMode(spec policy.CopiesAudit) string {
+	if spec.Verify == "" {
+		return policy.DefaultAuditVerify
+	}
+	return spec.Verify
+}
+
+func immutableMode(spec policy.CopiesAudit) string {
+	if spec.ImmutableMode == "" {
+		return policy.DefaultAuditImmutableMode
+	}
+	return spec.ImmutableMode
 }
 
 type counts struct {
@@ -226,26 +318,34 @@ type lockResult struct {
 }
 
 // matchCopy finds the copy of newest at s by key and judges it; it returns the copy that counts.
-func matchCopy(ctx context.Context, p *problems, row *copyRow, s *SourceState, newest, prev *Backup, maxLag time.Duration, now time.Time) *Backup {
+func matchCopy(ctx context.Context, p *problems, row *copyRow, v *verifier, s *SourceState, newest, prev *Backup, maxLag time.Duration, now time.Time) *Backup {
 	c, ok, err := s.Stat.Stat(ctx, newest.Key)
 	if err != nil {
-		row.Status, row.Detail = "error", errLine(err)
-		p.error(ReasonUnreadable, "could not read %s at %s (%s): %s", newest.Key, s.Name, s.Where, errLine(err))
+		row.Status, row.Detail, row.Cause = "error", errLine(err), CauseField(err)
+		p.unreadable(err, "could not read %s at %s (%s): %s", newest.Key, s.Name, s.Where, errLine(err))
 		return nil
 	}
 	if ok {
 		row.Key, row.Size, row.Time = c.Key, &c.Size, &c.Time
-		same, how, detail := sameContent(*newest, c)
-		row.Compared = how
+		vd, err := v.verify(ctx, *newest, s, c)
+		row.Compared = vd.compared
 		switch {
-		case !same:
-			row.Status, row.Detail = "mismatch", detail
-			p.fail(ReasonCopyMismatch, "copy of %s at %s differs from the primary: %s", newest.Key, s.Name, detail)
+		case err != nil:
+			row.Status, row.Detail, row.Cause = "error", errLine(err), CauseField(err)
+			p.unreadable(err, "could not verify %s at %s (%s): %s", newest.Key, s.Name, s.Where, errLine(err))
+			return nil
+		case vd.differs:
+			row.Status, row.Detail = "mismatch", vd.detail
+			p.fail(ReasonCopyMismatch, "copy of %s at %s differs from the primary: %s", newest.Key, s.Name, vd.detail)
 			return nil
 		case c.Time.Before(newest.Time.Add(-maxLag)):
 			row.Status = "stale"
 			row.Detail = fmt.Sprintf("%s older than the primary", age(newest.Time.Sub(c.Time)))
 			p.fail(ReasonStaleCopy, "stale copy of %s at %s: %s older than the primary's (max lag %s)", newest.Key, s.Name, age(newest.Time.Sub(c.Time)), human(maxLag))
+			return nil
+		case !vd.verified:
+			row.Status, row.Detail = "unverified", vd.detail
+			p.warn(ReasonUnverifiedCopy, "copy of %s at %s not counted: %s", newest.Key, s.Name, vd.detail)
 			return nil
 		}
 		row.Status = "copy"
@@ -258,16 +358,16 @@ func matchCopy(ctx context.Context, p *problems, row *copyRow, s *SourceState, n
 	if prev != nil {
 		pc, pok, err := s.Stat.Stat(ctx, prev.Key)
 		if err != nil {
-			row.Status, row.Detail = "error", errLine(err)
-			p.error(ReasonUnreadable, "could not read %s at %s (%s): %s", prev.Key, s.Name, s.Where, errLine(err))
+			row.Status, row.Detail, row.Cause = "error", errLine(err), CauseField(err)
+			p.unreadable(err, "could not read %s at %s (%s): %s", prev.Key, s.Name, s.Where, errLine(err))
 			return nil
 		}
 		if pok {
-			if same, _, _ := sameContent(*prev, pc); same {
+			if vd, err := v.verify(ctx, *prev, s, pc); err == nil && vd.verified {
 				if lag <= maxLag {
 					row.Status = "pending"
 					row.Detail = fmt.Sprintf("holds the previous backup %s; %s not copied yet (%s since the backup, max lag %s)", prev.Key, newest.Key, age(lag), human(maxLag))
-					row.Compared = "previous backup"
+					row.Compared = ComparedPrevious + ", " + vd.compared
 					return &pc
 				}
 				row.Status, row.Key = "stale", pc.Key
@@ -283,59 +383,146 @@ func matchCopy(ctx context.Context, p *problems, row *copyRow, s *SourceState, n
 	return nil
 }
 
-// sameContent compares a copy with the original: size, then the strongest checksum both have,
-// then single-part ETags. It says what it compared.
-func sameContent(a, b Backup) (same bool, how, detail string) {
+// verdict is what comparing a copy with the original showed.
+type verdict struct {
+	// differs: proved different (sizes, or checksums of one algorithm).
+	differs bool
+	// verified: proved the same with evidence copies.verify accepts.
+	verified bool
+	// compared names the evidence (Compared*, store-<alg>, claimed-<alg>).
+	compared string
+	detail   string
+}
+
+// compare compares a copy with the original without reading them: size, then the strongest
+// evidence both have. Checksums the store computed (or verified at upload) prove sameness;
+// what the writer claims (user metadata, sidecars) and multipart ETags only say it, and count
+// when accept allows claims. Differing claims are a mismatch whatever accept says: either the
+// bytes or the claim is wrong, and both need a person.
+func compare(a, b Backup, acceptClaims bool) verdict {
 	if a.Size != b.Size {
-		return false, "size", fmt.Sprintf("size %d bytes, primary %d bytes", b.Size, a.Size)
+		return verdict{differs: true, compared: ComparedSize, detail: fmt.Sprintf("size %d bytes, primary %d bytes", b.Size, a.Size)}
 	}
 	for _, alg := range []string{"sha256", "crc64nvme", "crc32c", "crc32", "sha1", "manifest-sha256"} {
 		x, y := a.Checksums[alg], b.Checksums[alg]
 		if x != "" && y != "" {
-			if x != y {
-				return false, "size+" + alg, fmt.Sprintf("%s %s, primary %s", alg, y, x)
+			how := "store-" + alg
+			if alg == "manifest-sha256" {
+				how = alg
 			}
-			return true, "size+" + alg, ""
+			if x != y {
+				return verdict{differs: true, compared: how, detail: fmt.Sprintf("%s %s, primary %s (computed by the store)", alg, y, x)}
+			}
+			return verdict{verified: true, compared: how}
 		}
 	}
 	if a.ETag != "" && b.ETag != "" && !strings.Contains(a.ETag, "-") && !strings.Contains(b.ETag, "-") {
 		if a.ETag != b.ETag {
-			return false, "size+etag", fmt.Sprintf("ETag %s, primary %s", b.ETag, a.ETag)
+			return verdict{differs: true, compared: ComparedETagMD5, detail: fmt.Sprintf("ETag %s, primary %s", b.ETag, a.ETag)}
 		}
-		return true, "size+etag", ""
+		return verdict{verified: true, compared: ComparedETagMD5}
 	}
-	return true, "size only (no common checksum)", ""
+	weak := func(how, what string) verdict {
+		if acceptClaims {
+			return verdict{verified: true, compared: how}
+		}
+		return verdict{compared: how, detail: fmt.Sprintf("only %s to compare (%s), not a checksum the store computed; "+
+			"copies.verify: read hashes both, claimed accepts it", how, what)}
+	}
+	// Claims, each side's store checksum standing in for a claim it lacks.
+	for _, alg := range []string{"sha256", "sha512", "sha1", "md5"} {
+		x, y := claimOf(a, alg), claimOf(b, alg)
+		if x != "" && y != "" {
+			if x != y {
+				return verdict{differs: true, compared: "claimed-" + alg, detail: fmt.Sprintf("claimed %s %s, primary claims %s", alg, y, x)}
+			}
+			return weak("claimed-"+alg, "a checksum the writer supplied")
+		}
+	}
+	if a.ETag != "" && a.ETag == b.ETag {
+		return weak(ComparedETagMultipart, "the ETag of a multipart upload, which depends on the part size")
+	}
+	return verdict{compared: ComparedSizeOnly, detail: "only the size to compare (no common checksum); copies.verify: read hashes both"}
+}
+
+func claimOf(b Backup, alg string) string {
+	if v := b.Checksums[alg]; v != "" {
+		return v
+	}
+	return b.Claimed[alg]
+}
+
+// immutability is whether a copy is under Object Lock long enough, and why.
+type immutability struct {
+	ok        bool
+	desc      string
+	mode      string
+	legalHold bool
 }
 
 // immutable says whether a copy is under Object Lock for at least period: its own retention
-// (or legal hold) when the object reports one, else the bucket's default retention.
-func immutable(bl BucketLock, b *Backup, period time.Duration, now time.Time) (bool, string) {
+// (or legal hold) when the object reports one, else the bucket's default retention. With mode
+// compliance only COMPLIANCE retention counts: GOVERNANCE retention can be bypassed, and a
+// legal hold lifted, by a user allowed to (s3:BypassGovernanceRetention, s3:PutObjectLegalHold).
+func immutable(bl BucketLock, b *Backup, period time.Duration, now time.Time, mode string) immutability {
 	if !bl.Enabled {
-		return false, "Object Lock not enabled on the bucket"
+		return immutability{desc: "Object Lock not enabled on the bucket"}
+	}
+	strict := mode == policy.ImmutableCompliance
+	bypass := func(m string) string {
+		return fmt.Sprintf("; %s retention can be bypassed by a privileged user (copies.immutableMode: compliance)", m)
+	}
+	judge := func(m string, kept time.Duration, until *time.Time, what string) immutability {
+		r := immutability{mode: m}
+		length := human(kept)
+		if until != nil {
+			length = age(kept)
+		}
+		switch {
+		case until != nil && !until.After(now):
+			r.desc = fmt.Sprintf("%s retention expired %s", m, until.UTC().Format(time.RFC3339))
+		case kept+lockSlack < period:
+			r.desc = fmt.Sprintf("%s %s retention of %s, shorter than %s", what, m, length, human(period))
+		case strict && m != ComplianceMode:
+			r.desc = fmt.Sprintf("%s %s retention of %s%s", what, m, length, bypass(m))
+		default:
+			r.ok = true
+			if until != nil {
+				r.desc = fmt.Sprintf("%s retention until %s", m, until.UTC().Format(time.RFC3339))
+			} else {
+				r.desc = fmt.Sprintf("default %s retention of %s", m, human(kept))
+			}
+		}
+		return r
 	}
 	if l := b.Lock; l != nil {
-		if l.LegalHold {
-			return true, "legal hold"
+		hold := func(r immutability) immutability {
+			r.legalHold = l.LegalHold
+			if l.LegalHold && !r.ok {
+				if !strict {
+					r.ok, r.desc = true, "legal hold"
+				} else {
+					r.desc += "; legal hold, which a user allowed s3:PutObjectLegalHold can lift (copies.immutableMode: compliance)"
+				}
+			}
+			return r
 		}
 		if !l.RetainUntil.IsZero() {
-			kept := l.RetainUntil.Sub(b.Time)
-			switch {
-			case !l.RetainUntil.After(now):
-				return false, fmt.Sprintf("%s retention expired %s", l.Mode, l.RetainUntil.UTC().Format(time.RFC3339))
-			case kept+lockSlack < period:
-				return false, fmt.Sprintf("%s retention of %s, shorter than %s", l.Mode, age(kept), human(period))
-			}
-			return true, fmt.Sprintf("%s retention until %s", l.Mode, l.RetainUntil.UTC().Format(time.RFC3339))
+			until := l.RetainUntil
+			return hold(judge(l.Mode, l.RetainUntil.Sub(b.Time), &until, "object"))
+		}
+		if l.LegalHold {
+			return hold(immutability{desc: "no object retention"})
 		}
 	}
-	switch {
-	case bl.DefaultRetention == 0:
-		return false, "Object Lock enabled but no default or object retention"
-	case bl.DefaultRetention < period:
-		return false, fmt.Sprintf("default %s retention of %s, shorter than %s", bl.DefaultMode, human(bl.DefaultRetention), human(period))
+	if bl.DefaultRetention == 0 {
+		return immutability{desc: "Object Lock enabled but no default or object retention"}
 	}
-	return true, fmt.Sprintf("default %s retention of %s", bl.DefaultMode, human(bl.DefaultRetention))
+	return judge(bl.DefaultMode, bl.DefaultRetention, nil, "default")
 }
+
+// ComplianceMode is the Object Lock mode no user can shorten or lift.
+const ComplianceMode = "COMPLIANCE"
 
 // goodPair returns the newest good backup of a summary and the good one before it.
 func goodPair(s *Summary, minBytes int64) (newest, prev *Backup) {

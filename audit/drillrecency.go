@@ -32,6 +32,7 @@ func CheckDrillRecency(ctx context.Context, h DrillHistory, target string, every
 	if err != nil {
 		ev["error"] = errLine(err)
 		ev["reasons"] = []string{ReasonUnreadable}
+		ev["cause"] = CauseField(err)
 		return checks.Errorf(policy.CheckDrillRecency, ev, "could not read the drill history: %s", errLine(err))
 	}
 	var p problems

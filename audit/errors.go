@@ -54,7 +54,11 @@ func Cause(err error) string {
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
 		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-			"AuthorizationHeaderMalformed", "InvalidClientTokenId", "UnrecognizedClientException":
+			"AuthorizationHeaderMalformed", "InvalidClientTokenId", "UnrecognizedClientException",
+			"InvalidSecurity", "MissingSecurityHeader", "IncompleteSignature",
+			// versitygw answers an unknown access key id with this (HTTP 404): a wrong key, not a
+			// missing bucket.
+			"XAdminUserNotFound":
 			return CauseAuth
 		case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem":
 			return CausePermissions
@@ -100,25 +104,26 @@ func Cause(err error) string {
 		return CauseAuth
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return CauseTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return CauseTimeout
+	}
+	// Before the file errors: a server down on a unix socket fails to dial with ENOENT (the
+	// socket file is gone), which is the same outage as a refused TCP connection.
+	var op *net.OpError
+	var dns *net.DNSError
+	var cerr *pgconn.ConnectError
+	if errors.As(err, &op) || errors.As(err, &dns) || errors.As(err, &cerr) {
+		// pgconn reports refused connections and failed auth alike as ConnectError; the server's
+		// error (handled above) tells them apart when there was one.
+		return CauseNetwork
+	}
+	switch {
 	case errors.Is(err, os.ErrPermission):
 		return CausePermissions
 	case errors.Is(err, os.ErrNotExist):
 		return CauseNotFound
-	}
-	var ne net.Error
-	var op *net.OpError
-	var dns *net.DNSError
-	if errors.As(err, &op) || errors.As(err, &dns) {
-		return CauseNetwork
-	}
-	if errors.As(err, &ne) && ne.Timeout() {
-		return CauseTimeout
-	}
-	var cerr *pgconn.ConnectError
-	if errors.As(err, &cerr) {
-		// pgconn reports refused connections and failed auth alike as ConnectError; the server's
-		// error (handled above) tells them apart when there was one.
-		return CauseNetwork
 	}
 	var hs interface{ HTTPStatusCode() int }
 	if errors.As(err, &hs) {
@@ -135,3 +140,13 @@ func Cause(err error) string {
 }
 
 func asSourceError(err error, target **SourceError) bool { return errors.As(err, target) }
+
+// CauseField is the cause as the JSON "cause" field spells it: auth, network, not-found,
+// permission, timeout (and configuration, interrupted, other). Messages keep Cause's words.
+func CauseField(err error) string {
+	c := Cause(err)
+	if c == CausePermissions {
+		return "permission"
+	}
+	return c
+}

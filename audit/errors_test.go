@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/aws/smithy-go"
@@ -39,10 +40,31 @@ func TestCause(t *testing.T) {
 		{apierrors.NewTimeoutError("slow etcd", 1), CauseTimeout},
 		{apierrors.NewServiceUnavailable("apiserver shutting down"), CauseNetwork},
 		{errors.New("something else"), CauseOther},
+		// Issue 17 item 8: a wrong access key id is auth, whatever HTTP status carries it.
+		{&smithy.GenericAPIError{Code: "XAdminUserNotFound"}, CauseAuth},
+		{fmt.Errorf("while listing: %w", &smithy.GenericAPIError{Code: "InvalidAccessKeyId"}), CauseAuth},
+		// A server down on a unix socket (ENOENT) is the same outage as a refused TCP connection.
+		{&pgconn.ConnectError{Config: &pgconn.Config{}}, CauseNetwork},
+		{fmt.Errorf("x: %w", &net.OpError{Op: "dial", Net: "unix", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ENOENT}}), CauseNetwork},
+		{fmt.Errorf("x: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}), CauseNetwork},
+		{fmt.Errorf("open: %w", os.ErrNotExist), CauseNotFound},
 	}
 	for _, tt := range tests {
 		if got := Cause(tt.err); got != tt.want {
 			t.Errorf("Cause(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestCauseField(t *testing.T) {
+	for err, want := range map[error]string{
+		&smithy.GenericAPIError{Code: "AccessDenied"}:       "permission",
+		&smithy.GenericAPIError{Code: "XAdminUserNotFound"}: "auth",
+		&smithy.GenericAPIError{Code: "NoSuchBucket"}:       "not-found",
+		fmt.Errorf("x: %w", context.DeadlineExceeded):       "timeout",
+	} {
+		if got := CauseField(err); got != want {
+			t.Errorf("CauseField(%v) = %s, want %s", err, got, want)
 		}
 	}
 }

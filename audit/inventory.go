@@ -2,9 +2,11 @@ package audit
 
 import (
 	"fmt"
-	"github.com/firedrill/firedrill/checks"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/firedrill/firedrill/checks"
 )
 
 // Families of backups: copies are matched by key only within a family.
@@ -31,6 +33,9 @@ type SourceState struct {
 	// Stat and Locker are set when the source supports them.
 	Stat   Stater
 	Locker BucketLocker
+	// Reader streams a backup's bytes (copies.verify: read); Claims reads its sidecar files.
+	Reader opener
+	Claims ClaimReader
 }
 
 func (s *SourceState) evidence() map[string]any {
@@ -46,8 +51,8 @@ func (s *SourceState) evidence() map[string]any {
 func (s *SourceState) row(p *problems) (row map[string]any, ok bool) {
 	row = s.evidence()
 	if s.Err != nil {
-		row["status"], row["error"] = "error", errLine(s.Err)
-		p.error(ReasonUnreadable, "%s", unreadable(s))
+		row["status"], row["error"], row["cause"] = "error", errLine(s.Err), CauseField(s.Err)
+		p.unreadable(s.Err, "%s", unreadable(s))
 		return row, false
 	}
 	return row, true
@@ -57,6 +62,17 @@ func (s *SourceState) row(p *problems) (row map[string]any, ok bool) {
 type problems struct {
 	fails, errors, warns []string
 	reasons              []string
+	// causes are why things could not be read (CauseField), first seen first.
+	causes []string
+}
+
+// unreadable records that something could not be read because of err: an error with reason
+// unreadable and err's cause.
+func (p *problems) unreadable(err error, format string, a ...any) {
+	p.error(ReasonUnreadable, format, a...)
+	if c := CauseField(err); c != "" && !slices.Contains(p.causes, c) {
+		p.causes = append(p.causes, c)
+	}
 }
 
 func (p *problems) fail(reason, format string, a ...any) {
@@ -155,6 +171,9 @@ func (p *problems) finding(check string, ev checks.Evidence, ok string) checks.F
 	}
 	if len(p.reasons) > 0 {
 		ev["reasons"] = p.reasons
+	}
+	if len(p.causes) > 0 {
+		ev["cause"], ev["causes"] = p.causes[0], p.causes
 	}
 	return checks.Finding{Check: check, Status: st, Message: p.message(ok), Evidence: ev}
 }

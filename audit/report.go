@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/firedrill/firedrill/checks"
 )
@@ -21,6 +22,10 @@ import (
 //	      "status":   "pass" | "warn" | "fail" | "error",
 //	      "message":  "one line: what was found and why",
 //	      "reasons":  ["too-old"],                    // the Reason* codes; [] when it passed
+//	      "cause":    "auth",                         // only with reason unreadable: why it could
+//	                                                  // not be read: auth, network, not-found,
+//	                                                  // permission, timeout (or configuration,
+//	                                                  // interrupted, other)
 //	      "evidence": {...},                          // the numbers behind the finding; never secrets
 //	      "seconds":  0.012                           // how long the check took (omitted if zero)
 //	    }]
@@ -49,6 +54,7 @@ type findingJSON struct {
 	Check  string `json:"check"`
 	checks.Finding
 	Reasons  []string        `json:"reasons"`
+	Cause    string          `json:"cause,omitempty"`
 	Evidence checks.Evidence `json:"evidence"`
 }
 
@@ -64,9 +70,21 @@ func (t TargetReport) MarshalJSON() ([]byte, error) {
 		if ev == nil {
 			ev = checks.Evidence{}
 		}
-		out.Findings = append(out.Findings, findingJSON{Target: t.Target, Check: f.Check, Finding: f, Reasons: Reasons(f), Evidence: ev})
+		out.Findings = append(out.Findings, findingJSON{Target: t.Target, Check: f.Check, Finding: f, Reasons: Reasons(f), Cause: FindingCause(f), Evidence: ev})
 	}
 	return json.Marshal(out)
+}
+
+// FindingCause is why a finding with reason unreadable could not read what it needed (the first
+// cause when several sources failed differently; evidence.causes lists them all), "" otherwise.
+func FindingCause(f checks.Finding) string {
+	if !slices.Contains(Reasons(f), ReasonUnreadable) {
+		return ""
+	}
+	if c, ok := f.Evidence["cause"].(string); ok && c != "" {
+		return c
+	}
+	return CauseOther
 }
 
 // Reasons returns a finding's reason codes (the Reason* constants), empty when it passed.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,7 +24,7 @@ func sampleReport(t *testing.T) *Report {
 	now := day(3)
 	fresh := state("primary", Backup{Key: "d1.dump", Time: day(2), Size: 4096}, Backup{Key: "d2.dump", Time: day(3).Add(-2 * 3600e9), Size: 4096})
 	broken := &SourceState{Name: "offsite", Where: "s3://offsite/ at http://127.0.0.1:9 (eu-west-1)",
-		Err: &SourceError{Source: "offsite", Where: "s3://offsite/", Op: "listing", Err: errors.New("dial tcp: connection refused")}}
+		Err: &SourceError{Source: "offsite", Where: "s3://offsite/", Op: "listing", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}}
 	h := fakeHistory{results: []reports.DrillResult{{ID: "b", Status: reports.StatusFail, StartedAt: day(2), FinishedAt: day(2).Add(300e9),
 		RTO: reports.RTO{TargetSeconds: 600, ActualSeconds: 900}}}}
 	size := policy.SizeAudit{MinBytes: 1, MaxDrop: 0.5, MaxGrowth: 1, History: 3}

@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path"
 	"strings"
 	"time"
 
@@ -25,6 +25,7 @@ import (
 type S3API interface {
 	s3.ListObjectsV2APIClient
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	GetObjectLockConfiguration(ctx context.Context, in *s3.GetObjectLockConfigurationInput, opts ...func(*s3.Options)) (*s3.GetObjectLockConfigurationOutput, error)
 }
 
@@ -40,17 +41,17 @@ func NewS3Client(ctx context.Context, l *policy.Location) (*s3.Client, error) {
 	cr := s.Credentials
 	switch {
 	case cr.AccessKeyIDEnv != "":
-		ak, err := lookupEnv(cr.AccessKeyIDEnv)
+		ak, err := lookupEnv(cr.AccessKeyIDEnv, "accessKeyIdEnv")
 		if err != nil {
 			return nil, err
 		}
-		sk, err := lookupEnv(cr.SecretAccessKeyEnv)
+		sk, err := lookupEnv(cr.SecretAccessKeyEnv, "secretAccessKeyEnv")
 		if err != nil {
 			return nil, err
 		}
 		tok := ""
 		if cr.SessionTokenEnv != "" {
-			if tok, err = lookupEnv(cr.SessionTokenEnv); err != nil {
+			if tok, err = lookupEnv(cr.SessionTokenEnv, "sessionTokenEnv"); err != nil {
 				return nil, err
 			}
 		}
@@ -76,9 +77,15 @@ func NewS3Client(ctx context.Context, l *policy.Location) (*s3.Client, error) {
 	}), nil
 }
 
-func lookupEnv(name string) (string, error) {
+// lookupEnv reads the variable a credentials key names. Its error names the variable, unless
+// the "name" looks like the credential itself (configuration validation refuses those; this is
+// the last line for configurations built otherwise): then only the key is named.
+func lookupEnv(name, key string) (string, error) {
 	v, ok := os.LookupEnv(name)
 	if !ok || v == "" {
+		if !policy.IsEnvName(name) {
+			return "", fmt.Errorf("%w: the environment variable named by s3.credentials.%s is not set (its name is not shown: it is not a valid name, or looks like a credential)", ErrCredentials, key)
+		}
 		return "", fmt.Errorf("%w: environment variable %s is not set", ErrCredentials, name)
 	}
 	return v, nil
@@ -159,12 +166,11 @@ func (s *S3Source) Stat(ctx context.Context, key string) (Backup, bool, error) {
 			}
 		}
 	}
-	if _, ok := b.Checksums["sha256"]; !ok {
-		for k, v := range out.Metadata {
-			if strings.EqualFold(k, "sha256") {
-				if h := normalizeSHA256(v); h != "" {
-					b.Checksums["sha256"] = h
-				}
+	// User metadata is whatever the writer sent: a claim, never the store's own word.
+	for k, v := range out.Metadata {
+		if strings.EqualFold(k, "sha256") {
+			if h := normalizeSHA256(v); h != "" {
+				b.claim("sha256", h)
 			}
 		}
 	}
@@ -175,6 +181,22 @@ func (s *S3Source) Stat(ctx context.Context, key string) (Backup, bool, error) {
 		}
 	}
 	return b, true, nil
+}
+
+// Open reads one object (key relative to the prefix) as a stream.
+func (s *S3Source) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.Prefix + key)})
+	if err != nil {
+		return nil, fmt.Errorf("while reading s3://%s/%s%s: %w", s.Bucket, s.Prefix, key, err)
+	}
+	return out.Body, nil
+}
+
+// Claims reads the checksums sidecar objects beside key claim for it.
+func (s *S3Source) Claims(ctx context.Context, key string) map[string]string {
+	out := map[string]string{}
+	readClaims(ctx, s, key, out)
+	return out
 }
 
 // BucketLock reads the bucket's Object Lock configuration from the bucket itself.
@@ -210,12 +232,4 @@ func normalizeSHA256(v string) string {
 		return hex.EncodeToString(b)
 	}
 	return ""
-}
-
-func matches(glob, rel string) bool {
-	if glob == "" {
-		return true
-	}
-	ok, _ := path.Match(glob, path.Base(rel))
-	return ok
 }

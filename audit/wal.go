@@ -24,6 +24,16 @@ const (
 	ReasonReadyUnknown     = "ready-unknown"
 	ReasonReplicationLag   = "replication-lag"
 	ReasonNoStandby        = "no-standby"
+	// ReasonArchiveIntermittent: archive_command failed since the previous audit (or within
+	// the RPO) but the archiver got past it, or is still retrying within wal.failureGrace.
+	ReasonArchiveIntermittent = "archive-intermittent"
+	// ReasonArchiveMissing: the segment pg_stat_archiver says was archived last is not in the
+	// archive (an archive_command that reports success without archiving: /bin/true).
+	ReasonArchiveMissing = "archive-missing"
+	// ReasonArchiveWrongSize: it is there, but not wal_segment_size bytes (and not compressed).
+	ReasonArchiveWrongSize = "archive-wrong-size"
+	// ReasonArchiveGap: segments missing from the archive since the newest base backup.
+	ReasonArchiveGap = "archive-gap"
 )
 
 // Querier is the part of a PostgreSQL connection the WAL check uses (*pgx.Conn).
@@ -56,9 +66,11 @@ type ArchiverState struct {
 	// nil when it cannot be known (nothing archived, or a history file was archived last).
 	WALBytesSinceArchived *int64 `json:"walBytesSinceArchived,omitempty"`
 	// Ready counts segments waiting for the archiver; nil when it could not be read (ReadyErr).
-	Ready    *int      `json:"ready,omitempty"`
-	ReadyErr string    `json:"readyError,omitempty"`
-	Standbys []Standby `json:"standbys,omitempty"`
+	Ready    *int   `json:"ready,omitempty"`
+	ReadyErr string `json:"readyError,omitempty"`
+	// OldestReady is when the oldest segment still waiting was completed (its .ready file).
+	OldestReady *time.Time `json:"oldestReadyTime,omitempty"`
+	Standbys    []Standby  `json:"standbys,omitempty"`
 }
 
 // Standby is one row of pg_stat_replication.
@@ -103,7 +115,7 @@ func ReadArchiver(ctx context.Context, q Querier, withStandbys bool) (ArchiverSt
 		st.WALBytesSinceArchived = &since
 	}
 	var ready int
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`).Scan(&ready); err != nil {
+	if err := q.QueryRow(ctx, `SELECT count(*), min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`).Scan(&ready, &st.OldestReady); err != nil {
 		// Not fatal: the rest of the check stands; the finding says what is missing and why.
 		st.ReadyErr = Cause(err) + ": " + strings.Join(strings.Fields(err.Error()), " ")
 	} else {
@@ -149,8 +161,27 @@ func segmentEnd(name string, segBytes int64) (int64, bool) {
 	return (seg + 1) * segBytes, true
 }
 
-// EvaluateWAL judges an archiver state at now against the RPO and spec.
+// WALInput is what the WAL-archiving check judges an archiver state against.
+type WALInput struct {
+	RPO  time.Duration
+	Spec policy.WALAudit
+	Now  time.Time
+	// Previous is what the previous audit of the target saw (nil: none kept, or the first).
+	Previous *WALSample
+	// Archive is what the WAL archive holds (nil: audit.wal.archive is not set).
+	Archive *ArchiveCheck
+}
+
+// EvaluateWAL judges an archiver state at now against the RPO and spec, with no previous audit
+// and no look into the archive.
 func EvaluateWAL(st ArchiverState, rpo time.Duration, spec policy.WALAudit, now time.Time) checks.Finding {
+	return EvaluateWALWith(st, WALInput{RPO: rpo, Spec: spec, Now: now})
+}
+
+// EvaluateWALWith judges an archiver state: a pure function of its inputs, so the same state
+// and the same previous audit give the same finding (and exit code) whenever it runs.
+func EvaluateWALWith(st ArchiverState, in WALInput) checks.Finding {
+	rpo, spec, now := in.RPO, in.Spec, in.Now
 	ev := checks.Evidence{"archiver": st, "rpo": rpo.String(), "maxReady": spec.MaxReady, "idleWalBytes": spec.IdleWALBytes, "now": now}
 	var p problems
 	cmd := strings.TrimSpace(st.ArchiveCommand)
@@ -168,13 +199,49 @@ func EvaluateWAL(st ArchiverState, rpo time.Duration, spec policy.WALAudit, now 
 	case cmd == "" && st.ArchiveLibrary == "":
 		p.fail(ReasonNoArchiveCommand, "archive_mode is %s but neither archive_command nor archive_library is set: WAL piles up in pg_wal", st.ArchiveMode)
 	}
-	if st.FailedCount > 0 && st.LastFailedTime != nil && (st.LastArchivedTime == nil || st.LastFailedTime.After(*st.LastArchivedTime)) {
-		last := "never since " + timeOr(st.StatsReset, "the statistics reset")
-		if st.LastArchivedTime != nil {
-			last = fmt.Sprintf("%s (%s ago)", st.LastArchivedTime.UTC().Format(time.RFC3339), age(now.Sub(*st.LastArchivedTime)))
+	fr := failuresOf(st, in.Previous, rpo, now)
+	ev["failures"] = fr
+	failing := st.FailedCount > 0 && st.LastFailedTime != nil && (st.LastArchivedTime == nil || st.LastFailedTime.After(*st.LastArchivedTime))
+	last := "never since " + timeOr(st.StatsReset, "the statistics reset")
+	if st.LastArchivedTime != nil {
+		last = fmt.Sprintf("%s (%s ago)", st.LastArchivedTime.UTC().Format(time.RFC3339), age(now.Sub(*st.LastArchivedTime)))
+	}
+	failedNote := ""
+	switch {
+	case failing:
+		// The archiver retries a failed segment (three tries, then again a minute later): an
+		// archive_command that fails now and then is past it within seconds. Only a segment
+		// still waiting after the grace proves archiving stuck; before that it is a warning,
+		// so an audit landing between a failure and its retry does not flip the exit code.
+		waited, known := time.Duration(0), st.Ready != nil && (*st.Ready == 0 || st.OldestReady != nil)
+		if known && st.OldestReady != nil {
+			waited = max(now.Sub(*st.OldestReady), 0)
 		}
-		p.fail(ReasonArchiveFailing, "archiving is failing: %d failures, the last for %s at %s; last success %s",
-			st.FailedCount, st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), last)
+		grace := spec.FailureGrace.Duration
+		if grace <= 0 || !known || waited > grace {
+			why := ""
+			switch {
+			case grace > 0 && !known:
+				why = " (how long the segment has waited is unknown: grant pg_monitor)"
+			case grace > 0:
+				why = fmt.Sprintf(" (the oldest segment has waited %s, longer than the %s grace)", age(waited), human(grace))
+			}
+			p.fail(ReasonArchiveFailing, "archiving is failing: %d failures, the last for %s at %s (%s)%s; last success %s",
+				fr.Failed, st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), fr.describe(), why, last)
+		} else {
+			p.warn(ReasonArchiveIntermittent, "archiving failed for %s at %s and is being retried (waiting %s, grace %s): %d failures %s; last success %s",
+				st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), age(waited), human(grace), fr.Failed, fr.describe(), last)
+		}
+	case fr.Recent:
+		p.warn(ReasonArchiveIntermittent, "%d archive failures %s, the last for %s at %s; archiving got past them (last success %s)",
+			fr.Failed, fr.describe(), st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), last)
+	case st.FailedCount > 0 && st.LastFailedTime != nil:
+		failedNote = fmt.Sprintf("; %d failures since %s, the last at %s, none %s", st.FailedCount, timeOr(st.StatsReset, "the statistics reset"),
+			st.LastFailedTime.UTC().Format(time.RFC3339), fr.Window)
+	}
+	if a := in.Archive; a != nil {
+		ev["archive"] = a
+		a.judge(&p, st)
 	}
 	idle := ""
 	if st.LastArchivedTime != nil {
@@ -220,7 +287,73 @@ func EvaluateWAL(st ArchiverState, rpo time.Duration, spec policy.WALAudit, now 
 	if st.Ready != nil {
 		ok += fmt.Sprintf(", %d waiting", *st.Ready)
 	}
+	if a := in.Archive; a != nil && a.Err == nil {
+		ok += ", " + a.summary()
+	}
+	ok += failedNote
 	return p.finding(policy.CheckWALArchiving, ev, ok)
+}
+
+// WALSample is what one audit saw of the archiver, kept for the next (see StateStore).
+type WALSample struct {
+	At             time.Time  `json:"at"`
+	ArchivedCount  int64      `json:"archivedCount"`
+	FailedCount    int64      `json:"failedCount"`
+	StatsReset     *time.Time `json:"statsReset,omitempty"`
+	LastFailedTime *time.Time `json:"lastFailedTime,omitempty"`
+}
+
+// SampleOf is the part of a state the next audit compares with.
+func SampleOf(st ArchiverState, now time.Time) WALSample {
+	return WALSample{At: now.UTC(), ArchivedCount: st.ArchivedCount, FailedCount: st.FailedCount, StatsReset: st.StatsReset, LastFailedTime: st.LastFailedTime}
+}
+
+// failureRate is archive_command's record over a window: since the previous audit when one was
+// kept (and the statistics were not reset since), else since the statistics reset.
+type failureRate struct {
+	// Window says since when: "since the previous audit at ..." or "since the statistics reset ...".
+	Window   string `json:"window"`
+	Failed   int64  `json:"failed"`
+	Archived int64  `json:"archived"`
+	// Rate is Failed over all attempts (Failed + Archived), 0 with none.
+	Rate float64 `json:"rate"`
+	// Recent: a failure in the window (after the previous audit; without one, within the RPO).
+	Recent bool `json:"recent"`
+}
+
+func failuresOf(st ArchiverState, prev *WALSample, rpo time.Duration, now time.Time) failureRate {
+	r := failureRate{Window: "since the statistics reset", Failed: st.FailedCount, Archived: st.ArchivedCount}
+	if st.StatsReset != nil {
+		r.Window = "since the statistics reset at " + st.StatsReset.UTC().Format(time.RFC3339)
+	}
+	usable := prev != nil && prev.At.Before(now) && sameTime(prev.StatsReset, st.StatsReset) &&
+		st.FailedCount >= prev.FailedCount && st.ArchivedCount >= prev.ArchivedCount
+	if usable {
+		r.Window = "since the previous audit at " + prev.At.UTC().Format(time.RFC3339)
+		r.Failed, r.Archived = st.FailedCount-prev.FailedCount, st.ArchivedCount-prev.ArchivedCount
+		r.Recent = r.Failed > 0
+	} else {
+		// No previous audit to compare with: the RPO is the window of what is recent.
+		r.Recent = st.FailedCount > 0 && st.LastFailedTime != nil && now.Sub(*st.LastFailedTime) < rpo
+	}
+	if n := r.Failed + r.Archived; n > 0 {
+		r.Rate = float64(r.Failed) / float64(n)
+	}
+	return r
+}
+
+func (r failureRate) describe() string {
+	if r.Failed+r.Archived == 0 {
+		return r.Window
+	}
+	return fmt.Sprintf("%s, %.0f%% of %d attempts", r.Window, r.Rate*100, r.Failed+r.Archived)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
 }
 
 func timeOr(t *time.Time, d string) string {

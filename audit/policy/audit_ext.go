@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -54,6 +56,35 @@ const (
 	DefaultAuditMinImmutable = 1
 	DefaultAuditImmutableFor = 30 * 24 * time.Hour
 	DefaultAuditSourceName   = "snapshots"
+	// DefaultAuditFailureGrace: the archiver retries a failed segment about every minute, so a
+	// segment that still waits five minutes after a failed attempt is stuck, not unlucky.
+	DefaultAuditFailureGrace = 5 * time.Minute
+	DefaultAuditVerify       = VerifyStore
+	// DefaultAuditImmutableMode counts GOVERNANCE and COMPLIANCE retention alike.
+	DefaultAuditImmutableMode = ImmutableAny
+	// DefaultAuditReadBytesPerSecond bounds copies.verify: read (64 MiB/s for all reads of a check).
+	DefaultAuditReadBytesPerSecond = 64 << 20
+)
+
+// How the 3-2-1 check verifies that a copy holds the same bytes as the primary (copies.verify).
+const (
+	// VerifyStore counts a copy only when a checksum the store computed (x-amz-checksum-*, or a
+	// single-part ETag) matches the primary's.
+	VerifyStore = "store"
+	// VerifyClaimed also accepts checksums the writer supplied (x-amz-meta-sha256, .sha256
+	// sidecars) and multipart ETags.
+	VerifyClaimed = "claimed"
+	// VerifyRead downloads and hashes the newest backup at every location.
+	VerifyRead = "read"
+)
+
+// Which Object Lock retention counts as immutable (copies.immutableMode).
+const (
+	// ImmutableAny counts GOVERNANCE and COMPLIANCE retention and legal holds.
+	ImmutableAny = "any"
+	// ImmutableCompliance counts only COMPLIANCE retention: GOVERNANCE retention and legal holds
+	// can be lifted by a privileged user.
+	ImmutableCompliance = "compliance"
 )
 
 var supportedLocationKinds = []string{LocationS3, LocationDirectory, LocationSnapshots}
@@ -116,6 +147,9 @@ type AuditSpec struct {
 	WAL    WALAudit    `yaml:"wal" json:"wal"`
 	Size   SizeAudit   `yaml:"size" json:"size"`
 	Copies CopiesAudit `yaml:"copies" json:"copies"`
+	// FutureTolerance is how far ahead of the audit's clock a backup may be dated (clock skew)
+	// before it is reported as future-dated and left out of the age, size and copy checks.
+	FutureTolerance Duration `yaml:"futureTolerance" json:"futureTolerance"`
 }
 
 // AuditSource is one place a target's backups are listed from.
@@ -127,7 +161,8 @@ type AuditSource struct {
 	Location string `yaml:"location" json:"location,omitempty"`
 	// Prefix is joined to the location's prefix (S3) or path (directory).
 	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
-	// Match is a glob on an object's base name, e.g. "*.dump"; empty matches everything.
+	// Match is a glob on an object's base name, e.g. "*.dump"; empty means the common dump
+	// and archive suffixes (DumpSuffixes). Checksum sidecars never match.
 	Match string `yaml:"match" json:"match,omitempty"`
 }
 
@@ -147,6 +182,21 @@ type WALAudit struct {
 	IdleWALBytes int64 `yaml:"idleWalBytes" json:"idleWalBytes"`
 	// MaxReplicationLag, when set, fails a standby whose replay lag exceeds it.
 	MaxReplicationLag Duration `yaml:"maxReplicationLag" json:"maxReplicationLag"`
+	// FailureGrace is how long a segment may wait after a failed archive attempt before
+	// archiving counts as failing; failures the archiver got past sooner are a warning.
+	FailureGrace Duration `yaml:"failureGrace" json:"failureGrace"`
+	// Archive is where archive_command puts segments. When set, the check looks there for the
+	// last segment pg_stat_archiver names and for gaps since the newest base backup.
+	Archive *WALArchive `yaml:"archive" json:"archive,omitempty"`
+}
+
+// WALArchive is a WAL archive: a directory (Path), or a prefix in a location (an S3 bucket or
+// a directory location). Segments sit directly under it, named as PostgreSQL names them,
+// optionally with a compression suffix (.gz, .zst, .lz4, .bz2, .xz).
+type WALArchive struct {
+	Path     string `yaml:"path" json:"path,omitempty"`
+	Location string `yaml:"location" json:"location,omitempty"`
+	Prefix   string `yaml:"prefix" json:"prefix,omitempty"`
 }
 
 // SizeAudit configures the backup-size check.
@@ -179,6 +229,12 @@ type CopiesAudit struct {
 	ImmutableFor Duration `yaml:"immutableFor" json:"immutableFor"`
 	// MaxLag is how far a copy may trail the primary backup (default: objectives.rpo).
 	MaxLag Duration `yaml:"maxLag" json:"maxLag"`
+	// Verify is what makes a copy count as the same bytes: store, claimed or read.
+	Verify string `yaml:"verify" json:"verify"`
+	// ReadBytesPerSecond bounds the reads of verify: read, all locations together.
+	ReadBytesPerSecond int64 `yaml:"readBytesPerSecond" json:"readBytesPerSecond"`
+	// ImmutableMode is any (GOVERNANCE or COMPLIANCE retention, legal hold) or compliance.
+	ImmutableMode string `yaml:"immutableMode" json:"immutableMode"`
 }
 
 // Skips reports whether the target's audit skips check name.
@@ -223,6 +279,7 @@ func Redacted(endpoint string) string {
 }
 
 func validateAudit(c *Config, add addFunc) {
+	validateEnvNames(c, add)
 	locs := map[string]int{}
 	for i := range c.Locations {
 		l := &c.Locations[i]
@@ -363,7 +420,137 @@ func validateAudit(c *Config, add addFunc) {
 		if v := cp.MinImmutable; v != nil && *v < 0 {
 			add(p+".copies.minImmutable", "must be zero or more, got %d", *v)
 		}
+		oneOf(add, p+".copies.verify", cp.Verify, []string{VerifyStore, VerifyClaimed, VerifyRead})
+		oneOf(add, p+".copies.immutableMode", cp.ImmutableMode, []string{ImmutableAny, ImmutableCompliance})
+		if cp.ReadBytesPerSecond < 1<<20 {
+			add(p+".copies.readBytesPerSecond", "must be at least 1048576 (1 MiB/s), got %d", cp.ReadBytesPerSecond)
+		}
+		if a.FutureTolerance.Duration < 0 {
+			add(p+".futureTolerance", "must be zero or more")
+		}
+		if w.FailureGrace.IsSet() && w.FailureGrace.Duration <= 0 {
+			add(p+".wal.failureGrace", "must be greater than zero (leave it out for the default, %s)", DefaultAuditFailureGrace)
+		}
+		if ar := w.Archive; ar != nil {
+			ap := p + ".wal.archive"
+			switch {
+			case ar.Path == "" && ar.Location == "":
+				add(ap, "set path (a directory) or location (a locations[] name) and prefix")
+			case ar.Path != "" && ar.Location != "":
+				add(ap, "set path or location, not both")
+			case ar.Path != "" && ar.Prefix != "":
+				add(ap+".prefix", "only used with location (put it in path)")
+			case ar.Location != "":
+				if j, ok := locs[ar.Location]; !ok {
+					add(ap+".location", "no location %q under locations:", ar.Location)
+				} else if k := c.Locations[j].Kind; k != LocationS3 && k != LocationDirectory {
+					add(ap+".location", "location %q is of kind %s: a WAL archive is an s3 prefix or a directory", ar.Location, k)
+				}
+			}
+		}
 	}
+}
+
+// envNameRe is what a POSIX shell accepts as an environment variable's name.
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// accessKeyIDRe matches AWS access key ids (long-term AKIA, temporary ASIA, ...).
+var accessKeyIDRe = regexp.MustCompile(`^(AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{12,}$`)
+
+// validateEnvNames checks every key whose name ends in "Env" (accessKeyIdEnv, dsnEnv, ...):
+// its value must name an environment variable. The value itself is never repeated: a key put
+// where its variable's name belongs is the mistake this catches, and errors are printed.
+func validateEnvNames(c *Config, add addFunc) {
+	walkEnvKeys(reflect.ValueOf(c).Elem(), "", func(key, v string) {
+		switch {
+		case v == "":
+		case !envNameRe.MatchString(v):
+			add(key, "must be the name of an environment variable (letters, digits and '_', not starting with a digit); "+
+				"the value given is not one and is not repeated here, in case it is a secret")
+		case LooksLikeCredential(v):
+			add(key, "looks like a credential rather than the name of an environment variable: put the credential in "+
+				"an environment variable and name the variable here (the value is not repeated)")
+		}
+	})
+}
+
+// IsEnvName reports whether v can name an environment variable and does not look like a
+// credential: what may be printed of a *Env value.
+func IsEnvName(v string) bool { return envNameRe.MatchString(v) && !LooksLikeCredential(v) }
+
+// LooksLikeCredential reports whether a would-be variable name looks like a key instead: an
+// AWS access key id, or a long random-looking word (mixed case and digits, no '_'), as a
+// secret access key without '/' or '+' is.
+func LooksLikeCredential(v string) bool {
+	if accessKeyIDRe.MatchString(v) {
+		return true
+	}
+	if len(v) < 20 || strings.Contains(v, "_") {
+		return false
+	}
+	var lower, upper, digit bool
+	for _, r := range v {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		}
+	}
+	return lower && upper && digit
+}
+
+// walkEnvKeys calls f with the key path (as validation errors spell it) and value of every
+// string field whose YAML key ends in "Env".
+func walkEnvKeys(v reflect.Value, path string, f func(key, v string)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkEnvKeys(v.Elem(), path, f)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkEnvKeys(v.Index(i), fmt.Sprintf("%s[%d]", path, i), f)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			name := tagName(sf)
+			if !sf.IsExported() || name == "-" || name == "" {
+				continue
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			fv := v.Field(i)
+			if fv.Kind() == reflect.String && strings.HasSuffix(name, "Env") {
+				f(p, fv.String())
+				continue
+			}
+			walkEnvKeys(fv, p, f)
+		}
+	}
+}
+
+// WALArchiveDir is the directory of a target's WAL archive when it is one (audit.wal.archive
+// with a path, or a prefix of a directory location); false for none or an S3 archive.
+func (c *Config) WALArchiveDir(t *Target) (string, bool) {
+	ar := t.Audit.WAL.Archive
+	switch {
+	case ar == nil:
+		return "", false
+	case ar.Path != "":
+		return ar.Path, true
+	}
+	l, ok := c.Location(ar.Location)
+	if !ok || l.Kind != LocationDirectory {
+		return "", false
+	}
+	return filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+ar.Prefix))), true
 }
 
 func applyAuditDefaults(c *Config) {
@@ -408,6 +595,11 @@ func applyAuditDefaults(c *Config) {
 		if a.WAL.IdleWALBytes == 0 {
 			a.WAL.IdleWALBytes = DefaultAuditIdleWALBytes
 		}
+		setDur(&a.WAL.FailureGrace, DefaultAuditFailureGrace)
+		if a.WAL.Archive != nil {
+			abs(&a.WAL.Archive.Path)
+		}
+		setDur(&a.FutureTolerance, DefaultAuditFutureTolerance)
 		if a.Size.MinBytes == 0 {
 			a.Size.MinBytes = DefaultAuditMinBytes
 		}
@@ -445,6 +637,11 @@ func applyAuditDefaults(c *Config) {
 			cp.MinImmutable = ptr(DefaultAuditMinImmutable)
 		}
 		setDur(&cp.ImmutableFor, DefaultAuditImmutableFor)
+		setStr(&cp.Verify, DefaultAuditVerify)
+		setStr(&cp.ImmutableMode, DefaultAuditImmutableMode)
+		if cp.ReadBytesPerSecond == 0 {
+			cp.ReadBytesPerSecond = DefaultAuditReadBytesPerSecond
+		}
 		setDur(&cp.MaxLag, t.Objectives.RPO.Duration)
 		if a.Site == (Site{}) {
 			for _, s := range a.Sources {

@@ -168,6 +168,25 @@ func TestParseAuditErrors(t *testing.T) {
       copies:
         mincopies: 3
 `, 11, "targets[0].audit.copies.mincopies", `did you mean "minCopies"?`},
+		{"unknown verify", minimalTarget + `    audit:
+      copies:
+        verify: trust
+`, 11, "targets[0].audit.copies.verify", `"trust" is not supported (supported: store, claimed, read)`},
+		{"unknown immutableMode", minimalTarget + `    audit:
+      copies:
+        immutableMode: governance
+`, 11, "targets[0].audit.copies.immutableMode", `(supported: any, compliance)`},
+		{"archive with path and location", minimalTarget + `    audit:
+      wal:
+        archive:
+          path: /archive
+          location: wal
+`, 11, "targets[0].audit.wal.archive", "set path or location, not both"},
+		{"archive in an unknown location", minimalTarget + `    audit:
+      wal:
+        archive:
+          location: nowhere
+`, 12, "targets[0].audit.wal.archive.location", `no location "nowhere"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,5 +205,94 @@ func TestParseAuditErrors(t *testing.T) {
 				t.Errorf("a credential in the endpoint reached the error: %v", err)
 			}
 		})
+	}
+}
+
+// Issue 17 item 7: a *Env key holds a variable's name; a value that is not one (a secret put
+// there by mistake) is a configuration error at its line that never repeats the value.
+func TestParseEnvNames(t *testing.T) {
+	loc := func(key, v string) string {
+		return minimalTarget + `locations:
+  - name: b
+    kind: s3
+    s3:
+      region: us-east-1
+      bucket: x
+      credentials:
+        accessKeyIdEnv: B_AK
+        ` + key + `: "` + v + `"
+`
+	}
+	tests := []struct {
+		name, yaml, secret string
+		line               int
+		key, msg           string
+	}{
+		{"a secret access key with '/' and '+'", loc("secretAccessKeyEnv", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRET1"), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRET1",
+			17, "locations[0].s3.credentials.secretAccessKeyEnv", "must be the name of an environment variable"},
+		{"a secret access key that looks like a name", loc("secretAccessKeyEnv", "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET1"), "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET1",
+			17, "locations[0].s3.credentials.secretAccessKeyEnv", "looks like a credential"},
+		{"an access key id", strings.Replace(loc("secretAccessKeyEnv", "B_SK"), "accessKeyIdEnv: B_AK", "accessKeyIdEnv: AKIAIOSFODNN7EXAMPLE", 1), "AKIAIOSFODNN7EXAMPLE",
+			16, "locations[0].s3.credentials.accessKeyIdEnv", "looks like a credential"},
+		{"a session token", strings.Replace(loc("sessionTokenEnv", "FwoGZXIvYXdzE//////////wEaDHy="), "accessKeyIdEnv: B_AK", "accessKeyIdEnv: B_AK\n        secretAccessKeyEnv: B_SK", 1),
+			"FwoGZXIvYXdzE//////////wEaDHy=", 18, "locations[0].s3.credentials.sessionTokenEnv", "must be the name of an environment variable"},
+		{"a DSN in dsnEnv", strings.Replace(minimalTarget, `dsn: "host=/run/pg"`, `dsnEnv: "postgres://app:hunter2@db/orders"`, 1), "hunter2",
+			4, "targets[0].connection.dsnEnv", "must be the name of an environment variable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.Parse(configFile, []byte(tt.yaml))
+			var pe *policy.Error
+			if !errors.Is(err, policy.ErrInvalid) || !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a configuration error", err)
+			}
+			found := false
+			for _, e := range err.(policy.Errors) {
+				if e.Key == tt.key && e.Line == tt.line && strings.Contains(e.Msg, tt.msg) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no error at line %d key %s containing %q in:\n%v", tt.line, tt.key, tt.msg, err)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("the value reached the error: %v", err)
+			}
+		})
+	}
+	// Real names pass.
+	if _, err := policy.Parse(configFile, []byte(loc("secretAccessKeyEnv", "EU_SECRET_ACCESS_KEY"))); err != nil {
+		t.Errorf("a valid name: %v", err)
+	}
+}
+
+func TestParseAuditIssue17Defaults(t *testing.T) {
+	cfg, err := policy.Parse(configFile, []byte(minimalTarget+`    audit:
+      wal:
+        archive:
+          path: wal-archive
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Targets[0].Audit
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"futureTolerance", a.FutureTolerance.Duration, 5 * time.Minute},
+		{"wal.failureGrace", a.WAL.FailureGrace.Duration, 5 * time.Minute},
+		{"copies.verify", a.Copies.Verify, policy.VerifyStore},
+		{"copies.immutableMode", a.Copies.ImmutableMode, policy.ImmutableAny},
+		{"copies.readBytesPerSecond", a.Copies.ReadBytesPerSecond, int64(64 << 20)},
+		{"wal.archive.path (relative to the file)", a.WAL.Archive.Path, "/etc/firedrill/wal-archive"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if dir, ok := cfg.WALArchiveDir(&cfg.Targets[0]); !ok || dir != "/etc/firedrill/wal-archive" {
+		t.Errorf("WALArchiveDir = %s, %v", dir, ok)
 	}
 }

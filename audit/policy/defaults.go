@@ -21,6 +21,9 @@ const (
 	DefaultRPO            = 24 * time.Hour
 	DefaultDrillEvery     = 31 * 24 * time.Hour
 	DefaultStartTimeout   = 30 * time.Minute
+	// DefaultAuditFutureTolerance is how far ahead of the auditor's clock a backup may be dated
+	// (clock skew between writer, store and auditor) before it is reported as future-dated.
+	DefaultAuditFutureTolerance = 5 * time.Minute
 )
 
 // DefaultHistoryDir is $XDG_STATE_HOME/firedrill/history, else ~/.local/state/firedrill/history.

@@ -67,7 +67,7 @@ unreadable; [] when it passed) and evidence (the numbers compared). Fields are o
 func runAudit(ctx context.Context, cfg *policy.Config, targets []policy.Target, log *slog.Logger) *audit.Report {
 	cl := newClients()
 	a := &audit.Auditor{
-		Now: time.Now, Log: log, History: history.New(cfg.History.Dir),
+		Now: time.Now, Log: log, History: history.New(cfg.History.Dir), State: audit.NewFileState(audit.StateDirFor(cfg.History.Dir)),
 		Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) { return store(cl, t) },
 	}
 	return a.Audit(ctx, cfg, targets)
