@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,7 +31,7 @@ type globals struct {
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	_ = stdin
-	g := &globals{stdout: stdout, stderr: stderr}
+	g := &globals{stdout: render.WithWidth(stdout, outputWidth(stdout, os.Getenv)), stderr: stderr}
 	if f, ok := stderr.(*os.File); ok {
 		g.tty = term.IsTerminal(int(f.Fd()))
 	}
@@ -50,6 +51,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return code
+}
+
+// outputWidth is the width tables are fitted to (render.WithWidth): the terminal's when stdout
+// is one, else $COLUMNS when it is set to a number (watch(1) sets it), else 0: unknown, and
+// tables are written in full.
+func outputWidth(stdout io.Writer, getenv func(string) string) int {
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(getenv("COLUMNS"))); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
 func indentLines(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
