@@ -305,6 +305,12 @@ func TestParseOverlappingPaths(t *testing.T) {
 		{"a repository containing a data directory",
 			two("/srv/a/pgdata", "/srv/a", "/scratch", "/pg/b", "/backups/b", "/scratch"),
 			[]string{f + ":7: targets[0].snapshot.local.repository: contains the data directory /srv/a/pgdata of target a (targets[0].snapshot.local.dataDir, line 6): keep snapshots and live data directories apart"}},
+		{"a repository inside another target's WAL archive",
+			two("/pg/a", "/archive/a/snapshots", "/scratch", "/pg/b", "/backups/b", "/scratch") + "    audit: {wal: {archive: {path: /archive/a}}}\n",
+			[]string{f + ":7: targets[0].snapshot.local.repository: inside the WAL archive /archive/a of target b (targets[1].audit.wal.archive, line 16): archive cleanup would reach the snapshots; keep them apart"}},
+		{"a repository containing a WAL archive",
+			two("/pg/a", "/backups/a", "/scratch", "/pg/b", "/backups/b", "/scratch") + "    audit: {wal: {archive: {path: /backups/b/wal}}}\n",
+			[]string{f + ":14: targets[1].snapshot.local.repository: contains the WAL archive /backups/b/wal of target b (targets[1].audit.wal.archive, line 16): its files would sit among the snapshots; keep them apart"}},
 		{"a scratch directory inside a data directory and one inside a repository",
 			two("/pg/a", "/backups/a", "/pg/a/tmp", "/pg/b", "/backups/b", "/backups/b/scratch"),
 			[]string{

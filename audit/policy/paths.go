@@ -12,6 +12,7 @@ import (
 //   - two targets' snapshot repositories (a drill of one would restore the other's snapshots);
 //   - a repository and any data directory (a snapshot would copy the repository into itself,
 //     or the repository's housekeeping would reach into a live data directory);
+//   - a repository and a WAL archive directory (audit.wal.archive), either inside the other;
 //   - a scratch directory inside a data directory or a repository (drills would write copies of
 //     production into production's data directory, or into the repository as stray folders).
 // Scratch directories may be shared: each drill works in a subdirectory of its own.
@@ -33,10 +34,13 @@ func (l localPath) describe(c *Config, line int) string {
 }
 
 func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
-	var repos, data, scratch []localPath
+	var repos, data, scratch, archives []localPath
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		p := fmt.Sprintf("targets[%d]", i)
+		if dir, ok := c.WALArchiveDir(t); ok && dir != "" {
+			archives = append(archives, localPath{i, p + ".audit.wal.archive", dir, realPath(dir)})
+		}
 		if t.Snapshot.Driver == "local" {
 			if r := t.Snapshot.Local.Repository; r != "" {
 				repos = append(repos, localPath{i, p + ".snapshot.local.repository", r, realPath(r)})
@@ -69,6 +73,16 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 				add(r.key, "inside the data directory %s: a snapshot would copy the repository into itself; keep snapshots outside every data directory", d.describe(c, lineOf(d.key)))
 			case within(d.real, r.real):
 				add(r.key, "contains the data directory %s: keep snapshots and live data directories apart", d.describe(c, lineOf(d.key)))
+			}
+		}
+	}
+	for _, r := range repos {
+		for _, a := range archives {
+			switch {
+			case within(r.real, a.real):
+				add(r.key, "inside the WAL archive %s: archive cleanup would reach the snapshots; keep them apart", a.describe(c, lineOf(a.key)))
+			case within(a.real, r.real):
+				add(r.key, "contains the WAL archive %s: its files would sit among the snapshots; keep them apart", a.describe(c, lineOf(a.key)))
 			}
 		}
 	}

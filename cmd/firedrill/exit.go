@@ -41,7 +41,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errChecksFailed):
 		return exitFailed
-	case errors.As(err, &ue), errors.Is(err, policy.ErrInvalid), errors.Is(err, drill.ErrUsage), errors.Is(err, take.ErrMismatch), errors.Is(err, take.ErrUnsupported):
+	case errors.As(err, &ue), errors.Is(err, policy.ErrInvalid), errors.Is(err, drill.ErrUsage), errors.Is(err, take.ErrMismatch), errors.Is(err, take.ErrUnsupported), errors.Is(err, take.ErrMalformedDSN):
 		return exitUsage
 	default:
 		return exitEnvError

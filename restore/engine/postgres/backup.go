@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/firedrill/firedrill/restore/engine"
 )
@@ -101,6 +102,41 @@ func (b *OnlineBackup) ServerInfo(ctx context.Context) (map[string]string, error
 		out["dataDirectory"] = dataDir
 	}
 	return out, nil
+}
+
+// Tablespace is a tablespace outside the data directory, whose files an online backup copies
+// too (through the pg_tblspc links).
+type Tablespace struct {
+	Name     string
+	Location string
+}
+
+// Tablespaces lists the server's tablespaces that have a location of their own.
+func (b *OnlineBackup) Tablespaces(ctx context.Context) ([]Tablespace, error) {
+	rows, err := b.conn.Query(ctx, `SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace
+		WHERE pg_tablespace_location(oid) <> '' ORDER BY spcname`)
+	if err != nil {
+		return nil, fmt.Errorf("while listing tablespaces: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tablespace, error) {
+		var t Tablespace
+		return t, r.Scan(&t.Name, &t.Location)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("while listing tablespaces: %w", err)
+	}
+	return out, nil
+}
+
+// AuthFailure returns the server's refusal when err is a failed authentication (SQLSTATE
+// 28P01, wrong password; 28000, no pg_hba.conf entry or role), else nil. Its message names the
+// user, never a password.
+func AuthFailure(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000") {
+		return pe
+	}
+	return nil
 }
 
 // Freeze starts the backup: reserve WAL with a temporary slot, then pg_backup_start.

@@ -18,6 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// ErrNoSuchUser means the configured runAsUser is not a user of this machine.
+var ErrNoSuchUser = errors.New("no such user")
+
 // ErrServerExited means the postmaster exited before it accepted connections.
 var ErrServerExited = errors.New("PostgreSQL server exited")
 
@@ -35,6 +38,12 @@ func (r RunAs) Credential() *syscall.Credential {
 		return nil
 	}
 	return &syscall.Credential{Uid: r.UID, Gid: r.GID, NoSetGroups: true}
+}
+
+// NewRunAs is a run-as user known by its ids (the name is for messages only): a sandbox uid
+// that no account has.
+func NewRunAs(name string, uid, gid uint32) RunAs {
+	return RunAs{Name: name, UID: uid, GID: gid, set: true}
 }
 
 // IsCurrent reports whether the server runs as the current user.
@@ -78,6 +87,9 @@ func ResolveRunAs(name string) (RunAs, error) {
 	}
 	for _, n := range candidates {
 		u, err := user.Lookup(n)
+		if err != nil && name != "" {
+			return RunAs{}, fmt.Errorf("%w: runAsUser %q does not exist on this machine: create it (useradd --system %s) or set restore.local.runAsUser to an existing unprivileged user: %w", ErrNoSuchUser, name, name, err)
+		}
 		if err != nil {
 			continue
 		}
@@ -141,6 +153,10 @@ type Server struct {
 	Settings map[string]string
 	// Detached servers survive firedrill's exit (for --keep); others are killed with it.
 	Detached bool
+	// Launch, when set, starts the postmaster's command another way (inside a sandbox that
+	// applies its own user, namespaces and lifetime) and returns the process to wait for and
+	// signal; its exit status must be the postmaster's.
+	Launch func(cmd *exec.Cmd) (*exec.Cmd, error)
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -180,7 +196,14 @@ func (s *Server) Start(ctx context.Context) error {
 		attr.Cloneflags = syscall.CLONE_NEWNET
 	}
 	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
+	if s.Launch != nil {
+		started, err := s.Launch(cmd)
+		if err != nil {
+			logf.Close()
+			return fmt.Errorf("while starting postgres on %s: %w", s.DataDir, err)
+		}
+		cmd = started
+	} else if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("while starting postgres on %s: %w", s.DataDir, err)
 	}
@@ -206,7 +229,8 @@ func (s *Server) Running() bool {
 	}
 }
 
-// PID is the postmaster's process id (0 before Start).
+// PID is the postmaster's process id (0 before Start); for a launched server, the host pid of
+// the process Launch returned (a sandbox's init).
 func (s *Server) PID() int {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return 0

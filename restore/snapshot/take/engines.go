@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -31,6 +33,16 @@ type opened struct {
 // open connects to the target's database and builds its freezer. The connection is the
 // freezer's: closing the freezer closes it.
 func open(ctx context.Context, o *Options) (*opened, error) {
+	if o.CSI == nil && o.DataDir != "" {
+		// Once, up front: the copy walks the data directory from its real path (a walk does
+		// not enter a symlinked root), and every comparison below uses it.
+		if real, err := filepath.EvalSymlinks(o.DataDir); err == nil {
+			o.DataDir = real
+		}
+		if err := repositoryOutside(o, "the data directory", o.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	if o.Freezer != nil {
 		return &opened{freezer: o.Freezer, info: o.Attributes, rule: o.Rule}, nil
 	}
@@ -48,8 +60,40 @@ func open(ctx context.Context, o *Options) (*opened, error) {
 }
 
 func malformed(o *Options) error {
-	// Drivers' parse errors may quote the DSN; say only that it is malformed.
-	return fmt.Errorf("%w: the connection DSN of target %s is malformed", ErrUnreachable, o.Target)
+	// Drivers' parse errors may quote the DSN; say only that it is malformed (configuration
+	// validation says why, without the DSN).
+	return fmt.Errorf("%w: the connection DSN of target %s is malformed", ErrMalformedDSN, o.Target)
+}
+
+// repositoryOutside refuses a local repository inside dir (a directory the snapshot copies):
+// the copy would copy the repository into itself.
+func repositoryOutside(o *Options, what, dir string) error {
+	if o.Repository == nil || dir == "" {
+		return nil
+	}
+	repo, d := realPath(o.Repository.Dir), realPath(dir)
+	if repo == d || strings.HasPrefix(repo, strings.TrimSuffix(d, "/")+"/") {
+		return fmt.Errorf("%w: target %s's snapshot repository %s is inside %s %s, which the snapshot copies: it would copy the repository into itself; move snapshot.local.repository outside the data directory, its tablespaces and its WAL directory", ErrMismatch, o.Target, o.Repository.Dir, what, dir)
+	}
+	return nil
+}
+
+// realPath cleans p and resolves the symlinks of its longest existing prefix (a repository
+// may not exist yet).
+func realPath(p string) string {
+	p = filepath.Clean(p)
+	var rest []string
+	for cur := p; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return p
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
 }
 
 func openPostgres(ctx context.Context, o *Options) (*opened, error) {
@@ -60,6 +104,10 @@ func openPostgres(ctx context.Context, o *Options) (*opened, error) {
 	cfg.RuntimeParams["application_name"] = "firedrill-snapshot"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
+		if pe := postgres.AuthFailure(err); pe != nil {
+			// The server answered: it is running and reachable, and refused these credentials.
+			return nil, fmt.Errorf("%w for user %q on target %s: %s (SQLSTATE %s); check the user and password of connection.dsn", ErrAuth, cfg.User, o.Target, pe.Message, pe.Code)
+		}
 		return nil, fmt.Errorf("%w: while connecting to target %s (is the server running, and does connection.dsn reach it?): %w", ErrUnreachable, o.Target, err)
 	}
 	if o.Mode == "crash-consistent" {
@@ -87,9 +135,32 @@ func openPostgres(ctx context.Context, o *Options) (*opened, error) {
 			_ = backup.Close(ctx)
 			return nil, fmt.Errorf("%w: target %s's server runs on data directory %s, but snapshot.local.dataDir is %s", ErrMismatch, o.Target, dd, o.DataDir)
 		}
+		if err := copiedPlaces(ctx, o, backup); err != nil {
+			_ = backup.Close(ctx)
+			return nil, err
+		}
 	}
 	delete(info, "dataDirectory")
 	return &opened{freezer: backup, info: info, rule: postgres.CopyRule}, nil
+}
+
+// copiedPlaces refuses a repository inside a directory the snapshot of a PostgreSQL data
+// directory copies besides the data directory itself: a tablespace, or the WAL directory
+// when pg_wal is a link to another disk.
+func copiedPlaces(ctx context.Context, o *Options, b *postgres.OnlineBackup) error {
+	tablespaces, err := b.Tablespaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ts := range tablespaces {
+		if err := repositoryOutside(o, "tablespace "+ts.Name, ts.Location); err != nil {
+			return err
+		}
+	}
+	if wal, err := filepath.EvalSymlinks(filepath.Join(o.DataDir, "pg_wal")); err == nil {
+		return repositoryOutside(o, "the WAL directory", wal)
+	}
+	return nil
 }
 
 func openMariaDB(ctx context.Context, o *Options) (*opened, error) {

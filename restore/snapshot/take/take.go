@@ -17,6 +17,12 @@ import (
 // ErrUnreachable means the production database could not be reached.
 var ErrUnreachable = errors.New("database unreachable")
 
+// ErrAuth means the database refused the configured credentials: it is running and reachable.
+var ErrAuth = errors.New("authentication failed")
+
+// ErrMalformedDSN means the connection DSN cannot be parsed: a configuration error.
+var ErrMalformedDSN = errors.New("malformed connection DSN")
+
 // ErrMismatch means the configuration and the database disagree (wrong data directory).
 var ErrMismatch = errors.New("configuration does not match the database")
 
