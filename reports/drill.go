@@ -78,6 +78,40 @@ type Runtime struct {
 	RunAs           string `json:"runAs,omitempty"`
 	Listen          string `json:"listen"`
 	NetworkIsolated bool   `json:"networkIsolated"`
+	// Isolation says what kept the throwaway from production, and what was not possible.
+	Isolation *Isolation `json:"isolation,omitempty"`
+}
+
+// Isolation is what isolated the throwaway server from production (README, "Isolation").
+type Isolation struct {
+	// Namespaces the server ran in (mount, pid, ipc, uts, net); empty when none.
+	Namespaces []string `json:"namespaces"`
+	UID        int      `json:"uid"`
+	GID        int      `json:"gid"`
+	User       string   `json:"user"`
+	// UserFrom is "sandbox" (a uid no account has, chosen for this drill), "runAsUser"
+	// (restore.local.runAsUser, as configured) or "current" (firedrill's own user).
+	UserFrom   string `json:"userFrom"`
+	Filesystem string `json:"filesystem"`
+	// Masked are production paths inside the trees shown to the server, covered empty.
+	Masked []string `json:"masked,omitempty"`
+	// NotPossible says what isolation could not be had, and why.
+	NotPossible []string `json:"notPossible,omitempty"`
+	// Proof is what the drill saw of production from inside the running throwaway.
+	Proof *IsolationProof `json:"proof,omitempty"`
+}
+
+// IsolationProof is the probe of production's paths from inside the throwaway.
+type IsolationProof struct {
+	Method string            `json:"method"`
+	Paths  []IsolationProbed `json:"paths"`
+}
+
+// IsolationProbed is one production path as the throwaway's superuser saw it.
+type IsolationProbed struct {
+	Path    string `json:"path"`
+	Visible bool   `json:"visible"`
+	Detail  string `json:"detail"`
 }
 
 // Kept is what a --keep drill left behind.

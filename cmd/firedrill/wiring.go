@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/reports"
@@ -34,6 +38,45 @@ func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options 
 	}
 }
 
+// productionPaths are the production paths config names, for the drill's sandbox to mask and
+// its isolation probe to look for: the data directory, the snapshot repository, the DSN's unix
+// socket directory, the history directory, the configuration file and its directory, and the
+// auditor's directory locations (WAL archives, dumps). The DSN itself is never kept.
+func productionPaths(cfg *policy.Config, t *policy.Target) []string {
+	paths := []string{t.Snapshot.Local.DataDir, t.Snapshot.Local.Repository, cfg.History.Dir}
+	if cfg.File != "" {
+		paths = append(paths, cfg.File, filepath.Dir(cfg.File))
+	}
+	if dsn, err := t.DSN(); err == nil {
+		if pc, err := pgconn.ParseConfig(dsn); err == nil {
+			hosts := []string{pc.Host}
+			for _, f := range pc.Fallbacks {
+				hosts = append(hosts, f.Host)
+			}
+			for _, h := range hosts {
+				if strings.HasPrefix(h, "/") {
+					paths = append(paths, h)
+				}
+			}
+		}
+	}
+	for _, l := range cfg.Locations {
+		if l.Path != "" {
+			paths = append(paths, l.Path)
+		}
+	}
+	out := paths[:0]
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			out = append(out, abs)
+		}
+	}
+	return out
+}
+
 // takeSnapshot takes one snapshot of a configured target (clients built for this call only).
 func takeSnapshot(ctx context.Context, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
 	return takeSnapshotWith(ctx, newClients(), t, pr, log)
@@ -52,7 +95,9 @@ func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr pro
 // runDrill drills one configured target and records the result in the history.
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
 	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log}
-	res, err := d.Run(ctx, drillOptions(t, snapshotID, keep))
+	o := drillOptions(t, snapshotID, keep)
+	o.Runtime.ProductionPaths = productionPaths(cfg, t)
+	res, err := d.Run(ctx, o)
 	if err != nil {
 		return res, err
 	}

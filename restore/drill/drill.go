@@ -68,6 +68,10 @@ type RuntimeOptions struct {
 	Listen         string
 	IsolateNetwork bool
 	StartTimeout   time.Duration
+	// ProductionPaths are production's paths config knows (data directory, repository,
+	// socket directory, history, config file): masked in the sandbox when inside what it
+	// shows, and probed from inside the throwaway (the isolation finding).
+	ProductionPaths []string
 }
 
 // Drill runs drills. Build it once with its clients and clock.
@@ -157,7 +161,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 		EngineVersion: meta.EngineVersion, SizeBytes: meta.SizeBytes, AgeSeconds: r.start.Sub(meta.TakenAt).Seconds()}
 	log = log.With("snapshot", meta.ID)
 
-	runAs, err := postgres.ResolveRunAs(o.Runtime.RunAsUser)
+	runAs, userFrom, err := local.ResolveRunAs(o.Runtime.RunAsUser, res.ID)
 	if err != nil {
 		return fmt.Errorf("while choosing the user to run the throwaway server as: %w", err)
 	}
@@ -197,7 +201,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 		BinDir: binDir, DataDir: clone.DataDir, ScratchDir: scratch, RunAs: runAs,
 		Listen: o.Runtime.Listen, IsolateNetwork: o.Runtime.IsolateNetwork, Superuser: superuser,
 		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), EngineVersion: meta.EngineVersion,
-		Keep: o.Keep,
+		Keep: o.Keep, UserFrom: userFrom, ProductionPaths: o.Runtime.ProductionPaths,
 	})
 	if err != nil {
 		return fmt.Errorf("while starting the throwaway server: %w", err)
@@ -215,6 +219,8 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 		return nil
 	}
 	res.Checks = append(res.Checks, recoveryFinding(ctx, proc, meta))
+	// Proven rather than assumed: production's paths, probed from inside the throwaway.
+	res.Checks = append(res.Checks, proc.CheckIsolation(ctx))
 
 	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
 		DataDir: clone.DataDir, BinDir: binDir, Exec: proc.Exec}

@@ -1,10 +1,15 @@
-// Package local runs a throwaway PostgreSQL as a local process on a restored data directory:
-// as an unprivileged user when firedrill is root, listening only on a unix socket in a private
-// directory (or 127.0.0.1 on a free port), and, when root, inside an empty network namespace so
-// that it can open no network connection at all.
+// Package local runs a throwaway PostgreSQL as a local process on a restored data directory,
+// listening only on a unix socket in a private directory (or 127.0.0.1 on a free port).
+//
+// When firedrill is root the server runs in a sandbox (restore/runtime/local/sandbox): new
+// mount, PID, IPC, UTS and network namespaces, a private root that shows the system's binaries
+// read-only and the drill's scratch directory read-write and nothing else, as a uid no account
+// has. Not root, none of that is possible: the server runs as the current user on the host's
+// filesystem, and the result says so.
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +24,7 @@ import (
 
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/runtime/local/sandbox"
 )
 
 // Options configures a throwaway server.
@@ -40,6 +46,13 @@ type Options struct {
 	EngineVersion string
 	// Keep lets the server outlive firedrill (--keep); otherwise it dies with firedrill.
 	Keep bool
+	// UserFrom says where RunAs came from (UserFrom* of ResolveRunAs), for the record.
+	UserFrom string
+	// ProductionPaths are production's paths that config knows (data directory, repository,
+	// socket directory, ...). Start adds what the snapshot names (tablespaces, archive
+	// command directories); those inside trees the sandbox shows are masked, and all are
+	// probed by CheckIsolation.
+	ProductionPaths []string
 }
 
 // Process is a running throwaway server.
@@ -48,6 +61,10 @@ type Process struct {
 	server    *postgres.Server
 	socketDir string
 	ownSocket bool // the socket directory was made outside the scratch dir (path length)
+	// sandbox is nil when the server runs on the host (firedrill not root).
+	sandbox    *sandbox.Spec
+	production []string
+	isolation  *reports.Isolation
 }
 
 // Start prepares the data directory and starts the server. It does not wait for recovery:
@@ -71,6 +88,9 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	if os.Geteuid() != 0 {
 		p.opts.IsolateNetwork = false
 	}
+	// What production owns that this copy names: read before PrepareRestore replaces the
+	// configuration that names it.
+	p.production = productionPaths(o)
 	socketDir := filepath.Join(o.ScratchDir, "socket")
 	// Unix socket paths are limited to 107 bytes.
 	if len(socketDir)+len("/.s.PGSQL.5432") > 100 {
@@ -103,7 +123,23 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 		RunAs: o.RunAs, IsolateNetwork: p.opts.IsolateNetwork, LogFile: filepath.Join(o.ScratchDir, "server.log"),
 		Detached: o.Keep,
 	}
+	if sandbox.Available() == nil && !o.RunAs.IsCurrent() {
+		p.sandbox = p.sandboxSpec()
+		p.server.IsolateNetwork = false // the sandbox has a network namespace of its own
+		p.server.Launch = func(cmd *exec.Cmd) (*exec.Cmd, error) { return p.sandbox.Start(nil, cmd, o.Keep) }
+	}
+	p.isolation = p.describeIsolation()
 	if err := p.server.Start(ctx); err != nil {
+		p.cleanupSocket()
+		return nil, err
+	}
+	kind := KindProcess
+	if p.sandbox != nil {
+		kind = KindSandbox
+	}
+	pid := p.server.PID()
+	if err := writeRuntimeRecord(o.ScratchDir, runtimeRecord{HostPID: pid, Kind: kind, StartTicks: processStart(pid), StartedAt: time.Now().UTC(), DataDir: o.DataDir}); err != nil {
+		_ = p.server.Stop(5 * time.Second)
 		p.cleanupSocket()
 		return nil, err
 	}
@@ -148,18 +184,29 @@ func (p *Process) Connect(ctx context.Context, database string) (*pgx.Conn, erro
 	return pgx.ConnectConfig(ctx, cfg)
 }
 
-// Exec runs a server binary as the user owning the copy; it returns output and exit code.
+// Exec runs a server binary (pg_checksums on the stopped copy) as the user owning the copy,
+// in a sandbox like the server's when there is one; it returns output and exit code.
 func (p *Process) Exec(ctx context.Context, name string, args ...string) ([]byte, int, error) {
+	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, filepath.Join(p.opts.BinDir, name), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.opts.RunAs.Credential(), Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	out, err := cmd.CombinedOutput()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	var err error
+	if p.sandbox != nil {
+		var outer *exec.Cmd
+		if outer, err = p.sandbox.Start(ctx, cmd, false); err == nil {
+			err = outer.Wait()
+		}
+	} else {
+		err = cmd.Run()
+	}
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	}
-	return out, code, err
+	return out.Bytes(), code, err
 }
 
 // Stop shuts the server down and reports whether it shut down cleanly (needed by offline
@@ -198,7 +245,11 @@ func (p *Process) Describe() *reports.Runtime {
 	if runAs == "" {
 		runAs = "(current user)"
 	}
-	return &reports.Runtime{Kind: "local", EngineVersion: p.opts.EngineVersion, RunAs: runAs, Listen: listen, NetworkIsolated: p.opts.IsolateNetwork}
+	if p.sandbox != nil && p.opts.UserFrom == UserFromSandbox {
+		runAs = fmt.Sprintf("%s uid %d", SandboxUserName, p.opts.RunAs.UID)
+	}
+	return &reports.Runtime{Kind: "local", EngineVersion: p.opts.EngineVersion, RunAs: runAs, Listen: listen,
+		NetworkIsolated: p.opts.IsolateNetwork, Isolation: p.isolation}
 }
 
 // Kept says how to reach a server left running by --keep.

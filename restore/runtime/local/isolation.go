@@ -1,0 +1,284 @@
+package local
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/runtime/local/sandbox"
+)
+
+// IsolationName is the finding that proves, from inside the running throwaway, that nothing
+// of production is visible to it.
+const IsolationName = "isolation"
+
+// productionPaths are the production paths this drill knows: those config gave, plus what the
+// snapshot names: tablespace locations (tablespace_map) and the directories of the archive and
+// restore commands (postgresql.conf, postgresql.auto.conf). Each is listed as given and, when
+// it differs, with its symlinks resolved.
+func productionPaths(o Options) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if p == "" || !filepath.IsAbs(p) {
+			return
+		}
+		for _, q := range []string{filepath.Clean(p), resolvePath(p)} {
+			if !seen[q] {
+				seen[q] = true
+				out = append(out, q)
+			}
+		}
+	}
+	for _, p := range o.ProductionPaths {
+		add(p)
+	}
+	if m := o.Files[postgres.TablespaceMapFile]; len(m) > 0 {
+		sc := bufio.NewScanner(bytes.NewReader(m))
+		for sc.Scan() {
+			if _, loc, ok := strings.Cut(strings.TrimSpace(sc.Text()), " "); ok {
+				add(loc)
+			}
+		}
+	}
+	for _, conf := range []string{"postgresql.conf", "postgresql.auto.conf"} {
+		b, err := os.ReadFile(filepath.Join(o.DataDir, conf))
+		if err != nil {
+			continue
+		}
+		for _, p := range commandDirs(b) {
+			add(p)
+		}
+	}
+	return out
+}
+
+// commandDirs returns the directories that archive/restore commands in a PostgreSQL
+// configuration file write to or read from: the directory of each absolute path token that
+// carries a %f/%p placeholder ("cp %p /mnt/archive/%f" gives /mnt/archive).
+func commandDirs(conf []byte) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(conf))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		key, val, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		switch strings.TrimSpace(key) {
+		case "archive_command", "restore_command", "archive_cleanup_command", "recovery_end_command":
+		default:
+			continue
+		}
+		for _, tok := range strings.FieldsFunc(val, func(r rune) bool { return strings.ContainsRune(" \t'\"`;&|<>()", r) }) {
+			if !strings.HasPrefix(tok, "/") {
+				continue
+			}
+			if i := strings.Index(tok, "%"); i >= 0 {
+				if d := filepath.Dir(tok[:i] + "x"); d != "/" {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func resolvePath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return filepath.Clean(p)
+}
+
+// sandboxSpec is the sandbox of this drill: the scratch directory (and a socket directory
+// made outside it) writable at its own path, the server's installation read-only when it is
+// outside /usr, and production's paths inside those trees masked.
+func (p *Process) sandboxSpec() *sandbox.Spec {
+	s := &sandbox.Spec{UID: p.opts.RunAs.UID, GID: p.opts.RunAs.GID, Tag: p.opts.ScratchDir,
+		HostNetwork: !p.opts.IsolateNetwork}
+	s.Writable = []string{p.opts.ScratchDir}
+	if p.ownSocket {
+		s.Writable = append(s.Writable, p.socketDir)
+	}
+	install := resolvePath(filepath.Dir(p.opts.BinDir))
+	if !strings.HasPrefix(install, "/usr/") {
+		s.ReadOnly = append(s.ReadOnly, install)
+	}
+	needed := []string{install}
+	for _, w := range s.Writable {
+		needed = append(needed, resolvePath(w))
+	}
+	s.Masks, _ = sandbox.MaskPlan(s.Exposed(), needed, p.production, readDirNames)
+	return s
+}
+
+func readDirNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Name()
+	}
+	return out, nil
+}
+
+// describeIsolation is the isolation record before the probe.
+func (p *Process) describeIsolation() *reports.Isolation {
+	iso := &reports.Isolation{UID: int(p.opts.RunAs.UID), GID: int(p.opts.RunAs.GID), User: p.opts.RunAs.Name, UserFrom: p.opts.UserFrom, Namespaces: []string{}}
+	if p.opts.RunAs.IsCurrent() {
+		iso.UID, iso.GID = os.Getuid(), os.Getgid()
+		iso.User = "(current user)"
+	}
+	if iso.UserFrom == "" {
+		iso.UserFrom = UserFromRunAsUser
+		if p.opts.RunAs.IsCurrent() {
+			iso.UserFrom = UserFromCurrent
+		}
+	}
+	if p.sandbox == nil {
+		why := "firedrill is not root"
+		if err := sandbox.Available(); err == nil {
+			why = "the server runs as firedrill's own user"
+		}
+		iso.Filesystem = "host filesystem: the server sees every file its user can read"
+		iso.NotPossible = []string{
+			"mount, pid, ipc, uts and net namespaces: " + why,
+			"a dedicated uid: " + why + "; the server runs as firedrill's own user and can read what it can",
+		}
+		if p.opts.IsolateNetwork {
+			iso.Namespaces = []string{sandbox.NetNamespace}
+			iso.NotPossible = iso.NotPossible[1:]
+		}
+		return iso
+	}
+	iso.Namespaces = p.sandbox.Namespaces()
+	var shown []string
+	for _, t := range sandbox.SystemTrees {
+		if fi, err := os.Lstat(t); err == nil && fi.IsDir() {
+			shown = append(shown, t+" ro")
+		}
+	}
+	for _, t := range p.sandbox.ReadOnly {
+		shown = append(shown, t+" ro")
+	}
+	for _, t := range p.sandbox.Writable {
+		shown = append(shown, t+" rw")
+	}
+	iso.Filesystem = "private root: " + strings.Join(shown, ", ") + "; synthetic /etc, minimal /dev, private /proc, /tmp and /dev/shm"
+	iso.Masked = slices.Clone(p.sandbox.Masks)
+	if p.sandbox.HostNetwork {
+		why := "restore.local.isolateNetwork is false"
+		if p.opts.Listen == "tcp" {
+			why = "restore.local.listen is tcp: the server must be reachable on the host's 127.0.0.1"
+		}
+		iso.NotPossible = append(iso.NotPossible, "net namespace: "+why)
+	}
+	if p.opts.UserFrom == UserFromRunAsUser {
+		iso.NotPossible = append(iso.NotPossible, fmt.Sprintf("a uid of its own: restore.local.runAsUser is %s (uid %d), which may own other files", p.opts.RunAs.Name, p.opts.RunAs.UID))
+	}
+	return iso
+}
+
+// CheckIsolation probes, as the superuser from inside the running throwaway, every production
+// path the drill knows (pg_stat_file, pg_ls_dir), records what it saw in the isolation record,
+// and returns the isolation finding: pass when nothing of production is visible, warn naming
+// what is (never fail: it says nothing about the backup).
+func (p *Process) CheckIsolation(ctx context.Context) checks.Finding {
+	proof := &reports.IsolationProof{Method: fmt.Sprintf("pg_stat_file and pg_ls_dir as superuser %q from inside the throwaway", p.opts.Superuser), Paths: []reports.IsolationProbed{}}
+	p.isolation.Proof = proof
+	ev := checks.Evidence{"paths": len(p.production)}
+	if len(p.production) == 0 {
+		return checks.Warnf(IsolationName, ev, "no production path known to probe")
+	}
+	conn, err := p.Connect(ctx, "postgres")
+	if err != nil {
+		return checks.Warnf(IsolationName, ev, "could not probe isolation: %v", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	own := []string{p.opts.ScratchDir, p.socketDir}
+	if p.sandbox != nil {
+		own = append(append(append(own, p.sandbox.ReadOnly...), p.sandbox.Writable...), sandbox.SystemTrees...)
+	}
+	var visible []string
+	for _, path := range p.production {
+		pr := probePath(ctx, conn, path, own)
+		proof.Paths = append(proof.Paths, pr)
+		if pr.Visible {
+			visible = append(visible, path+" ("+pr.Detail+")")
+		}
+	}
+	ev["visible"] = visible
+	if len(p.isolation.NotPossible) > 0 {
+		ev["notPossible"] = p.isolation.NotPossible
+	}
+	if len(visible) > 0 {
+		return checks.Warnf(IsolationName, ev, "production is visible from inside the throwaway: %s", strings.Join(visible, "; "))
+	}
+	return checks.Passf(IsolationName, ev, "none of production's %d known paths is visible from inside the throwaway", len(p.production))
+}
+
+// probePath is what the throwaway's superuser sees at path: nothing, an empty directory or
+// file (a mask), or production's content.
+func probePath(ctx context.Context, conn *pgx.Conn, path string, own []string) reports.IsolationProbed {
+	pr := reports.IsolationProbed{Path: path}
+	var isDir *bool
+	var size *int64
+	if err := conn.QueryRow(ctx, "SELECT (s).isdir, (s).size FROM (SELECT pg_stat_file($1, true) AS s) f", path).Scan(&isDir, &size); err != nil {
+		// It exists, but the server may not look: its existence is visible, its content not.
+		pr.Visible, pr.Detail = true, "exists: "+firstLine(err.Error())
+		return pr
+	}
+	switch {
+	case isDir == nil:
+		pr.Detail = "does not exist"
+	case *isDir:
+		rows, err := conn.Query(ctx, "SELECT pg_ls_dir($1, true, false)", path)
+		var names []string
+		if err == nil {
+			names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		if err != nil {
+			pr.Visible, pr.Detail = true, "directory, not listable: "+firstLine(err.Error())
+			break
+		}
+		// A directory above the sandbox's own trees shows the way to them, nothing else.
+		var theirs []string
+		for _, n := range names {
+			full := filepath.Join(path, n)
+			if !slices.ContainsFunc(own, func(o string) bool { return full == o || strings.HasPrefix(o, full+"/") }) {
+				theirs = append(theirs, n)
+			}
+		}
+		switch {
+		case len(theirs) > 0:
+			pr.Visible, pr.Detail = true, fmt.Sprintf("directory with %d entries", len(theirs))
+		case len(names) > 0:
+			pr.Detail = "only the way to the throwaway's own files"
+		default:
+			pr.Detail = "empty directory (masked)"
+		}
+	case size != nil && *size > 0:
+		pr.Visible, pr.Detail = true, fmt.Sprintf("file of %d bytes", *size)
+	default:
+		pr.Detail = "empty file (masked)"
+	}
+	return pr
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
