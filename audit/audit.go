@@ -32,22 +32,22 @@ type TargetReport struct {
 	Findings []checks.Finding `json:"findings"`
 }
 
-// Failed reports whether any check failed.
-func (r *Report) Failed() bool { return r.any(checks.Fail) }
-
-// CouldNotCheck reports whether any check could not run (a source could not be read).
-func (r *Report) CouldNotCheck() bool { return r.any(checks.Error) }
-
-func (r *Report) any(s checks.Status) bool {
+// Status is the status that decides the audit, by checks.Decisive's precedence: any failed
+// check fails it whatever else could not be checked.
+func (r *Report) Status() checks.Status {
+	w := checks.Pass
 	for _, t := range r.Targets {
-		for _, f := range t.Findings {
-			if f.Status == s {
-				return true
-			}
-		}
+		w = checks.Decisive(w, checks.Worst(t.Findings))
 	}
-	return false
+	return w
 }
+
+// Failed reports whether any check failed (the audit fails, exit 1).
+func (r *Report) Failed() bool { return r.Status() == checks.Fail }
+
+// CouldNotCheck reports whether the audit's outcome is "could not check" (exit 3): a check could
+// not run (a source could not be read) and none failed.
+func (r *Report) CouldNotCheck() bool { return r.Status() == checks.Error }
 
 // Connector opens a connection to a target's database for the WAL check.
 type Connector func(ctx context.Context, dsn string) (DBConn, error)

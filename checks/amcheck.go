@@ -52,6 +52,8 @@ type amProblem struct {
 	Block    *int64 `json:"block,omitempty"`
 	Offset   *int32 `json:"offset,omitempty"`
 	Message  string `json:"message"`
+	// SQLState is set when the problem is PostgreSQL refusing the read (see Damage).
+	SQLState string `json:"sqlstate,omitempty"`
 }
 
 const relationsSQL = `
@@ -82,6 +84,11 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 	)
 	for _, db := range dbs {
 		jobs, err := a.plan(ctx, env, db)
+		if damaged, why := Damage(err); damaged {
+			// The catalog itself (or the database's directory) cannot be read.
+			problems = append(problems, amProblem{Database: db, Relation: "(catalog)", Message: why.Message, SQLState: why.SQLState})
+			continue
+		}
 		if err != nil {
 			return []Finding{Errorf(AmcheckName, Evidence{"database": db}, "%v", err)}
 		}
@@ -102,8 +109,8 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 			defer mu.Unlock()
 			problems = append(problems, found...)
 			if err != nil {
-				if isCorruption(err) {
-					problems = append(problems, amProblem{Database: j.database, Relation: j.name, Message: pgMessage(err)})
+				if damaged, why := Damage(err); damaged {
+					problems = append(problems, amProblem{Database: j.database, Relation: j.name, Message: why.Message, SQLState: why.SQLState})
 				} else {
 					errs = append(errs, fmt.Sprintf("%s %s: %s", j.database, j.name, pgMessage(err)))
 				}
@@ -161,11 +168,11 @@ func (a *Amcheck) plan(ctx context.Context, env *Env, db string) ([]amJob, error
 	defer conn.Close(context.WithoutCancel(ctx))
 	// The restored copy is scratch: installing the extension there touches nothing else.
 	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS amcheck"); err != nil {
-		return nil, fmt.Errorf("while installing the amcheck extension in database %s (is postgresql-contrib installed for this major version?): %s", db, pgMessage(err))
+		return nil, wrapPG(err, "while installing the amcheck extension in database %s (is postgresql-contrib installed for this major version?)", db)
 	}
 	rows, err := conn.Query(ctx, relationsSQL)
 	if err != nil {
-		return nil, fmt.Errorf("while listing relations of database %s: %s", db, pgMessage(err))
+		return nil, wrapPG(err, "while listing relations of database %s", db)
 	}
 	var jobs []amJob
 	chunk := a.ChunkBlocks

@@ -102,6 +102,12 @@ func (c *Checksums) RunStopped(ctx context.Context, env *Env) []Finding {
 		f.Status, f.Message = Fail, m[1]+" block(s) with bad checksums in the stopped copy"
 	case err != nil && m == nil:
 		ev["output"] = lastLinesOf(text, 20)
+		// A file it cannot read to the end (a truncated or unreadable segment) is damage it found.
+		if ok, line := DamagedFileOutput(text); ok {
+			ev["damage"] = line
+			f.Status, f.Message = Fail, "pg_checksums could not read a data file of the stopped copy: "+line
+			break
+		}
 		f.Status, f.Message = Error, "pg_checksums could not run: "+err.Error()
 	case err != nil:
 		ev["output"] = lastLinesOf(text, 20)

@@ -81,6 +81,14 @@ func TestChecksumsRunStopped(t *testing.T) {
 			evidence: Evidence{"exitCode": 1, "output": "pg_checksums: error: cluster must be shut down"},
 		},
 		{
+			// A truncated segment: pg_checksums stops before printing a summary.
+			name:     "short read of a data file",
+			exec:     fakeExec{out: "pg_checksums: error: could not read block 12 in file \"/scratch/data/base/5/16397\": read 4096 of 8192", code: 1, err: exitStatus1},
+			want:     Fail,
+			msg:      "pg_checksums could not read a data file of the stopped copy: pg_checksums: error: could not read block 12",
+			evidence: Evidence{"exitCode": 1, "damage": "pg_checksums: error: could not read block 12 in file \"/scratch/data/base/5/16397\": read 4096 of 8192"},
+		},
+		{
 			name: "non-zero exit with zero bad checksums",
 			exec: fakeExec{out: pgChecksumsOK + "\npg_checksums: error: could not read block", code: 1, err: exitStatus1},
 			want: Fail,

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Status is the outcome of one check. The order matters: a higher status is worse, so the
-// status of a set of findings is the worst of them.
+// Status is the outcome of one check. The numeric values only name the statuses (and must not
+// change: they index statusNames); which status decides a set of findings is written down once,
+// in precedence below, and nowhere else compares statuses by number.
 type Status int
 
 const (
@@ -79,13 +80,43 @@ func Errorf(name string, ev Evidence, format string, a ...any) Finding {
 	return Finding{Check: name, Status: Error, Message: fmt.Sprintf(format, a...), Evidence: ev}
 }
 
-// Worst returns the worst status among findings, Pass for none.
+// precedence is the one statement of which status decides a set of findings, from the least to
+// the most decisive: a proven failure (Fail) outranks "could not check" (Error), so a drill or an
+// audit that proved the backup bad fails (exit 1) whatever else errored; Error outranks the
+// statuses that pass (Warn, Pass). reports maps the result to a drill status and cmd/firedrill to
+// an exit code, both from this order.
+var precedence = [...]Status{Pass, Warn, Error, Fail}
+
+func rank(s Status) int {
+	for i, p := range precedence {
+		if p == s {
+			return i
+		}
+	}
+	// A status this build does not know proved nothing: it counts as "could not check".
+	return rank(Error)
+}
+
+// Outranks reports whether s decides the outcome over o (Fail over Error over Warn over Pass).
+func (s Status) Outranks(o Status) bool { return rank(s) > rank(o) }
+
+// Decisive returns the status that decides a set of statuses: Fail if any failed, whatever else
+// errored; else Error if any could not check; else Warn if any warned; else Pass (also for none).
+func Decisive(ss ...Status) Status {
+	w := Pass
+	for _, s := range ss {
+		if s.Outranks(w) {
+			w = s
+		}
+	}
+	return w
+}
+
+// Worst returns the status that decides a set of findings (see Decisive), Pass for none.
 func Worst(fs []Finding) Status {
 	w := Pass
 	for _, f := range fs {
-		if f.Status > w {
-			w = f.Status
-		}
+		w = Decisive(w, f.Status)
 	}
 	return w
 }

@@ -92,8 +92,13 @@ func TestWorst(t *testing.T) {
 		{"all pass", f(Pass, Pass), Pass},
 		{"warn", f(Pass, Warn, Pass), Warn},
 		{"fail beats warn", f(Warn, Fail, Pass), Fail},
-		{"error beats fail", f(Fail, Error, Warn), Error},
+		// A proven failure outranks "could not check" (issue 8, item 0): this row said Error.
+		{"fail beats error", f(Fail, Error, Warn), Fail},
+		{"fail beats error, error first", f(Error, Fail), Fail},
+		{"error beats warn", f(Warn, Error, Pass), Error},
 		{"error first", f(Error, Pass), Error},
+		{"unknown status counts as error", f(Pass, Status(7)), Status(7)},
+		{"fail beats an unknown status", f(Status(7), Fail), Fail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,5 +127,35 @@ func TestFindingBuilders(t *testing.T) {
 				t.Errorf("got %+v, want check c, status %v, message %q and the evidence", tt.got, tt.want, "3 ok")
 			}
 		})
+	}
+}
+
+// TestPrecedence is the precedence table itself: for every pair of statuses, which one decides.
+func TestPrecedence(t *testing.T) {
+	all := []Status{Pass, Warn, Error, Fail}
+	// want[a][b] is Decisive(a, b).
+	want := map[Status]map[Status]Status{
+		Pass:  {Pass: Pass, Warn: Warn, Error: Error, Fail: Fail},
+		Warn:  {Pass: Warn, Warn: Warn, Error: Error, Fail: Fail},
+		Error: {Pass: Error, Warn: Error, Error: Error, Fail: Fail},
+		Fail:  {Pass: Fail, Warn: Fail, Error: Fail, Fail: Fail},
+	}
+	for _, a := range all {
+		for _, b := range all {
+			t.Run(a.String()+"+"+b.String(), func(t *testing.T) {
+				if got := Decisive(a, b); got != want[a][b] {
+					t.Errorf("Decisive(%v, %v) = %v, want %v", a, b, got, want[a][b])
+				}
+				if got := Decisive(b, a); got != want[a][b] {
+					t.Errorf("Decisive(%v, %v) = %v, want %v (order must not matter)", b, a, got, want[a][b])
+				}
+				if got, w := a.Outranks(b), want[a][b] == a && a != b; got != w {
+					t.Errorf("%v.Outranks(%v) = %v, want %v", a, b, got, w)
+				}
+			})
+		}
+	}
+	if got := Decisive(); got != Pass {
+		t.Errorf("Decisive() = %v, want pass", got)
 	}
 }

@@ -46,7 +46,7 @@ func (f *Freshness) Run(ctx context.Context, env *Env) []Finding {
 	defer conn.Close(context.WithoutCancel(ctx))
 	var ts *time.Time
 	if err := conn.QueryRow(ctx, f.Query).Scan(&ts); err != nil {
-		return fin(Failf(FreshnessName, ev, "query failed (it must return one timestamp): %s", pgMessage(err)))
+		return fin(queryFailed(FreshnessName, ev, err, "query failed (it must return one timestamp)"))
 	}
 	if ts == nil {
 		return fin(Failf(FreshnessName, ev, "query returned NULL: the restored data has no rows to date it by"))

@@ -64,16 +64,6 @@ feed:
 	return connErr
 }
 
-// isCorruption reports errors PostgreSQL raises for corrupt data (class XX: data_corrupted,
-// index_corrupted) or unreadable pages.
-func isCorruption(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "XX001" || pgErr.Code == "XX002"
-	}
-	return false
-}
-
 func pgMessage(err error) string {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -84,4 +74,19 @@ func pgMessage(err error) string {
 		return m
 	}
 	return err.Error()
+}
+
+// pgError is an error that reads as "what was done: the server's message (detail)" and still
+// unwraps to the server's error, so Damage and CouldNotRead can classify it.
+type pgError struct {
+	msg string
+	err error
+}
+
+func (e *pgError) Error() string { return e.msg }
+func (e *pgError) Unwrap() error { return e.err }
+
+// wrapPG wraps a server error with what was being done, in the server's own words.
+func wrapPG(err error, format string, a ...any) error {
+	return &pgError{msg: fmt.Sprintf(format, a...) + ": " + pgMessage(err), err: err}
 }

@@ -54,8 +54,15 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 	counts := map[string]int64{}
 	var mu sync.Mutex
 	var errs []string
+	// damaged are the tables PostgreSQL refused to read because their data is damaged: proof
+	// that the copy is unfit, not a count that could not be taken.
+	var damaged []damagedTable
 	for _, db := range dbs {
 		tables, err := listTables(ctx, env.DB, db)
+		if ok, why := Damage(err); ok {
+			damaged = append(damaged, damagedTable{Table: db + ".(catalog)", DamageReason: why})
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -65,16 +72,24 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 			err := conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s.%s.%s: %s", db, t[0], t[1], pgMessage(err)))
+			name := db + "." + t[0] + "." + t[1]
+			if ok, why := Damage(err); ok {
+				damaged = append(damaged, damagedTable{Table: name, DamageReason: why})
 				return
 			}
-			counts[db+"."+t[0]+"."+t[1]] = n
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %s", name, pgMessage(err)))
+				return
+			}
+			counts[name] = n
 		})
-		if err != nil {
+		if ok, why := Damage(err); ok {
+			damaged = append(damaged, damagedTable{Table: db, DamageReason: why})
+		} else if err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
+	slices.SortFunc(damaged, func(a, b damagedTable) int { return strings.Compare(a.Table, b.Table) })
 	var total int64
 	for _, n := range counts {
 		total += n
@@ -88,6 +103,8 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 		}
 		n, ok := counts[full]
 		switch {
+		case !ok && slices.ContainsFunc(damaged, func(d damagedTable) bool { return d.Table == full }):
+			short = append(short, fmt.Sprintf("%s: could not be counted, its data is damaged (expected at least %d rows)", full, r.Min[key]))
 		case !ok:
 			short = append(short, fmt.Sprintf("%s: table not found in the restored copy (expected at least %d rows)", full, r.Min[key]))
 		case n < r.Min[key]:
@@ -95,10 +112,20 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 		}
 	}
 	f := Finding{Check: RowCountsName, Evidence: ev, Seconds: time.Since(started).Seconds()}
-	switch {
-	case len(short) > 0:
+	if len(short) > 0 {
 		ev["minimums"] = r.Min
 		ev["violations"] = short
+	}
+	if len(errs) > 0 {
+		ev["errors"] = firstN(errs, 50)
+	}
+	switch {
+	case len(damaged) > 0:
+		ev["damaged"] = firstN(damaged, 50)
+		ev["sqlstate"] = damaged[0].SQLState
+		f.Status = Fail
+		f.Message = fmt.Sprintf("%d table(s) could not be read because PostgreSQL reports their data damaged, first %s: %s", len(damaged), damaged[0].Table, damaged[0].DamageReason)
+	case len(short) > 0:
 		f.Status, f.Message = Fail, short[0]
 	case len(errs) > 0:
 		ev["errors"] = firstN(errs, 50)
@@ -118,7 +145,7 @@ func listTables(ctx context.Context, db DB, database string) ([][2]string, error
 	defer conn.Close(context.WithoutCancel(ctx))
 	rows, err := conn.Query(ctx, tablesSQL)
 	if err != nil {
-		return nil, fmt.Errorf("while listing tables of %s: %s", database, pgMessage(err))
+		return nil, wrapPG(err, "while listing tables of %s", database)
 	}
 	var out [][2]string
 	for rows.Next() {
@@ -131,4 +158,10 @@ func listTables(ctx context.Context, db DB, database string) ([][2]string, error
 	}
 	rows.Close()
 	return out, rows.Err()
+}
+
+// damagedTable is a table (database.schema.table) PostgreSQL refused to count, and why.
+type damagedTable struct {
+	Table string `json:"table"`
+	DamageReason
 }

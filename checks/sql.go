@@ -48,7 +48,7 @@ func (s *SQL) Run(ctx context.Context, env *Env) []Finding {
 	// The simple protocol returns text, so values compare as psql shows them (t, 42, 2026-...).
 	res, err := conn.PgConn().Exec(ctx, a.Query).ReadAll()
 	if err != nil {
-		return fin(Failf(s.Name(), ev, "query failed: %s", pgMessage(err)))
+		return fin(queryFailed(s.Name(), ev, err, "query failed"))
 	}
 	var got *string
 	for i := len(res) - 1; i >= 0; i-- {

@@ -41,7 +41,53 @@ type DrillResult struct {
 	Runtime             *Runtime `json:"runtime,omitempty"`
 	// Kept lists what --keep left in place, so a person can inspect it.
 	Kept *Kept `json:"kept,omitempty"`
+	// Interrupted is true for a drill cut short: by SIGINT/SIGTERM (its own record), or killed
+	// (kill -9, a crash: the record the next drill or 'firedrill gc' wrote from its lock file).
+	Interrupted bool `json:"interrupted,omitempty"`
+	// CleanedUp lists what dead drills of this target had left in the scratch root (a full copy
+	// of production data, perhaps a server) and this drill removed before it started.
+	CleanedUp []Leftover `json:"cleanedUp,omitempty"`
+	// KeptThrowaways lists --keep'd throwaways of this target the drill found and left alone
+	// ('firedrill gc --include-kept' removes them).
+	KeptThrowaways []Leftover `json:"keptThrowaways,omitempty"`
 }
+
+// Leftover is a drill's scratch directory found by a later drill or by 'firedrill gc'.
+type Leftover struct {
+	ScratchDir string `json:"scratchDir"`
+	DrillID    string `json:"drillId"`
+	Target     string `json:"target"`
+	// StartedAt is when its drill started (unknown for a directory without a lock file).
+	StartedAt *time.Time `json:"startedAt,omitempty"`
+	// PID is the firedrill process that ran the drill.
+	PID int `json:"pid,omitempty"`
+	// Phase is the drill phase it was in when last heard of.
+	Phase string `json:"phase,omitempty"`
+	Bytes int64  `json:"bytes"`
+	Kept  bool   `json:"kept"`
+	// State is dead (its drill is gone), kept (--keep), live (its drill still runs) or orphan
+	// (a directory with no lock file: left by a firedrill that kept none).
+	State string `json:"state"`
+	// Action is what was done: removed, left (kept or live), or failed (see Error).
+	Action string `json:"action"`
+	// Stopped says what was stopped or released (a server, a shared memory segment).
+	Stopped []string `json:"stopped,omitempty"`
+	// Recorded is true when an interrupted record of its drill was written to the history.
+	Recorded bool   `json:"recorded,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Leftover states and actions.
+const (
+	LeftoverDead   = "dead"
+	LeftoverKept   = "kept"
+	LeftoverLive   = "live"
+	LeftoverOrphan = "orphan"
+
+	LeftoverRemoved = "removed"
+	LeftoverLeft    = "left"
+	LeftoverFailed  = "failed"
+)
 
 // SchemaVersion of DrillResult's JSON.
 const SchemaVersion = 1
@@ -123,24 +169,47 @@ type Kept struct {
 	Connect    string `json:"connect,omitempty"`
 }
 
-// Finalize derives Status from the findings (if not already an error).
+// Finalize derives Status from the findings and from what the drill already decided (a drill
+// that could not complete is StatusError with Error set). The precedence is checks.Decisive's: a
+// proven failure makes the drill fail even if it then errored (Error keeps saying why it could
+// not complete); else anything that could not check makes it error; else it passes (warnings
+// pass).
 func (r *DrillResult) Finalize() {
-	if r.Status == StatusError && r.Error != "" && !hasFailure(r.Checks) {
-		return
-	}
-	switch checks.Worst(r.Checks) {
-	case checks.Fail:
-		r.Status = StatusFail
-	case checks.Error:
-		r.Status = StatusError
-	default:
-		if r.Status == "" || r.Status == StatusPass {
-			r.Status = StatusPass
-		}
-	}
+	r.Status = FromFinding(checks.Decisive(r.Status.finding(), checks.Worst(r.Checks)))
 }
 
-func hasFailure(fs []checks.Finding) bool { return checks.Worst(fs) == checks.Fail }
+// FromFinding maps the status that decides a set of findings to a drill status: fail ⇒ fail,
+// error ⇒ error, warn and pass ⇒ pass.
+func FromFinding(s checks.Status) Status {
+	switch s {
+	case checks.Fail:
+		return StatusFail
+	case checks.Pass, checks.Warn:
+		return StatusPass
+	}
+	return StatusError
+}
+
+// finding is the finding status a drill status stands for ("" decides nothing: pass).
+func (s Status) finding() checks.Status {
+	switch s {
+	case "", StatusPass:
+		return checks.Pass
+	case StatusFail:
+		return checks.Fail
+	}
+	return checks.Error
+}
+
+// Overall is the status of several drills (one command over several targets), by the same
+// precedence: any fail ⇒ fail; else any error ⇒ error; else pass.
+func Overall(ss ...Status) Status {
+	w := checks.Pass
+	for _, s := range ss {
+		w = checks.Decisive(w, s.finding())
+	}
+	return FromFinding(w)
+}
 
 // HumanBytes formats a byte count with binary units: 512 B, 1.5 KiB, 3.2 GiB.
 func HumanBytes(n int64) string {

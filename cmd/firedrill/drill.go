@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,11 @@ func newDrillCmd(g *globals) *cobra.Command {
 Teardown always happens, also on failure, Ctrl-C or SIGTERM, unless --keep asks to leave the
 scratch copy (and, after a successful drill, the running server) for inspection.
 Each result is also written to the history directory (history.dir).
+Before it starts, a drill removes what dead drills of its target left in the scratch directory
+(a killed drill's copy, its server, its shared memory), says so, and records them as
+interrupted; kept throwaways are left alone ('firedrill gc' sweeps every target on demand).
+A proven failure outranks "could not check": a drill with a failed check exits 1 even if
+another check could not run.
 
 ` + exitCodesHelp,
 		Example: `  firedrill drill --target orders
@@ -73,10 +79,15 @@ Each result is also written to the history directory (history.dir).
 			if err := printDrills(g, f, results); err != nil {
 				return err
 			}
-			if recordErr != nil {
+			rerr := resultsErr(results)
+			if recordErr != nil && !errors.Is(rerr, errChecksFailed) {
 				return recordErr
 			}
-			return resultsErr(results)
+			if recordErr != nil {
+				// A proven failure outranks a result that could not be recorded: exit 1, and say both.
+				fmt.Fprintf(g.stderr, "firedrill: %s\n", indentLines(recordErr.Error()))
+			}
+			return rerr
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to drill (default: every target, in turn)")

@@ -94,7 +94,7 @@ func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr pro
 
 // runDrill drills one configured target and records the result in the history.
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
-	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log}
+	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir)}
 	o := drillOptions(t, snapshotID, keep)
 	o.Runtime.ProductionPaths = productionPaths(cfg, t)
 	res, err := d.Run(ctx, o)
@@ -109,16 +109,11 @@ func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapsho
 
 // resultsErr turns drill statuses into the command's error (and so its exit code).
 func resultsErr(results []*reports.DrillResult) error {
-	worst := reports.StatusPass
+	statuses := make([]reports.Status, 0, len(results))
 	for _, r := range results {
-		switch {
-		case r.Status == reports.StatusFail:
-			worst = reports.StatusFail
-		case r.Status == reports.StatusError && worst == reports.StatusPass:
-			worst = reports.StatusError
-		}
+		statuses = append(statuses, r.Status)
 	}
-	switch worst {
+	switch reports.Overall(statuses...) {
 	case reports.StatusFail:
 		return errChecksFailed
 	case reports.StatusError:

@@ -63,6 +63,7 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if r.Error != "" {
 		field(w, "error", r.Error)
 	}
+	leftoverNote(w, r)
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(r.Phases))
 	for _, p := range r.Phases {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
+	dirscratch "github.com/firedrill/firedrill/restore/drill/scratch"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/runtime/local"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -80,6 +81,11 @@ type Drill struct {
 	Now      func() time.Time
 	Progress Progress
 	Log      *slog.Logger
+	// History receives the interrupted record of a dead drill found by a sweep; nil: none.
+	History dirscratch.Recorder
+	// StopLeftover stops what a dead drill left running on its scratch directory; default
+	// local.CleanupLeftover.
+	StopLeftover func(ctx context.Context, dir string) ([]string, error)
 }
 
 // run is the state of one drill.
@@ -90,12 +96,17 @@ type run struct {
 	start   time.Time
 	phase   string
 	phaseAt time.Time
+	// lock is held on the scratch directory from before it exists until it is gone.
+	lock *dirscratch.Lock
 }
 
 func (r *run) begin(name string) {
 	r.end()
 	r.phase, r.phaseAt = name, r.d.Now()
 	r.d.Progress.Phase(name)
+	if r.lock != nil {
+		_ = r.lock.Update(func(rec *dirscratch.Record) { rec.Phase = name })
+	}
 }
 
 func (r *run) end() {
@@ -118,16 +129,23 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	id := newID()
+	log := d.Log.With("target", o.Target, "drill", id)
+	// Dead drills' leftovers go first, outside the RTO clock: they are not this restore's work.
+	cleaned, kept := d.sweep(ctx, o, id, log)
 	r := &run{d: d, o: o, start: d.Now()}
 	r.res = &reports.DrillResult{
-		SchemaVersion: reports.SchemaVersion, ID: newID(), Target: o.Target, Engine: o.Engine,
+		SchemaVersion: reports.SchemaVersion, ID: id, Target: o.Target, Engine: o.Engine,
 		StartedAt: r.start.UTC(), RTO: reports.RTO{TargetSeconds: o.RTO.Seconds()},
 		Phases: []reports.Phase{}, Checks: []checks.Finding{},
+		CleanedUp: cleaned, KeptThrowaways: kept,
 	}
-	log := d.Log.With("target", o.Target, "drill", r.res.ID)
 	err := r.do(ctx, log)
 	r.end()
 	r.res.FinishedAt = d.Now().UTC()
+	if lerr := r.releaseLock(); lerr != nil {
+		log.Warn("could not release the drill's scratch lock", "error", lerr)
+	}
 	if errors.Is(err, ErrUsage) {
 		return r.res, err
 	}
@@ -136,6 +154,7 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 		r.res.Error = err.Error()
 		if ctx.Err() != nil {
 			r.res.Error = "interrupted: " + r.res.Error
+			r.res.Interrupted = true
 		}
 	}
 	r.res.Finalize()
@@ -164,6 +183,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	runAs, userFrom, err := local.ResolveRunAs(o.Runtime.RunAsUser, res.ID)
 	if err != nil {
 		return fmt.Errorf("while choosing the user to run the throwaway server as: %w", err)
+	}
+	if err := r.acquireLock(meta); err != nil {
+		return err
 	}
 	scratch, err := makeScratch(o.Runtime.ScratchDir, o.Target, res.ID, runAs)
 	if err != nil {
@@ -340,7 +362,7 @@ func makeScratch(root, target, id string, runAs postgres.RunAs) (string, error) 
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("while creating scratch root %s: %w", root, err)
 	}
-	dir := filepath.Join(root, "firedrill-drill-"+target+"-"+id)
+	dir := filepath.Join(root, dirscratch.DirName(target, id))
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", fmt.Errorf("while creating scratch directory %s: %w", dir, err)
 	}

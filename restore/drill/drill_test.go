@@ -38,7 +38,7 @@ func TestRunRefusesWhatItCannotDrill(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := &emptySource{}
-			res, err := (&Drill{Source: src}).Run(context.Background(), Options{Target: "x", Engine: tt.engine, Driver: tt.driver, RTO: time.Minute})
+			res, err := (&Drill{Source: src}).Run(context.Background(), Options{Target: "x", Engine: tt.engine, Driver: tt.driver, RTO: time.Minute, Runtime: RuntimeOptions{ScratchDir: t.TempDir()}})
 			if err != nil {
 				t.Fatalf("Run error %v; want a result with status error", err)
 			}
@@ -53,7 +53,7 @@ func TestRunRefusesWhatItCannotDrill(t *testing.T) {
 }
 
 func TestRunWithoutSnapshotsIsAnError(t *testing.T) {
-	res, err := (&Drill{Source: &emptySource{}}).Run(context.Background(), Options{Target: "orders", Engine: "postgres", Driver: "local", RTO: time.Minute})
+	res, err := (&Drill{Source: &emptySource{}}).Run(context.Background(), Options{Target: "orders", Engine: "postgres", Driver: "local", RTO: time.Minute, Runtime: RuntimeOptions{ScratchDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestRunWithoutSnapshotsIsAnError(t *testing.T) {
 }
 
 func TestUnknownSnapshotIDIsAUsageError(t *testing.T) {
-	_, err := (&Drill{Source: &emptySource{}}).Run(context.Background(), Options{Target: "orders", Engine: "postgres", SnapshotID: "nope", RTO: time.Minute})
+	_, err := (&Drill{Source: &emptySource{}}).Run(context.Background(), Options{Target: "orders", Engine: "postgres", SnapshotID: "nope", RTO: time.Minute, Runtime: RuntimeOptions{ScratchDir: t.TempDir()}})
 	if !errors.Is(err, ErrUsage) {
 		t.Errorf("err = %v, want ErrUsage", err)
 	}

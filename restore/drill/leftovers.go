@@ -1,0 +1,159 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/firedrill/firedrill/reports"
+	dirscratch "github.com/firedrill/firedrill/restore/drill/scratch"
+	"github.com/firedrill/firedrill/restore/runtime/local"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// scratchRoot is where a target's drills make their scratch directories.
+func scratchRoot(dir string) string {
+	if dir == "" {
+		return os.TempDir()
+	}
+	return dir
+}
+
+func (d *Drill) stopLeftover() func(ctx context.Context, dir string) ([]string, error) {
+	if d.StopLeftover != nil {
+		return d.StopLeftover
+	}
+	return local.CleanupLeftover
+}
+
+// sweep removes what dead drills of o's target left in the scratch root (stopping any server
+// still running there), records those drills as interrupted, and says so. Kept throwaways are
+// left alone and listed.
+func (d *Drill) sweep(ctx context.Context, o Options, id string, log *slog.Logger) (cleaned, kept []reports.Leftover) {
+	found, err := dirscratch.Sweep(ctx, dirscratch.Options{
+		Root: scratchRoot(o.Runtime.ScratchDir), Targets: []string{o.Target},
+		Stop: d.stopLeftover(), History: d.History, By: "drill " + id,
+	})
+	if err != nil {
+		log.Warn("could not look for dead drills' leftovers", "error", err)
+	}
+	said := false
+	for _, lo := range found {
+		switch {
+		case lo.Action == reports.LeftoverRemoved || lo.Action == reports.LeftoverFailed:
+			cleaned = append(cleaned, lo)
+		case lo.State == reports.LeftoverKept:
+			kept = append(kept, lo)
+			continue
+		default:
+			continue // a live drill of the same target: not ours to touch
+		}
+		if !said {
+			d.Progress.Phase("cleanup")
+			said = true
+		}
+		msg := LeftoverLine(lo)
+		d.Progress.Status(msg)
+		attrs := []any{"scratchDir", lo.ScratchDir, "deadDrill", lo.DrillID, "bytes", lo.Bytes, "state", lo.State}
+		if lo.StartedAt != nil {
+			attrs = append(attrs, "startedAt", *lo.StartedAt)
+		}
+		if len(lo.Stopped) > 0 {
+			attrs = append(attrs, "stopped", lo.Stopped)
+		}
+		if lo.Action == reports.LeftoverFailed {
+			log.Error("could not remove a dead drill's leftover", append(attrs, "error", lo.Error)...)
+			continue
+		}
+		log.Warn("removed a dead drill's leftover", attrs...)
+	}
+	for _, lo := range kept {
+		log.Info("left a kept throwaway alone (remove it with: firedrill gc --include-kept)", "scratchDir", lo.ScratchDir, "keptDrill", lo.DrillID)
+	}
+	return cleaned, kept
+}
+
+// LeftoverLine says in one line what was found and done.
+func LeftoverLine(lo reports.Leftover) string {
+	what := fmt.Sprintf("%s (%s drill %s, %s)", lo.ScratchDir, lo.State, lo.DrillID, reports.HumanBytes(lo.Bytes))
+	switch lo.Action {
+	case reports.LeftoverRemoved:
+		return "removed " + what
+	case reports.LeftoverFailed:
+		return "could not remove " + what + ": " + lo.Error
+	}
+	return "left " + what
+}
+
+// acquireLock takes the lock on this drill's scratch directory before it exists: from here
+// on, a sweep sees a live drill, and after a kill -9 a dead one with its record.
+func (r *run) acquireLock(meta *snapshot.Metadata) error {
+	root := scratchRoot(r.o.Runtime.ScratchDir)
+	taken := meta.TakenAt.UTC()
+	l, err := dirscratch.Acquire(root, dirscratch.Record{
+		DrillID: r.res.ID, Target: r.o.Target, Engine: r.o.Engine, PID: os.Getpid(), StartedAt: r.res.StartedAt,
+		Kept: r.o.Keep, ScratchDir: filepath.Join(root, dirscratch.DirName(r.o.Target, r.res.ID)),
+		Phase: r.phase, SnapshotID: meta.ID, SnapshotTakenAt: &taken,
+	})
+	if err != nil {
+		return fmt.Errorf("while locking the drill's scratch directory: %w", err)
+	}
+	r.lock = l
+	return nil
+}
+
+// releaseLock gives up the lock when the drill returns: with the lock file when the scratch
+// directory is gone; else (kept, or a removal that failed) marked finished, so that a sweep
+// removes the directory later without recording the drill as interrupted.
+func (r *run) releaseLock() error {
+	if r.lock == nil {
+		return nil
+	}
+	dir := filepath.Join(scratchRoot(r.o.Runtime.ScratchDir), dirscratch.DirName(r.o.Target, r.res.ID))
+	if _, err := os.Lstat(dir); os.IsNotExist(err) {
+		return r.lock.Release(true)
+	}
+	now := r.d.Now().UTC()
+	uerr := r.lock.Update(func(rec *dirscratch.Record) { rec.FinishedAt = &now })
+	return errors.Join(uerr, r.lock.Release(false))
+}
+
+// GCTarget is one target whose scratch root 'firedrill gc' sweeps.
+type GCTarget struct {
+	Name       string
+	ScratchDir string
+}
+
+// GC sweeps the scratch roots of targets: dead drills' leftovers are stopped and removed (and
+// their drills recorded as interrupted), live drills are listed, kept throwaways are listed or,
+// with includeKept, stopped and removed too.
+func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([]reports.Leftover, error) {
+	byRoot := map[string][]string{}
+	var roots []string
+	for _, t := range targets {
+		root := scratchRoot(t.ScratchDir)
+		if _, ok := byRoot[root]; !ok {
+			roots = append(roots, root)
+		}
+		if !slices.Contains(byRoot[root], t.Name) {
+			byRoot[root] = append(byRoot[root], t.Name)
+		}
+	}
+	var out []reports.Leftover
+	var errs []error
+	for _, root := range roots {
+		found, err := dirscratch.Sweep(ctx, dirscratch.Options{
+			Root: root, Targets: byRoot[root], IncludeKept: includeKept,
+			Stop: d.stopLeftover(), History: d.History, By: "firedrill gc",
+		})
+		out = append(out, found...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
