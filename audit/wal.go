@@ -233,8 +233,8 @@ func EvaluateWALWith(st ArchiverState, in WALInput) checks.Finding {
 				st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), age(waited), human(grace), fr.Failed, fr.describe(), last)
 		}
 	case fr.Recent:
-		p.warn(ReasonArchiveIntermittent, "%d archive failures %s, the last for %s at %s; archiving got past them (last success %s)",
-			fr.Failed, fr.describe(), st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), last)
+		p.warn(ReasonArchiveIntermittent, "%d archive %s %s, the last for %s at %s; archiving got past them (last success %s)",
+			fr.Failed, plural(int(fr.Failed), "failure", "failures"), fr.describe(), st.LastFailedWAL, st.LastFailedTime.UTC().Format(time.RFC3339), last)
 	case st.FailedCount > 0 && st.LastFailedTime != nil:
 		failedNote = fmt.Sprintf("; %d failures since %s, the last at %s, none %s", st.FailedCount, timeOr(st.StatsReset, "the statistics reset"),
 			st.LastFailedTime.UTC().Format(time.RFC3339), fr.Window)

@@ -254,7 +254,7 @@ func TestArchiveCheck(t *testing.T) {
 		{"compressed", memArchive{{"000000010000000000000003.gz", 1000}}, checks.Pass, "", ""},
 		{"truncated", memArchive{{"000000010000000000000003", 4096}}, checks.Fail, ReasonArchiveWrongSize, "4096 bytes, not a segment's 16777216"},
 		{"a gap", memArchive{{"000000010000000000000001.00000028.backup", 300}, {"000000010000000000000001", seg}, {"000000010000000000000003", seg}},
-			checks.Fail, ReasonArchiveGap, "1 segments missing from the archive between 000000010000000000000001 and 000000010000000000000003"},
+			checks.Fail, ReasonArchiveGap, "1 segment missing from the archive between 000000010000000000000001 and 000000010000000000000003"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

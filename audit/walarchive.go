@@ -264,13 +264,14 @@ func (a *ArchiveCheck) judge(p *problems, st ArchiverState) {
 			p.fail(ReasonArchiveWrongSize, "the archived %s is empty (%s)", a.Last, a.Where)
 		}
 	}
-	if w := a.Walk; w.Missing > 0 {
+	// An archive without a single segment in the range is the missing segment above, not a gap.
+	if w := a.Walk; w.Missing > 0 && w.Segments > 0 {
 		from := "its oldest segment (no base backup label in the archive)"
 		if w.BaseBackup != "" {
 			from = "the newest base backup " + w.BaseBackup
 		}
-		p.fail(ReasonArchiveGap, "%d segments missing from the archive between %s and %s, from %s (first missing %s): a recovery cannot replay past the gap",
-			w.Missing, w.From, w.To, from, strings.Join(w.FirstMissing, ", "))
+		p.fail(ReasonArchiveGap, "%d %s missing from the archive between %s and %s, from %s (first missing %s): a recovery cannot replay past the gap",
+			w.Missing, plural(w.Missing, "segment", "segments"), w.From, w.To, from, strings.Join(w.FirstMissing, ", "))
 	}
 }
 

@@ -244,6 +244,17 @@ func (s *S3) CreateBucket(t testing.TB, name string, opts BucketOptions) {
 	}
 }
 
+// SetModTime dates an object as if it had been written at t: the posix backend reports a file's
+// modification time as the object's LastModified, so a test can have backups of any age, or
+// from the future (a writer's skewed clock), without waiting.
+func (s *S3) SetModTime(t testing.TB, bucket, key string, at time.Time) {
+	t.Helper()
+	p := filepath.Join(s.Dir, "root", bucket, filepath.FromSlash(key))
+	if err := os.Chtimes(p, at, at); err != nil {
+		t.Fatalf("while dating s3://%s/%s: %v", bucket, key, err)
+	}
+}
+
 // stopProcessGroup stops a server the harness started in its own process group: SIGTERM, then
 // SIGKILL if it has not exited after 10 s. It reports a server that had already died, since
 // that usually explains a failing test.
