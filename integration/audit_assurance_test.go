@@ -118,7 +118,9 @@ locations:
 				put(t, l.a, "primary", p+"orders-9.dump", dumpBytes(size, 9))
 				l.a.SetModTime(t, "primary", p+"orders-9.dump", now.Add(365*24*time.Hour))
 			},
-			yaml: func(p string) string { return yaml("2h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n") },
+			yaml: func(p string) string {
+				return yaml("2h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n")
+			},
 			want: []want{
 				{check: policy.CheckBackupAge, status: checks.Fail, reasons: []string{audit.ReasonTooOld, audit.ReasonFutureDated},
 					msg: "orders-9.dump is 364d23h ahead", source: "primary", field: "newest", value: "orders-5.dump"},
@@ -133,7 +135,9 @@ locations:
 				put(t, l.a, "primary", p+"orders-9.dump", dumpBytes(size, 9))
 				l.a.SetModTime(t, "primary", p+"orders-9.dump", now.Add(365*24*time.Hour))
 			},
-			yaml: func(p string) string { return yaml("24h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n") },
+			yaml: func(p string) string {
+				return yaml("24h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n")
+			},
 			want: []want{{check: policy.CheckBackupAge, status: checks.Warn, reasons: []string{audit.ReasonFutureDated}, source: "primary", field: "newest", value: "orders-1.dump"}},
 		},
 		{
@@ -150,7 +154,9 @@ locations:
 				put(t, l.a, "primary", p+"SHA256SUMS", []byte("x"))
 				put(t, l.a, "primary", p+"README", []byte("nightly pg_dump -Fc of orders"))
 			},
-			yaml: func(p string) string { return yaml("24h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n") },
+			yaml: func(p string) string {
+				return yaml("24h", []string{"{location: primary, prefix: " + p + "}"}, "      skip: [wal-archiving, drill-recency, copies-3-2-1]\n")
+			},
 			want: []want{
 				{check: policy.CheckBackupAge, status: checks.Pass, source: "primary", field: "newest", value: "orders-2.dump"},
 				{check: policy.CheckBackupSize, status: checks.Pass, source: "primary", field: "newest", value: "orders-2.dump"},
@@ -186,9 +192,9 @@ locations:
 		},
 		{
 			// Item 3: a directory has no store checksum; its .sha256 is the writer's claim.
-			name: "a directory copy with only a sidecar, verify store",
+			name:  "a directory copy with only a sidecar, verify store",
 			setup: func(p string) { mirrored(t, l, putMeta, writeFile, p, dumpBytes(size, 1), dumpBytes(size, 1)) },
-			yaml: func(p string) string { return mirrorYAML(yaml, p, "store") },
+			yaml:  func(p string) string { return mirrorYAML(yaml, p, "store") },
 			want: []want{{check: policy.CheckCopies, status: checks.Fail, reasons: []string{audit.ReasonTooFewCopies, audit.ReasonUnverifiedCopy},
 				source: "mirror", field: "compared", value: "claimed-sha256"}},
 		},
