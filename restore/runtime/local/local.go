@@ -194,8 +194,11 @@ func (p *Process) Exec(ctx context.Context, name string, args ...string) ([]byte
 	cmd.Stdout, cmd.Stderr = &out, &out
 	var err error
 	if p.sandbox != nil {
+		// The copy only: a socket directory made outside scratch is gone once the server stopped.
+		spec := *p.sandbox
+		spec.Writable = []string{p.opts.ScratchDir}
 		var outer *exec.Cmd
-		if outer, err = p.sandbox.Start(ctx, cmd, false); err == nil {
+		if outer, err = spec.Start(ctx, cmd, false); err == nil {
 			err = outer.Wait()
 		}
 	} else {
