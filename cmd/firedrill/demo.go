@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,8 +34,9 @@ func newDemoCmd(g *globals) *cobra.Command {
   3. run a drill on the newest snapshot: clone, throwaway server, amcheck, checksums, row
      counts, SQL assertions (the pgbench balance invariant), freshness, RTO;
   4. audit the live estate (WAL archiving, backup age and size, drill recency);
-  5. print the report and remove the sandbox (keep it with --keep: it holds a firedrill.yaml
-     you can run the other commands with).
+  5. print the report and remove the sandbox. With --keep the sandbox stays, with a
+     firedrill.yaml the other commands run with, and its production server keeps running:
+     the commands that stop and start it are printed.
 
 ` + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
@@ -61,11 +64,15 @@ func newDemoCmd(g *globals) *cobra.Command {
 			}
 			defer func() {
 				if keep {
-					if cerr := sb.Close(); cerr != nil {
-						err = errors.Join(err, cerr)
+					// Production stays up for the other commands; restarting it must work
+					// even after Ctrl-C.
+					kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 90*time.Second)
+					defer cancel()
+					k, kerr := sb.Keep(kctx)
+					printKept(g.stderr, sb.Dir, k, kerr)
+					if kerr != nil {
+						err = errors.Join(err, kerr)
 					}
-					fmt.Fprintf(g.stderr, "\nKept the sandbox in %s (servers stopped). Try:\n  firedrill snapshots -c %s\n  firedrill drill -c %s\nRemove it with: rm -rf %s\n",
-						sb.Dir, filepath.Join(sb.Dir, "firedrill.yaml"), filepath.Join(sb.Dir, "firedrill.yaml"), sb.Dir)
 					return
 				}
 				if rerr := sb.Remove(); rerr != nil {
@@ -123,7 +130,21 @@ func newDemoCmd(g *globals) *cobra.Command {
 			return auditErr(rep)
 		},
 	}
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml) and leave its production server running")
 	cmd.Flags().IntVar(&scale, "scale", 5, "pgbench scale of the demo dataset (about 15 MB per unit)")
 	return cmd
+}
+
+// printKept tells what `demo --keep` left: where, the commands to try, and how to stop
+// production (and start it again), exactly as this user must type them.
+func printKept(w io.Writer, dir string, k demo.Kept, err error) {
+	cfg := filepath.Join(dir, "firedrill.yaml")
+	self := os.Args[0]
+	if err != nil {
+		fmt.Fprintf(w, "\nKept the sandbox in %s, but its production PostgreSQL could not be left running: %v\n", dir, err)
+	} else {
+		fmt.Fprintf(w, "\nKept the sandbox in %s; its production PostgreSQL is still running (pid %d).\n", dir, k.PID)
+	}
+	fmt.Fprintf(w, "Try:\n  %s snapshot -c %s\n  %s drill -c %s\n  %s audit -c %s\n", self, cfg, self, cfg, self, cfg)
+	fmt.Fprintf(w, "Stop production with:\n  %s\nStart it again with:\n  %s\nThen remove the sandbox with: rm -rf %s\n", k.Stop, k.Start, dir)
 }

@@ -7,11 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
@@ -133,6 +137,93 @@ func (s *Sandbox) Close() error {
 		}
 	}
 	return nil
+}
+
+// Kept is production as `demo --keep` leaves it: running, and how to stop and start it.
+type Kept struct {
+	PID int
+	// Stop and Start are shell commands, exact for this sandbox and this user (as root, the
+	// server runs as an unprivileged user, and so must pg_ctl).
+	Stop, Start string
+}
+
+// Keep stops the write load and leaves production running after firedrill exits, so that the
+// sandbox's firedrill.yaml works with every command. The server was started to die with
+// firedrill; it is stopped cleanly and started again detached, with its port and socket
+// written into its postgresql.conf so that a plain pg_ctl start brings it back the same.
+func (s *Sandbox) Keep(ctx context.Context) (Kept, error) {
+	s.StopLoad()
+	old := s.Production.Server
+	k := Kept{Stop: s.pgCtl("stop", "-D", old.DataDir, "-m", "fast"),
+		Start: s.pgCtl("start", "-D", old.DataDir, "-l", old.LogFile)}
+	if err := old.Stop(15 * time.Second); err != nil {
+		return k, fmt.Errorf("while stopping production to restart it detached: %w", err)
+	}
+	if err := appendConf(filepath.Join(old.DataDir, "postgresql.conf"), map[string]string{
+		"port": strconv.Itoa(old.Port), "unix_socket_directories": old.SocketDir, "listen_addresses": old.ListenAddresses,
+	}); err != nil {
+		return k, err
+	}
+	// firedrill opened the server log; pg_ctl start appends to it as the server's user.
+	if err := old.RunAs.Chown(old.LogFile); err != nil {
+		return k, fmt.Errorf("while handing %s to %s: %w", old.LogFile, old.RunAs.Name, err)
+	}
+	srv := &postgres.Server{BinDir: old.BinDir, DataDir: old.DataDir, SocketDir: old.SocketDir, Port: old.Port,
+		ListenAddresses: old.ListenAddresses, RunAs: old.RunAs, LogFile: old.LogFile, Detached: true}
+	if err := srv.Start(ctx); err != nil {
+		return k, fmt.Errorf("while restarting production detached: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := srv.WaitReady(wctx, s.Production.Superuser, nil); err != nil {
+		_ = srv.Stop(5 * time.Second)
+		return k, fmt.Errorf("while restarting production detached: %w", err)
+	}
+	s.Production.Server = srv
+	k.PID = srv.PID()
+	return k, nil
+}
+
+// pgCtl is the shell command that runs pg_ctl with args as the server's user.
+func (s *Sandbox) pgCtl(args ...string) string {
+	words := []string{filepath.Join(s.Production.BinDir, "pg_ctl")}
+	if !s.Production.RunAs.IsCurrent() {
+		words = append([]string{"runuser", "-u", s.Production.RunAs.Name, "--"}, words...)
+	}
+	words = append(words, args...)
+	for i, w := range words {
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes w for a POSIX shell, when it needs quoting.
+func shellQuote(w string) string {
+	plain := func(r rune) bool {
+		return r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_./=:,+@%", r))
+	}
+	if w != "" && strings.IndexFunc(w, func(r rune) bool { return !plain(r) }) < 0 {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
+
+// appendConf appends settings to a postgresql.conf; a later line wins over an earlier one.
+func appendConf(path string, settings map[string]string) error {
+	var b strings.Builder
+	b.WriteString("\n# firedrill demo --keep: how this server listens, for pg_ctl start\n")
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("while writing to %s: %w", path, err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("while writing to %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // Remove deletes the sandbox.
