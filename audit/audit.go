@@ -133,6 +133,17 @@ func (a *Auditor) auditTarget(ctx context.Context, cfg *policy.Config, t *policy
 		if run(policy.CheckBackupAge) {
 			timed(func() checks.Finding { return CheckBackupAge(sources, t.Objectives.RPO.Duration, now) })
 		}
+	}
+	if run(policy.CheckBackupIntegrity) {
+		// Only where a snapshot repository holds something to judge (integrity.go).
+		start := time.Now()
+		if fd, ok := a.integrity(ctx, cfg, t); ok {
+			fd.Seconds = time.Since(start).Seconds()
+			log.Debug("audit check", "check", fd.Check, "status", fd.Status.String(), "message", fd.Message)
+			tr.Findings = append(tr.Findings, fd)
+		}
+	}
+	if len(sources) > 0 {
 		if run(policy.CheckBackupSize) {
 			timed(func() checks.Finding { return CheckBackupSize(sources, spec.Size) })
 		}
@@ -242,7 +253,7 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 			st.Where = "CSI VolumeSnapshots in namespace " + t.Snapshot.CSI.Namespace
 		}
 		if a.Snapshots == nil {
-			return st, &SnapshotSource{Lister: local.New(t.Snapshot.Local.Repository, 1)}
+			return st, &SnapshotSource{Lister: local.NewForTarget(t.Snapshot.Local.Repository, t.Name, 1)}
 		}
 		l, err := a.Snapshots(ctx, t)
 		if err != nil {
@@ -278,7 +289,7 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 		return st, src
 	case policy.LocationSnapshots:
 		st.Where, st.Family = "snapshot repository "+l.Path, FamilySnapshots
-		return st, &SnapshotSource{Lister: local.New(l.Path, 1)}
+		return st, &SnapshotSource{Lister: local.NewForTarget(l.Path, t.Name, 1)}
 	}
 	if b, ok := a.Kinds[l.Kind]; ok {
 		src, fam, err := b(ctx, t, l, s)

@@ -99,8 +99,9 @@ type SnapshotSource struct {
 	Lister SnapshotLister
 }
 
-// Scan lists the complete snapshots (their metadata is small; a target keeps tens, not
-// millions).
+// Scan lists the complete snapshots of the target (their metadata is small; a target keeps
+// tens, not millions). Damaged and foreign snapshots are not backups of the target and are not
+// listed: backup-integrity reports them (integrity.go).
 func (s *SnapshotSource) Scan(ctx context.Context, visit func(Backup) error) error {
 	snaps, err := s.Lister.List(ctx)
 	if err != nil {

@@ -34,13 +34,16 @@ const (
 const (
 	CheckWALArchiving = "wal-archiving"
 	CheckBackupAge    = "backup-age"
-	CheckBackupSize   = "backup-size"
-	CheckCopies       = "copies-3-2-1"
-	CheckDrillRecency = "drill-recency"
+	// CheckBackupIntegrity fails while a snapshot repository holds a damaged snapshot (metadata
+	// missing or unreadable) or a foreign one (another target's).
+	CheckBackupIntegrity = "backup-integrity"
+	CheckBackupSize      = "backup-size"
+	CheckCopies          = "copies-3-2-1"
+	CheckDrillRecency    = "drill-recency"
 )
 
 // AuditChecks lists every audit check, in the order reports show them.
-var AuditChecks = []string{CheckWALArchiving, CheckBackupAge, CheckBackupSize, CheckCopies, CheckDrillRecency}
+var AuditChecks = []string{CheckWALArchiving, CheckBackupAge, CheckBackupIntegrity, CheckBackupSize, CheckCopies, CheckDrillRecency}
 
 // Auditor defaults (the README's reference repeats them).
 const (

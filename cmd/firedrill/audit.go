@@ -25,6 +25,9 @@ it is cheap enough to run every few minutes:
                  success, last archive within the RPO unless the server is idle, few .ready
                  segments waiting, optionally standby replay lag
   backup-age     the newest good backup of each source (audit.sources) within the RPO
+  backup-integrity  no damaged or foreign snapshot in the target's local snapshot
+                 repositories (unreadable meta.json, another target's): they are never
+                 restored nor counted as backups, so this is where they show
   backup-size    the newest backup not empty, not far smaller (a fail) or larger (a warning)
                  than the median of the previous ones
   copies-3-2-1   the newest backup has enough copies, on enough media, offsite and immutable

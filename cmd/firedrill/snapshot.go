@@ -51,7 +51,13 @@ readyToUse (snapshot.csi.readyTimeout).
 A group freezes every member, cuts every member, then thaws every member; if any member fails,
 every member is thawed and the whole batch deleted. After a successful snapshot, the target's
 retention rules (retention.keepLast, retention.keepWithin) delete what they no longer keep,
-never the only snapshot whose last drill passed.
+never the only snapshot whose last drill passed; they count complete snapshots only and never
+delete a damaged or foreign one (see 'firedrill snapshots --help'). The result lists each
+deletion and why (-o json: retention.deleted[] with id, takenAt, reason).
+
+With several targets every one is attempted, whatever failed before: each gets a row (status,
+id or error; -o json: an array of results, an object for one target, also on failure), and the
+exit code is the worst outcome.
 
 ` + exitCodesHelp,
 		Example: `  firedrill snapshot --target orders
@@ -72,49 +78,24 @@ never the only snapshot whose last drill passed.
 				if !ok {
 					return usageError{fmt.Errorf("no group %q in %s", group, cfg.File)}
 				}
-				pr := g.progress(log)
-				res, err := takeGroup(ctx, cl, cfg, gr, pr, log)
-				pr.Done()
-				if err != nil {
-					return fmt.Errorf("while taking a snapshot of group %s: %w", group, err)
-				}
-				rerr := retainAll(ctx, cl, cfg, gr.Targets, log)
-				if f == render.FormatJSON {
-					return errors.Join(render.JSON(g.stdout, res), rerr)
-				}
-				fmt.Fprintf(g.stdout, "Group %s, batch %s: %d snapshots by %s; frozen %s in all (max %s).\n",
-					res.Group, res.BatchID, len(res.Snapshots), res.Method, render.Dur(res.FrozenSeconds), render.Dur(res.MaxFreezeSeconds))
-				if res.Fallback != "" {
-					fmt.Fprintf(g.stdout, "No VolumeGroupSnapshot: %s\n", res.Fallback)
-				}
-				return errors.Join(render.Snapshots(g.stdout, res.Snapshots, time.Now()), rerr)
+				return snapshotGroup(ctx, g, f, cl, cfg, gr, log)
 			}
 			targets, err := pickTargets(cfg, target)
 			if err != nil {
 				return err
 			}
-			var taken []snapshot.Metadata
-			for i := range targets {
-				pr := g.progress(log)
-				meta, err := takeSnapshotWith(ctx, cl, &targets[i], pr, log)
-				pr.Done()
-				if err != nil {
-					return fmt.Errorf("while taking a snapshot of %s: %w", targets[i].Name, err)
-				}
-				taken = append(taken, *meta)
-			}
-			names := make([]string, len(targets))
-			for i, t := range targets {
-				names[i] = t.Name
-			}
-			rerr := retainAll(ctx, cl, cfg, names, log)
+			results, err := snapshotTargets(ctx, g, cl, cfg, targets, log)
+			var perr error
 			if f == render.FormatJSON {
-				if len(taken) == 1 {
-					return errors.Join(render.JSON(g.stdout, taken[0]), rerr)
+				if len(results) == 1 {
+					perr = render.JSON(g.stdout, results[0])
+				} else {
+					perr = render.JSON(g.stdout, results)
 				}
-				return errors.Join(render.JSON(g.stdout, taken), rerr)
+			} else {
+				perr = render.SnapshotResults(g.stdout, results, time.Now())
 			}
-			return errors.Join(render.Snapshots(g.stdout, taken, time.Now()), rerr)
+			return errors.Join(err, perr)
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to snapshot (default: every target)")
@@ -122,36 +103,127 @@ never the only snapshot whose last drill passed.
 	return cmd
 }
 
-// retainAll applies each target's retention rules after a successful snapshot.
-func retainAll(ctx context.Context, cl *clients, cfg *policy.Config, names []string, log *slog.Logger) error {
+// snapshotTargets snapshots every target in turn, whatever failed before, and applies each
+// successful target's retention. It returns one result per target and every failure joined:
+// exitCode makes the worst of them the command's exit code (a configuration problem 2, else 3).
+func snapshotTargets(ctx context.Context, g *globals, cl *clients, cfg *policy.Config, targets []policy.Target, log *slog.Logger) ([]snapshot.Result, error) {
+	results := make([]snapshot.Result, 0, len(targets))
 	var errs []error
-	for _, name := range names {
+	for i := range targets {
+		t := &targets[i]
+		if ctx.Err() != nil {
+			results = append(results, snapshot.Result{Target: t.Name, Status: snapshot.ResultError, Error: "not attempted: interrupted"})
+			continue
+		}
+		pr := g.progress(log)
+		meta, err := takeSnapshotWith(ctx, cl, t, pr, log)
+		pr.Done()
+		if err != nil {
+			err = fmt.Errorf("while taking a snapshot of %s: %w", t.Name, err)
+			errs = append(errs, err)
+			results = append(results, snapshot.Result{Target: t.Name, Status: snapshot.ResultError, Error: err.Error()})
+			continue
+		}
+		meta.Status = snapshot.StatusComplete
+		rep, rerr := retain(ctx, cl, cfg, t, log)
+		if rerr != nil {
+			errs = append(errs, rerr)
+		}
+		results = append(results, snapshot.Result{Target: t.Name, Status: snapshot.StatusComplete, Snapshot: meta, Retention: rep})
+	}
+	return results, errors.Join(errs...)
+}
+
+// snapshotGroup snapshots a group under one batch id (all members or none), applies every
+// member's retention after a success, and prints the result, also when it failed.
+func snapshotGroup(ctx context.Context, g *globals, f render.Format, cl *clients, cfg *policy.Config, gr *policy.Group, log *slog.Logger) error {
+	pr := g.progress(log)
+	res, err := takeGroup(ctx, cl, cfg, gr, pr, log)
+	pr.Done()
+	if err != nil {
+		err = fmt.Errorf("while taking a snapshot of group %s: %w", gr.Name, err)
+		res = &take.GroupResult{Group: gr.Name, Status: snapshot.ResultError, Error: err.Error(), Snapshots: []snapshot.Metadata{}}
+		if f == render.FormatJSON {
+			return errors.Join(err, render.JSON(g.stdout, res))
+		}
+		fmt.Fprintf(g.stdout, "Group %s: no snapshot taken (every member was thawed and the batch deleted):\n  %s\n", gr.Name, err)
+		return err
+	}
+	res.Status = snapshot.StatusComplete
+	var rerrs []error
+	for _, name := range gr.Targets {
 		t, ok := cfg.Target(name)
 		if !ok {
 			continue
 		}
-		plan, err := applyRetention(ctx, cl, cfg, t)
-		for _, d := range plan {
-			if !d.Keep {
-				log.Info("retention deleted a snapshot", "target", name, "snapshot", d.Snapshot.ID, "takenAt", d.Snapshot.TakenAt)
-			} else if d.Reason == retention.ReasonVerified {
-				log.Info("retention kept the only snapshot whose last drill passed", "target", name, "snapshot", d.Snapshot.ID)
-			}
+		rep, rerr := retain(ctx, cl, cfg, t, log)
+		if rerr != nil {
+			rerrs = append(rerrs, rerr)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("the snapshot was taken, but retention failed: %w", err))
+		if rep != nil {
+			if res.Retention == nil {
+				res.Retention = map[string]*snapshot.Retention{}
+			}
+			res.Retention[name] = rep
 		}
 	}
-	return errors.Join(errs...)
+	rerr := errors.Join(rerrs...)
+	if f == render.FormatJSON {
+		return errors.Join(render.JSON(g.stdout, res), rerr)
+	}
+	fmt.Fprintf(g.stdout, "Group %s, batch %s: %d snapshots by %s; frozen %s in all (max %s).\n",
+		res.Group, res.BatchID, len(res.Snapshots), res.Method, render.Dur(res.FrozenSeconds), render.Dur(res.MaxFreezeSeconds))
+	if res.Fallback != "" {
+		fmt.Fprintf(g.stdout, "No VolumeGroupSnapshot: %s\n", res.Fallback)
+	}
+	if err := render.Snapshots(g.stdout, res.Snapshots, time.Now()); err != nil {
+		return errors.Join(err, rerr)
+	}
+	for _, name := range gr.Targets {
+		if rep := res.Retention[name]; rep != nil {
+			render.RetentionNote(g.stdout, name, rep)
+		}
+	}
+	return rerr
+}
+
+// retain applies a target's retention rules after a successful snapshot and reports what they
+// deleted and why (nil when the target has no rules).
+func retain(ctx context.Context, cl *clients, cfg *policy.Config, t *policy.Target, log *slog.Logger) (*snapshot.Retention, error) {
+	plan, err := applyRetention(ctx, cl, cfg, t)
+	for _, d := range plan {
+		switch {
+		case d.Deleted:
+			log.Info("retention deleted a snapshot", "target", t.Name, "snapshot", d.Snapshot.ID, "takenAt", d.Snapshot.TakenAt, "reason", d.Detail)
+		case d.Keep && d.Reason == retention.ReasonVerified:
+			log.Info("retention kept the only snapshot whose last drill passed", "target", t.Name, "snapshot", d.Snapshot.ID)
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("the snapshot of %s was taken, but retention failed: %w", t.Name, err)
+	}
+	return retention.Report(retentionPolicy(t), plan, err), err
+}
+
+// retentionPolicy is a target's configured retention rules.
+func retentionPolicy(t *policy.Target) retention.Policy {
+	return retention.Policy{KeepLast: t.Retention.KeepLast, KeepWithin: t.Retention.KeepWithin.Duration}
 }
 
 func newSnapshotsCmd(g *globals) *cobra.Command {
 	var target string
 	cmd := &cobra.Command{
 		Use:   "snapshots",
-		Short: "List a target's complete snapshots, newest first",
-		Long: `List a target's complete snapshots, newest first, from its driver: the local repository, or
+		Short: "List a target's snapshots, newest first, with damaged ones marked",
+		Long: `List a target's snapshots, newest first, from its driver: the local repository, or
 the VolumeSnapshots firedrill made (only those whose every volume is readyToUse).
+
+Each has a status: complete (restorable), or, in a local repository, damaged (its meta.json is
+missing, unreadable or inconsistent) or foreign (its meta.json names another target), with the
+reason. Damaged and foreign snapshots are never restored or counted as the target's backups, and
+retention never deletes them: look, then remove them by hand. A drill whose newest snapshot is
+damaged fails (snapshot-integrity) unless --snapshot picks another; the audit fails
+backup-integrity while any is there. Snapshots being taken (.partial-*) are not listed.
 
 ` + exitCodesHelp,
 		Example: `  firedrill snapshots --target orders
@@ -173,12 +245,9 @@ the VolumeSnapshots firedrill made (only those whose every volume is readyToUse)
 			if err != nil {
 				return err
 			}
-			snaps, err := st.List(cmd.Context())
+			snaps, err := listAll(cmd.Context(), st)
 			if err != nil {
 				return err
-			}
-			if snaps == nil {
-				snaps = []snapshot.Metadata{}
 			}
 			if f == render.FormatJSON {
 				return render.JSON(g.stdout, snaps)
@@ -251,6 +320,32 @@ func takeOptions(cl *clients, t *policy.Target, pr progress.Reporter, log *slog.
 	return o, nil
 }
 
+// listAll lists every snapshot of a store, damaged ones included where the driver can tell
+// (the local repository); every snapshot has a status.
+func listAll(ctx context.Context, st snapshotStore) ([]snapshot.Metadata, error) {
+	var snaps []snapshot.Metadata
+	var err error
+	if all, ok := st.(interface {
+		ListAll(ctx context.Context) ([]snapshot.Metadata, error)
+	}); ok {
+		snaps, err = all.ListAll(ctx)
+	} else {
+		snaps, err = st.List(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range snaps {
+		if snaps[i].Status == "" {
+			snaps[i].Status = snapshot.StatusComplete
+		}
+	}
+	if snaps == nil {
+		snaps = []snapshot.Metadata{}
+	}
+	return snaps, nil
+}
+
 // snapshotStore is where a target's snapshots are listed and deleted, for either driver.
 type snapshotStore interface {
 	List(ctx context.Context) ([]snapshot.Metadata, error)
@@ -271,7 +366,7 @@ func store(cl *clients, t *policy.Target) (snapshotStore, error) {
 
 // applyRetention deletes the target's snapshots its retention rules no longer keep.
 func applyRetention(ctx context.Context, cl *clients, cfg *policy.Config, t *policy.Target) ([]retention.Decision, error) {
-	p := retention.Policy{KeepLast: t.Retention.KeepLast, KeepWithin: t.Retention.KeepWithin.Duration}
+	p := retentionPolicy(t)
 	if !p.Enabled() {
 		return nil, nil
 	}

@@ -22,7 +22,7 @@ import (
 
 // repository builds the snapshot repository of a target.
 func repository(t *policy.Target) *local.Repository {
-	return local.New(t.Snapshot.Local.Repository, t.Snapshot.Local.Parallel)
+	return local.NewForTarget(t.Snapshot.Local.Repository, t.Name, t.Snapshot.Local.Parallel)
 }
 
 // drillOptions maps a configured target to a drill.

@@ -107,13 +107,29 @@ func keptNote(w io.Writer, r *reports.DrillResult) error {
 // Snapshots writes a list of snapshots, newest first.
 func Snapshots(w io.Writer, snaps []snapshot.Metadata, now time.Time) error {
 	rows := make([][]string, 0, len(snaps))
+	// A STATUS column only when some snapshot is damaged or foreign (their reasons follow).
+	withStatus := anyUnrestorable(snaps)
 	for _, s := range snaps {
-		rows = append(rows, []string{s.ID, Timestamp(w, s.TakenAt), Dur(now.Sub(s.TakenAt).Seconds()),
-			s.Mode, s.EngineVersion, reports.HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)})
+		row := []string{s.ID, Timestamp(w, s.TakenAt), Dur(now.Sub(s.TakenAt).Seconds()),
+			s.Mode, s.EngineVersion, reports.HumanBytes(s.SizeBytes), fmt.Sprint(s.Files), Dur(s.FrozenSeconds)}
+		if !s.Restorable() {
+			row = []string{s.ID, Timestamp(w, s.TakenAt), Dur(now.Sub(s.TakenAt).Seconds()), "-", "-", "-", "-", "-"}
+		}
+		if withStatus {
+			row = append(row, snapshotStatus(s))
+		}
+		rows = append(rows, row)
 	}
 	cols := Columns("ID", "TAKEN AT", "AGE", "MODE", "VERSION", "SIZE", "FILES", "BACKUP MODE")
+	if withStatus {
+		cols = append(cols, Columns("STATUS")...)
+	}
 	cols[0].Shrink = Middle
-	return Fit(w, cols, rows)
+	if err := Fit(w, cols, rows); err != nil {
+		return err
+	}
+	unrestorableNote(w, snaps)
+	return nil
 }
 
 // Findings writes findings as a table.

@@ -294,22 +294,61 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	return nil
 }
 
+// selectSnapshot picks the snapshot to restore: --snapshot, else the newest. A damaged or foreign
+// snapshot (unreadable metadata, or another target's) is never restored: when it is the one
+// asked for, or the newest (the newest backup is the one that matters: silently restoring an
+// older one would prove the wrong thing), the drill fails with a snapshot-integrity finding
+// naming it and why.
 func (r *run) selectSnapshot(ctx context.Context) (*snapshot.Metadata, error) {
+	refuse := func(m snapshot.Metadata, newest bool) error {
+		r.res.Snapshot = &reports.SnapshotRef{ID: m.ID, TakenAt: m.TakenAt, Driver: m.Driver, AgeSeconds: r.start.Sub(m.TakenAt).Seconds()}
+		what, hint := "snapshot "+m.ID, ""
+		if newest {
+			what, hint = "the newest snapshot, "+m.ID+",", " (after looking at it, drill an older one with --snapshot)"
+		}
+		r.res.Checks = append(r.res.Checks, checks.Failf(SnapshotIntegrityName,
+			checks.Evidence{"snapshot": m.ID, "status": m.Status, "reason": m.Reason, "newest": newest},
+			"%s is %s: %s; nothing was restored%s", what, m.Status, m.Reason, hint))
+		return fmt.Errorf("%w: %s is %s: %s", snapshot.ErrDamaged, what, m.Status, m.Reason)
+	}
 	if r.o.SnapshotID != "" {
 		m, err := r.d.Source.Get(ctx, r.o.SnapshotID)
+		var de *snapshot.DamagedError
+		if errors.As(err, &de) {
+			return nil, refuse(de.Snapshot, false)
+		}
 		if errors.Is(err, snapshot.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %w (list them with: firedrill snapshots --target %s)", ErrUsage, err, r.o.Target)
 		}
 		return m, err
 	}
-	snaps, err := r.d.Source.List(ctx)
+	list := r.d.Source.List
+	// Sources that can tell (the local repository) list damaged snapshots too.
+	if all, ok := r.d.Source.(interface {
+		ListAll(ctx context.Context) ([]snapshot.Metadata, error)
+	}); ok {
+		list = all.ListAll
+	}
+	snaps, err := list(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("while listing snapshots of %s: %w", r.o.Target, err)
 	}
-	if len(snaps) == 0 {
-		return nil, fmt.Errorf("%w: target %s has no complete snapshot; take one with: firedrill snapshot --target %s", snapshot.ErrNotFound, r.o.Target, r.o.Target)
+	if len(snaps) > 0 && !snaps[0].Restorable() {
+		return nil, refuse(snaps[0], true)
 	}
-	return &snaps[0], nil
+	var pick *snapshot.Metadata
+	for i := range snaps {
+		switch {
+		case !snaps[i].Restorable():
+			r.d.Log.Warn("an older snapshot is not restorable", "target", r.o.Target, "snapshot", snaps[i].ID, "status", snaps[i].Status, "reason", snaps[i].Reason)
+		case pick == nil:
+			pick = &snaps[i]
+		}
+	}
+	if pick != nil {
+		return pick, nil
+	}
+	return nil, fmt.Errorf("%w: target %s has no complete snapshot; take one with: firedrill snapshot --target %s", snapshot.ErrNotFound, r.o.Target, r.o.Target)
 }
 
 // setRecoveryPoint takes the freshness check's timestamp, else the snapshot's stop time.

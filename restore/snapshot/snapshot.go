@@ -1,7 +1,9 @@
 package snapshot
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -9,6 +11,38 @@ import (
 
 // ErrNotFound means no (complete) snapshot matched.
 var ErrNotFound = errors.New("snapshot not found")
+
+// ErrDamaged means a snapshot is there but cannot be restored as the target's backup: its
+// metadata is missing or unreadable, or names another target. A *DamagedError says which and why.
+var ErrDamaged = errors.New("snapshot damaged")
+
+// Statuses a listing gives each snapshot (Metadata.Status).
+const (
+	// StatusComplete is a snapshot whose metadata was written and read back: a restore candidate.
+	StatusComplete = "complete"
+	// StatusDamaged is a snapshot folder whose metadata is missing, unreadable or inconsistent.
+	StatusDamaged = "damaged"
+	// StatusForeign is a snapshot whose metadata names another target than the one listed.
+	StatusForeign = "foreign"
+)
+
+// DamagedError is a snapshot that is not a restorable backup of the target asked for. It is
+// both ErrDamaged and ErrNotFound (there is no complete snapshot under that id).
+type DamagedError struct {
+	// Snapshot is what could be learnt of it; Status and Reason say what is wrong.
+	Snapshot Metadata
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("snapshot %s is %s: %s", e.Snapshot.ID, e.Snapshot.Status, e.Snapshot.Reason)
+}
+
+// Is makes a damaged snapshot match ErrDamaged and ErrNotFound.
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged || target == ErrNotFound }
+
+// Restorable reports whether a listed snapshot may be restored (an empty status, from a driver
+// that only lists complete snapshots, is complete).
+func (m *Metadata) Restorable() bool { return m.Status == "" || m.Status == StatusComplete }
 
 // Metadata describes one complete snapshot. It is written last, atomically: a snapshot without
 // metadata is not a snapshot.
@@ -48,6 +82,64 @@ type Metadata struct {
 	// Files are the files the engine returned at snapshot time (backup_label, tablespace_map),
 	// kept here by drivers that have no directory to keep them in (csi).
 	EngineFiles map[string][]byte `json:"engineFiles,omitempty"`
+	// Status and Reason are set by listings, never stored in a snapshot's own metadata:
+	// StatusComplete, or StatusDamaged/StatusForeign with the reason it cannot be restored. A
+	// damaged snapshot whose metadata cannot be read has only ID, Driver, and a TakenAt that
+	// estimates its place among the others (the second its id names, refined by its folder's
+	// modification time).
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Result statuses of taking one snapshot (Result.Status): StatusComplete, or ResultError.
+const ResultError = "error"
+
+// Result is the outcome of taking one target's snapshot, as the snapshot command reports it:
+// the snapshot taken and what retention then deleted, or why no snapshot was taken.
+type Result struct {
+	Target string
+	// Status is StatusComplete or ResultError.
+	Status    string
+	Error     string
+	Snapshot  *Metadata
+	Retention *Retention
+}
+
+// MarshalJSON writes a taken snapshot as its metadata plus status and retention (so a consumer
+// of a snapshot's JSON reads .id as before), and a failure as {target, status, error}.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r.Snapshot == nil {
+		return json.Marshal(struct {
+			Target string `json:"target"`
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}{r.Target, r.Status, r.Error})
+	}
+	return json.Marshal(struct {
+		Metadata
+		Status    string     `json:"status"`
+		Error     string     `json:"error,omitempty"`
+		Retention *Retention `json:"retention,omitempty"`
+	}{*r.Snapshot, r.Status, r.Error, r.Retention})
+}
+
+// Retention is what a target's retention rules did after a snapshot.
+type Retention struct {
+	// Rules are the rules applied, e.g. "keepLast 1, keepWithin 7d".
+	Rules string `json:"rules"`
+	// Kept counts the complete snapshots kept.
+	Kept int `json:"kept"`
+	// Deleted are the snapshots deleted, each with the rule that let it go.
+	Deleted []Deletion `json:"deleted"`
+	// Error says what retention could not do (a deletion that failed, an unreadable history).
+	Error string `json:"error,omitempty"`
+}
+
+// Deletion is one snapshot retention deleted, and why.
+type Deletion struct {
+	ID      string    `json:"id"`
+	TakenAt time.Time `json:"takenAt"`
+	Reason  string    `json:"reason"`
 }
 
 // Volume is one VolumeSnapshot of a csi snapshot.

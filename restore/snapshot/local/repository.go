@@ -41,6 +41,9 @@ var ErrBusy = errors.New("repository is busy")
 // Repository is one target's snapshot repository: a directory of snapshot folders.
 type Repository struct {
 	Dir string
+	// Target, when set, is the target whose repository this is: a snapshot whose metadata names
+	// another target is foreign, never listed as complete and never restored.
+	Target string
 	// Parallel is how many files are copied at once.
 	Parallel int
 	// Fsync makes snapshot files durable before the snapshot counts as complete.
@@ -51,6 +54,14 @@ type Repository struct {
 // New returns a repository rooted at dir.
 func New(dir string, parallel int) *Repository {
 	return &Repository{Dir: dir, Parallel: parallel, Fsync: true, Now: time.Now}
+}
+
+// NewForTarget returns target's repository rooted at dir: snapshots of other targets in it are
+// foreign.
+func NewForTarget(dir, target string, parallel int) *Repository {
+	r := New(dir, parallel)
+	r.Target = target
+	return r
 }
 
 // CreateRequest describes a snapshot to take.
@@ -228,6 +239,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 		return nil, fmt.Errorf("while publishing snapshot %s: %w", id, err)
 	}
 	syncDir(r.Dir)
+	meta.Status = snapshot.StatusComplete
 	return &meta, nil
 }
 
@@ -239,8 +251,36 @@ func copyErr(what, dest string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// List returns the repository's complete snapshots, newest first. A missing repository has none.
+// List returns the repository's complete snapshots of its target, newest first. A missing
+// repository has none. Damaged and foreign snapshots are left out: ListAll reports them.
 func (r *Repository) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	all, err := r.ListAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, m := range all {
+		if m.Status == snapshot.StatusComplete {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// ListAll returns every snapshot folder of the repository, newest first, each with its status:
+// complete, damaged (metadata missing, unreadable or naming another id) or foreign (metadata
+// naming another target), and the reason.
+//
+// What is a snapshot folder: a folder with a meta.json, or one named like a snapshot id. A
+// snapshot being taken lives in a hidden .partial-<id> folder (as does one being deleted) and
+// becomes visible under its id only with its metadata inside, in one rename: a .partial folder is
+// never listed (one whose taker died is removed by the next snapshot), and an id folder without
+// metadata was never published by firedrill: it is damaged. Other folders (lost+found) are not
+// snapshots. ListAll takes no lock: probing the lock would make a concurrent snapshot fail as busy.
+func (r *Repository) ListAll(ctx context.Context) ([]snapshot.Metadata, error) {
 	entries, err := os.ReadDir(r.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -257,40 +297,130 @@ func (r *Repository) List(ctx context.Context) ([]snapshot.Metadata, error) {
 			continue
 		}
 		m, err := r.read(e.Name())
-		if err != nil {
-			continue // incomplete or foreign folder: never a candidate
+		var de *snapshot.DamagedError
+		switch {
+		case err == nil:
+			out = append(out, *m)
+		case errors.As(err, &de):
+			out = append(out, de.Snapshot)
+		case errors.Is(err, fs.ErrNotExist) && !looksLikeID(e.Name()):
+			// Not a snapshot folder (no metadata, not named like one).
+		default:
+			return nil, fmt.Errorf("while listing snapshot repository %s: %w", r.Dir, err)
 		}
-		out = append(out, *m)
 	}
 	snapshot.SortNewestFirst(out)
 	return out, nil
 }
 
-// Get returns one complete snapshot by id.
+// Get returns one complete snapshot of the repository's target by id. A damaged or foreign one
+// is a *snapshot.DamagedError (which is also snapshot.ErrNotFound).
 func (r *Repository) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
 	if id == "" || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
 		return nil, fmt.Errorf("%w: invalid id %q", snapshot.ErrNotFound, id)
 	}
 	m, err := r.read(id)
+	var de *snapshot.DamagedError
+	if errors.As(err, &de) {
+		return nil, fmt.Errorf("%w (in %s)", err, r.Dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s in %s (%v)", snapshot.ErrNotFound, id, r.Dir, err)
 	}
 	return m, nil
 }
 
+// read reads the metadata of folder id. A folder that is there but is no restorable snapshot of
+// the target is a *snapshot.DamagedError; a folder (or meta.json of a folder not named like an
+// id) that is not there is fs.ErrNotExist.
 func (r *Repository) read(id string) (*snapshot.Metadata, error) {
-	b, err := os.ReadFile(filepath.Join(r.Dir, id, metaFile))
+	dir := filepath.Join(r.Dir, id)
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
 	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory: %w", dir, fs.ErrNotExist)
+	}
+	damaged := func(status, format string, a ...any) error {
+		m := snapshot.Metadata{ID: id, Driver: DriverName, Target: r.Target, Status: status, Reason: fmt.Sprintf(format, a...),
+			TakenAt: estimateTime(id, fi.ModTime())}
+		return &snapshot.DamagedError{Snapshot: m}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !looksLikeID(id):
+		return nil, err
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, damaged(snapshot.StatusDamaged, "no %s: the folder was not published by a snapshot that completed", metaFile)
+	case err != nil:
+		return nil, damaged(snapshot.StatusDamaged, "%s cannot be read: %v", metaFile, err)
+	}
 	var m snapshot.Metadata
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("while reading %s metadata: %w", id, err)
+		return nil, damaged(snapshot.StatusDamaged, "%s is not valid metadata (%d bytes): %v", metaFile, len(b), err)
 	}
+	m.Status, m.Reason = "", ""
 	if m.ID != id {
-		return nil, fmt.Errorf("metadata of %s names %q", id, m.ID)
+		return nil, damaged(snapshot.StatusDamaged, "%s names snapshot %q, not the folder's", metaFile, m.ID)
 	}
+	if m.TakenAt.IsZero() || m.ManifestSHA256 == "" {
+		return nil, damaged(snapshot.StatusDamaged, "%s is incomplete (no takenAt or manifestSha256)", metaFile)
+	}
+	if r.Target != "" && m.Target != r.Target {
+		m.Status, m.Reason = snapshot.StatusForeign, fmt.Sprintf("%s names target %q, not %q: not a backup of %s", metaFile, m.Target, r.Target, r.Target)
+		return nil, &snapshot.DamagedError{Snapshot: m}
+	}
+	if _, err := os.Stat(filepath.Join(dir, manifestFile)); err != nil {
+		return nil, damaged(snapshot.StatusDamaged, "its %s cannot be read: %v", manifestFile, err)
+	}
+	m.Status = snapshot.StatusComplete
 	return &m, nil
+}
+
+// idLayout is the time at the start of a snapshot id (newID).
+const idLayout = "20060102T150405Z"
+
+// idTime is the time a snapshot id names (when that snapshot was started).
+func idTime(id string) (time.Time, bool) {
+	if len(id) < len(idLayout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(idLayout, id[:len(idLayout)])
+	return t, err == nil
+}
+
+// estimateTime places a snapshot whose metadata cannot be read among the others. Its id names
+// the second it started, but the snapshot before it may have ended within that second; its
+// folder was last changed when its metadata was written (it ended), later if someone changed it
+// since. Snapshots of a repository are taken one at a time, so it started after the previous one
+// ended and before the end of the second in its id: the folder's time, kept within that
+// second, orders it after the previous snapshot and, unless the next one ended within the same
+// second, before the next.
+func estimateTime(id string, modTime time.Time) time.Time {
+	t, ok := idTime(id)
+	if !ok {
+		return modTime.UTC()
+	}
+	end := t.Add(time.Second - time.Nanosecond)
+	switch {
+	case modTime.Before(t):
+		return t
+	case modTime.After(end):
+		return end
+	}
+	return modTime.UTC()
+}
+
+// looksLikeID reports whether name has the form of a snapshot id: <time>-<6 hex digits>.
+func looksLikeID(name string) bool {
+	_, ok := idTime(name)
+	rest, found := strings.CutPrefix(name[min(len(name), len(idLayout)):], "-")
+	if !ok || !found || len(rest) != 6 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
 }
 
 // Delete removes a snapshot.

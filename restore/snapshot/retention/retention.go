@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/reports"
@@ -35,6 +36,26 @@ type Decision struct {
 	Snapshot snapshot.Metadata `json:"snapshot"`
 	Keep     bool              `json:"keep"`
 	Reason   string            `json:"reason"`
+	// Detail is the reason with its numbers: "keepLast 1: 3rd newest; keepWithin 7d: 9d02h old".
+	Detail string `json:"detail"`
+	// Deleted is set by Apply once the snapshot is gone; Error when deleting it failed.
+	Deleted bool   `json:"deleted,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// String is the policy's rules as configured: "keepLast 2, keepWithin 7d".
+func (p Policy) String() string {
+	var parts []string
+	if p.KeepLast > 0 {
+		parts = append(parts, fmt.Sprintf("keepLast %d", p.KeepLast))
+	}
+	if p.KeepWithin > 0 {
+		parts = append(parts, "keepWithin "+short(p.KeepWithin))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Plan decides, newest first, which snapshots to keep. drills is the target's drill history
@@ -47,13 +68,24 @@ func Plan(snaps []snapshot.Metadata, p Policy, drills []reports.DrillResult, now
 	keptVerified := false
 	for i, s := range snaps {
 		d := Decision{Snapshot: s, Reason: ReasonExpired}
+		last := fmt.Sprintf("keepLast %d: %s newest", p.KeepLast, ordinal(i+1))
+		within := fmt.Sprintf("keepWithin %s: %s old", short(p.KeepWithin), short(now.Sub(s.TakenAt)))
 		switch {
 		case !p.Enabled():
-			d.Keep, d.Reason = true, ReasonNoPolicy
+			d.Keep, d.Reason, d.Detail = true, ReasonNoPolicy, ReasonNoPolicy
 		case p.KeepLast > 0 && i < p.KeepLast:
-			d.Keep, d.Reason = true, ReasonKeepLast
+			d.Keep, d.Reason, d.Detail = true, ReasonKeepLast, last
 		case p.KeepWithin > 0 && now.Sub(s.TakenAt) < p.KeepWithin:
-			d.Keep, d.Reason = true, ReasonKeepWithin
+			d.Keep, d.Reason, d.Detail = true, ReasonKeepWithin, within
+		default:
+			var why []string
+			if p.KeepLast > 0 {
+				why = append(why, last)
+			}
+			if p.KeepWithin > 0 {
+				why = append(why, within)
+			}
+			d.Detail = strings.Join(why, "; ")
 		}
 		if d.Keep && verified[s.ID] {
 			keptVerified = true
@@ -63,7 +95,7 @@ func Plan(snaps []snapshot.Metadata, p Policy, drills []reports.DrillResult, now
 	if !keptVerified {
 		for i := range out {
 			if verified[out[i].Snapshot.ID] {
-				out[i].Keep, out[i].Reason = true, ReasonVerified
+				out[i].Keep, out[i].Reason, out[i].Detail = true, ReasonVerified, ReasonVerified
 				break
 			}
 		}
@@ -118,13 +150,88 @@ func Apply(ctx context.Context, target string, store Store, hist History, p Poli
 	}
 	plan := Plan(snaps, p, drills, now)
 	var errs []error
-	for _, d := range plan {
+	for i := range plan {
+		d := &plan[i]
 		if d.Keep {
 			continue
 		}
-		if err := store.Delete(ctx, d.Snapshot.ID); err != nil && !errors.Is(err, snapshot.ErrNotFound) {
+		err := store.Delete(ctx, d.Snapshot.ID)
+		switch {
+		case err == nil:
+			d.Deleted = true
+		case errors.Is(err, snapshot.ErrDamaged):
+			// Damaged since it was listed: retention never deletes a damaged snapshot.
+			d.Error = err.Error()
+		case errors.Is(err, snapshot.ErrNotFound):
+			d.Deleted = true // gone already (another firedrill's retention)
+		default:
+			d.Error = err.Error()
 			errs = append(errs, fmt.Errorf("while deleting snapshot %s of %s: %w", d.Snapshot.ID, target, err))
 		}
 	}
 	return plan, errors.Join(errs...)
+}
+
+// Report summarises what Apply did for the snapshot result: the rules, how many snapshots were
+// kept, and each deletion with the rule that let it go. err is Apply's error.
+func Report(p Policy, plan []Decision, err error) *snapshot.Retention {
+	if !p.Enabled() {
+		return nil
+	}
+	r := &snapshot.Retention{Rules: p.String(), Deleted: []snapshot.Deletion{}}
+	for _, d := range plan {
+		switch {
+		case d.Keep:
+			r.Kept++
+		case d.Deleted:
+			reason := d.Detail
+			if reason == "" {
+				reason = d.Reason
+			}
+			r.Deleted = append(r.Deleted, snapshot.Deletion{ID: d.Snapshot.ID, TakenAt: d.Snapshot.TakenAt, Reason: reason})
+		}
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+// ordinal writes 1st, 2nd, 3rd, 4th, 11th, 21st, ...
+func ordinal(n int) string {
+	suffix := "th"
+	switch n % 10 {
+	case 1:
+		suffix = "st"
+	case 2:
+		suffix = "nd"
+	case 3:
+		suffix = "rd"
+	}
+	if n%100 >= 11 && n%100 <= 13 {
+		suffix = "th"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}
+
+// short writes a duration compactly: 45s, 12m, 5h30m, 7d, 9d02h.
+func short(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + short(-d)
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		if m := int(d.Minutes()) % 60; m != 0 {
+			return fmt.Sprintf("%dh%02dm", int(d.Hours()), m)
+		}
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	days, hours := int(d.Hours())/24, int(d.Hours())%24
+	if hours == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%02dh", days, hours)
 }

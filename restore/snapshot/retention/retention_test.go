@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,56 @@ func TestApply(t *testing.T) {
 	st = &memStore{snaps: snaps(3), fail: errors.New("denied")}
 	if _, err := Apply(t.Context(), "orders", st, memHistory{}, Policy{KeepLast: 1}, now); err == nil {
 		t.Error("a failed delete was not reported")
+	}
+}
+
+// Each decision says which rule kept or let go the snapshot, with its numbers.
+func TestPlanDetail(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy Policy
+		drills []reports.DrillResult
+		want   []string // details of s0..s3
+	}{
+		{"keepLast", Policy{KeepLast: 1}, nil,
+			[]string{"keepLast 1: 1st newest", "keepLast 1: 2nd newest", "keepLast 1: 3rd newest", "keepLast 1: 4th newest"}},
+		{"keepWithin", Policy{KeepWithin: 36 * time.Hour}, nil,
+			[]string{"keepWithin 36h: 1m old", "keepWithin 36h: 24h01m old", "keepWithin 36h: 2d", "keepWithin 36h: 3d"}},
+		{"both", Policy{KeepLast: 1, KeepWithin: 7 * 24 * time.Hour}, nil,
+			[]string{"keepLast 1: 1st newest", "keepWithin 7d: 24h01m old", "keepWithin 7d: 2d", "keepWithin 7d: 3d"}},
+		{"verified", Policy{KeepLast: 1}, []reports.DrillResult{drill("s3", reports.StatusPass, 1)},
+			[]string{"keepLast 1: 1st newest", "keepLast 1: 2nd newest", "keepLast 1: 3rd newest", ReasonVerified}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := Plan(snaps(4), tc.policy, tc.drills, now)
+			for i, d := range plan {
+				if !strings.HasPrefix(d.Detail, tc.want[i]) {
+					t.Errorf("%s: detail %q, want %q…", d.Snapshot.ID, d.Detail, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// Report lists what Apply deleted, with the reason, and what failed.
+func TestReport(t *testing.T) {
+	st := &memStore{snaps: snaps(3)}
+	p := Policy{KeepLast: 1}
+	plan, err := Apply(t.Context(), "orders", st, memHistory{}, p, now)
+	rep := Report(p, plan, err)
+	if rep.Rules != "keepLast 1" || rep.Kept != 1 || len(rep.Deleted) != 2 || rep.Error != "" {
+		t.Fatalf("report = %+v", rep)
+	}
+	if d := rep.Deleted[1]; d.ID != "s2" || d.Reason != "keepLast 1: 3rd newest" || !d.TakenAt.Equal(snaps(3)[2].TakenAt) {
+		t.Errorf("deletion = %+v", d)
+	}
+	st = &memStore{snaps: snaps(3), fail: errors.New("denied")}
+	plan, err = Apply(t.Context(), "orders", st, memHistory{}, p, now)
+	if rep := Report(p, plan, err); len(rep.Deleted) != 0 || !strings.Contains(rep.Error, "denied") {
+		t.Errorf("failed deletions reported as %+v", rep)
+	}
+	if Report(Policy{}, nil, nil) != nil {
+		t.Error("a target without rules has a retention report")
 	}
 }

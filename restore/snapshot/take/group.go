@@ -30,6 +30,12 @@ type GroupResult struct {
 	Fallback         string              `json:"fallback,omitempty"`
 	MaxFreezeSeconds float64             `json:"maxFreezeSeconds"`
 	Snapshots        []snapshot.Metadata `json:"snapshots"`
+	// Status is snapshot.StatusComplete, or snapshot.ResultError with Error saying why no
+	// snapshot of the group was taken (set by the command that reports the result).
+	Status string `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Retention is what each member's retention rules deleted after the group's snapshot.
+	Retention map[string]*snapshot.Retention `json:"retention,omitempty"`
 }
 
 // ErrGroupFailed wraps the first member failure of a group; every member was thawed and the
