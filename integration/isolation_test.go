@@ -3,8 +3,10 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -303,4 +305,79 @@ func TestIsolationFromInsideKeptThrowaway(t *testing.T) {
 	if procs := processesUnder(res.Kept.ScratchDir); len(procs) != 0 {
 		t.Errorf("processes still run on the kept scratch directory: %v", procs)
 	}
+}
+
+// Not root, no namespace and no other uid is possible: the drill still runs and passes, and
+// the result says what isolation was missing; the isolation finding warns, naming production's
+// data directory, which the throwaway (running as production's own user here) can see. As
+// root, the test runs firedrill as production's user to get there.
+func TestIsolationNotRootSaysSo(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{Archive: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var cred *syscall.Credential
+	bin := binary
+	if os.Geteuid() == 0 {
+		cred = pg.RunAs.Credential()
+		// The binary's own directory is private to root: give the user a copy it can run.
+		b, err := os.ReadFile(binary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(harness.TempDir(t), "firedrill")
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg, cfg := newTarget(t, pg, "")
+	for _, p := range []string{tg.scratch, filepath.Dir(tg.repo), cfg} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := pg.RunAs.Chown(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := runCLIAs(t, ctx, bin, cred, "snapshot", "--config", cfg, "--target", "orders"); r.code != 0 {
+		t.Fatalf("snapshot as %s: exit %d\n%s%s", pg.RunAs.Name, r.code, r.stdout, r.stderr)
+	}
+	r := runCLIAs(t, ctx, bin, cred, "drill", "--config", cfg, "--output", "json")
+	var res isolationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("drill output is not JSON (%v): exit %d\n%s\n%s", err, r.code, r.stdout, r.stderr)
+	}
+	if r.code != 0 || res.Status != "pass" {
+		t.Fatalf("drill not root: exit %d status %s (%s): the drill must still run\n%s", r.code, res.Status, res.Error, r.stderr)
+	}
+	iso := res.Runtime.Isolation
+	if iso == nil {
+		t.Fatalf("runtime.isolation missing: %+v", res.Runtime)
+	}
+	if len(iso.Namespaces) != 0 || iso.UserFrom != "current" || !slices.ContainsFunc(iso.NotPossible, func(s string) bool { return strings.Contains(s, "not root") }) {
+		t.Errorf("not root: namespaces %v, userFrom %q, notPossible %q; want none, current, and why", iso.Namespaces, iso.UserFrom, iso.NotPossible)
+	}
+	i := slices.IndexFunc(res.Checks, func(c isolationCheck) bool { return c.Name == "isolation" })
+	if i < 0 || res.Checks[i].Status != "warn" || !strings.Contains(res.Checks[i].Message, pg.DataDir) {
+		t.Errorf("isolation finding = %+v, want a warning naming %s", res.Checks, pg.DataDir)
+	}
+}
+
+// runCLIAs runs firedrill binary bin with cred (nil: as this process).
+func runCLIAs(t *testing.T, ctx context.Context, bin string, cred *syscall.Credential, args ...string) cliResult {
+	t.Helper()
+	harness.Integration(t)
+	cmd := osexec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = os.TempDir()
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	code := 0
+	var ee *osexec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running firedrill %v: %v", args, err)
+	}
+	return cliResult{code: code, stdout: so.String(), stderr: se.String()}
 }
