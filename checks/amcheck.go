@@ -116,7 +116,9 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 				}
 			}
 		})
-		if err != nil {
+		if damaged, why := Damage(err); damaged {
+			problems = append(problems, amProblem{Database: db, Relation: "(database)", Message: why.Message, SQLState: why.SQLState})
+		} else if err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

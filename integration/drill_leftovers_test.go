@@ -159,9 +159,9 @@ func pidsOf(procs []string) []int {
 // killDrillIn starts a drill, waits until reached says it is in the phase to kill it in, and
 // kills it with SIGKILL. It returns the scratch directory the drill left, or skips when the
 // drill finished first.
-func killDrillIn(t *testing.T, ctx context.Context, cfg, scratch string, reached func(dir string) bool) string {
+func killDrillIn(t *testing.T, ctx context.Context, cfg, scratch string, reached func(dir string) bool, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, binary, "drill", "--config", cfg, "--output", "json")
+	cmd := exec.CommandContext(ctx, binary, append([]string{"drill", "--config", cfg, "--output", "json"}, args...)...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -444,5 +444,72 @@ func TestGCExit3WhenSomethingCannotBeRemoved(t *testing.T) {
 	recs := readHistory(t, tg.history)
 	if n := len(recs); n != 1 {
 		t.Errorf("history has %d records, want the dead drill's only, once: %+v", n, recs)
+	}
+}
+
+// A --keep drill killed while its server runs: the server outlives firedrill (as a kept one
+// must), so the next drill leaves it alone but lists it and records the killed drill as
+// interrupted; gc --include-kept stops the server and removes the copy.
+func TestKilledKeptDrill(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{DataChecksums: true, PgbenchScale: 5})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tg, cfg := newTarget(t, pg, "")
+	snapshotID(t, ctx, cfg)
+	dir := killDrillIn(t, ctx, cfg, tg.scratch, func(d string) bool {
+		return sizeAbove(d, "server.log", 0) && globAny(d, "clone/data/postmaster.pid")
+	}, "--keep")
+	id := dir[strings.LastIndexByte(dir, '-')+1:]
+	t.Cleanup(func() {
+		for _, pid := range pidsOf(processesUnder(dir)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	// The server is still running after firedrill was killed.
+	var procs []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if procs = processesUnder(dir); len(procs) > 0 {
+			break
+		}
+	}
+	if len(procs) == 0 {
+		t.Fatalf("no process runs on the killed --keep drill's copy %s: the test would prove nothing", dir)
+	}
+	shm := shmCreatedBy(t, pidsOf(procs))
+	t.Logf("left by the killed --keep drill %s: processes %v, host shared memory %v", id, procs, shm)
+
+	r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+	d := decode[drillLeftoversJSON](t, r)
+	if r.code != 0 || d.Status != "pass" || len(d.CleanedUp) != 0 {
+		t.Fatalf("next drill: exit %d status %s cleanedUp %+v\n%s", r.code, d.Status, d.CleanedUp, r.stderr)
+	}
+	if len(d.KeptThrowaways) != 1 || d.KeptThrowaways[0].ScratchDir != dir || d.KeptThrowaways[0].State != "kept" || !d.KeptThrowaways[0].Recorded {
+		t.Errorf("keptThrowaways = %+v, want %s left alone, its killed drill recorded", d.KeptThrowaways, dir)
+	}
+	if len(processesUnder(dir)) == 0 {
+		t.Errorf("the next drill stopped the kept server")
+	}
+	if rec, ok := readHistory(t, tg.history)[id]; !ok || !rec.Interrupted || rec.Status != "error" {
+		t.Errorf("history record of the killed --keep drill = %+v (found %v), want interrupted", rec, ok)
+	}
+
+	r = runCLI(t, ctx, "gc", "--config", cfg, "--include-kept", "--output", "json")
+	g := decode[gcJSON](t, r)
+	if r.code != 0 || g.Removed != 1 || len(g.Leftovers) != 1 || g.Leftovers[0].Recorded || len(g.Leftovers[0].Stopped) == 0 {
+		t.Fatalf("gc --include-kept: exit %d %+v (want the kept copy removed, its server stopped, not recorded twice)\n%s", r.code, g, r.stderr)
+	}
+	if p := processesUnder(dir); len(p) != 0 {
+		t.Errorf("processes still running on the killed --keep drill's copy: %v", p)
+	}
+	for _, s := range shm {
+		if shmExists(t, s.id) {
+			t.Errorf("shared memory segment %d (key %d) is still there", s.id, s.key)
+		}
+	}
+	if left := leftovers(t, tg.scratch); len(left) != 0 {
+		t.Errorf("left in the scratch root: %v", left)
+	}
+	if n := len(readHistory(t, tg.history)); n != 2 {
+		t.Errorf("history has %d records, want 2 (the killed drill once, the next drill)", n)
 	}
 }
