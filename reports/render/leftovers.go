@@ -27,11 +27,13 @@ func Leftovers(w io.Writer, los []reports.Leftover) error {
 		if lo.Recorded {
 			detail = strings.TrimPrefix(detail+"; recorded as interrupted in the history", "; ")
 		}
-		rows = append(rows, []string{lo.Target, lo.DrillID, strings.ToUpper(lo.State), strings.ToUpper(lo.Action),
+		// The drill id ends the scratch directory's name, which a narrow table shortens in the
+		// middle: the id still shows.
+		rows = append(rows, []string{lo.Target, strings.ToUpper(lo.State), strings.ToUpper(lo.Action),
 			started, reports.HumanBytes(lo.Bytes), lo.ScratchDir, detail})
 	}
-	cols := Columns("TARGET", "DRILL", "STATE", "ACTION", "STARTED", "SIZE", "SCRATCH DIR", "DETAIL")
-	cols[2].Shrink, cols[3].Shrink, cols[6].Shrink = Keep, Keep, Middle
+	cols := Columns("TARGET", "STATE", "ACTION", "STARTED", "SIZE", "SCRATCH DIR", "DETAIL")
+	cols[1].Shrink, cols[2].Shrink, cols[5].Shrink = Keep, Keep, Middle
 	return Fit(w, cols, rows)
 }
 
