@@ -107,6 +107,9 @@ func resolvePath(p string) string {
 func (p *Process) sandboxSpec() *sandbox.Spec {
 	s := &sandbox.Spec{UID: p.opts.RunAs.UID, GID: p.opts.RunAs.GID, Tag: p.opts.ScratchDir,
 		HostNetwork: !p.opts.IsolateNetwork}
+	if p.opts.RunAs.IsCurrent() { // not root: firedrill's own ids, inside a user namespace
+		s.UID, s.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
 	s.Writable = []string{p.opts.ScratchDir}
 	if p.ownSocket {
 		s.Writable = append(s.Writable, p.socketDir)
@@ -150,17 +153,13 @@ func (p *Process) describeIsolation() *reports.Isolation {
 	}
 	if p.sandbox == nil {
 		why := "firedrill is not root"
-		if err := sandbox.Available(); err == nil {
-			why = "the server runs as firedrill's own user"
+		if p.sandboxErr != nil {
+			why = p.sandboxErr.Error()
 		}
 		iso.Filesystem = "host filesystem: the server sees every file its user can read"
 		iso.NotPossible = []string{
-			"mount, pid, ipc, uts and net namespaces: " + why,
-			"a dedicated uid: " + why + "; the server runs as firedrill's own user and can read what it can",
-		}
-		if p.opts.IsolateNetwork {
-			iso.Namespaces = []string{sandbox.NetNamespace}
-			iso.NotPossible = iso.NotPossible[1:]
+			"user, mount, pid, ipc, uts and net namespaces: " + why,
+			"a dedicated uid: firedrill is not root; the server runs as firedrill's own user and can read and write what that user can",
 		}
 		return iso
 	}
@@ -186,8 +185,11 @@ func (p *Process) describeIsolation() *reports.Isolation {
 		}
 		iso.NotPossible = append(iso.NotPossible, "net namespace: "+why)
 	}
-	if p.opts.UserFrom == UserFromRunAsUser {
+	switch p.opts.UserFrom {
+	case UserFromRunAsUser:
 		iso.NotPossible = append(iso.NotPossible, fmt.Sprintf("a uid of its own: restore.local.runAsUser is %s (uid %d), which may own other files", p.opts.RunAs.Name, p.opts.RunAs.UID))
+	case UserFromCurrent:
+		iso.NotPossible = append(iso.NotPossible, "a uid of its own: firedrill is not root; the server runs as firedrill's own uid, and keeps its groups, in a user namespace (the private root shows it nothing but the scratch copy)")
 	}
 	return iso
 }

@@ -4,8 +4,9 @@
 // When firedrill is root the server runs in a sandbox (restore/runtime/local/sandbox): new
 // mount, PID, IPC, UTS and network namespaces, a private root that shows the system's binaries
 // read-only and the drill's scratch directory read-write and nothing else, as a uid no account
-// has. Not root, none of that is possible: the server runs as the current user on the host's
-// filesystem, and the result says so.
+// has. Not root, the same sandbox is built inside a user namespace when the kernel allows it,
+// with firedrill's own uid; when it does not, the server runs as the current user on the host's
+// filesystem. The result says which.
 package local
 
 import (
@@ -61,8 +62,9 @@ type Process struct {
 	server    *postgres.Server
 	socketDir string
 	ownSocket bool // the socket directory was made outside the scratch dir (path length)
-	// sandbox is nil when the server runs on the host (firedrill not root).
+	// sandbox is nil when the server runs on the host; sandboxErr says why.
 	sandbox    *sandbox.Spec
+	sandboxErr error
 	production []string
 	isolation  *reports.Isolation
 }
@@ -83,9 +85,6 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 		}
 		listen = "127.0.0.1"
 		// A network namespace of its own would hide 127.0.0.1 from us.
-		p.opts.IsolateNetwork = false
-	}
-	if os.Geteuid() != 0 {
 		p.opts.IsolateNetwork = false
 	}
 	// What production owns that this copy names: read before PrepareRestore replaces the
@@ -120,13 +119,26 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	}
 	p.server = &postgres.Server{
 		BinDir: o.BinDir, DataDir: o.DataDir, SocketDir: socketDir, Port: port, ListenAddresses: listen,
-		RunAs: o.RunAs, IsolateNetwork: p.opts.IsolateNetwork, LogFile: filepath.Join(o.ScratchDir, "server.log"),
+		RunAs: o.RunAs, IsolateNetwork: p.opts.IsolateNetwork && os.Geteuid() == 0, LogFile: filepath.Join(o.ScratchDir, "server.log"),
 		Detached: o.Keep,
 	}
-	if sandbox.Available() == nil && !o.RunAs.IsCurrent() {
+	if p.sandboxErr = sandbox.Available(); p.sandboxErr != nil {
+		p.opts.IsolateNetwork = false // not root, and no user namespace to make one in
+	} else {
 		p.sandbox = p.sandboxSpec()
 		p.server.IsolateNetwork = false // the sandbox has a network namespace of its own
-		p.server.Launch = func(cmd *exec.Cmd) (*exec.Cmd, error) { return p.sandbox.Start(nil, cmd, o.Keep) }
+		p.server.Launch = func(cmd *exec.Cmd) (*exec.Cmd, error) {
+			outer, err := p.sandbox.Start(nil, cmd, o.Keep)
+			if err == nil || os.Geteuid() == 0 {
+				return outer, err
+			}
+			// Not root, the kernel may still refuse what a user namespace sandbox needs (a
+			// seccomp filter, a masked /proc): run on the host as before, and say why.
+			p.sandbox, p.sandboxErr = nil, fmt.Errorf("firedrill is not root and its user namespace sandbox failed (%w)", err)
+			p.opts.IsolateNetwork = false
+			p.isolation = p.describeIsolation()
+			return cmd, cmd.Start()
+		}
 	}
 	p.isolation = p.describeIsolation()
 	if err := p.server.Start(ctx); err != nil {

@@ -7,5 +7,6 @@
 // builds that root, pivots into it, and runs the program as the sandbox uid with no
 // capabilities and no supplementary groups. Because it is PID 1, every process inside dies with
 // it. Callers must call reexec.Init() first thing in main (and in TestMain of test packages
-// that start sandboxed programs). Linux only, and only as root.
+// that start sandboxed programs). Linux only. Not root, the sandbox lives in a user namespace
+// (where the kernel allows unprivileged ones), and the program runs as the caller's own uid.
 package sandbox

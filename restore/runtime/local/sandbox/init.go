@@ -53,15 +53,21 @@ func initMain() {
 	if dir == "" {
 		dir = "/"
 	}
-	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{
-		Dir: dir, Env: s.Env, Files: []uintptr{0, 1, 2},
-		Sys: &syscall.SysProcAttr{
-			// setuid to a non-zero uid clears every capability; Groups empty drops the
-			// supplementary groups root had.
-			Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: []uint32{}},
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	})
+	sys := &syscall.SysProcAttr{
+		// setuid to a non-zero uid clears every capability; Groups empty drops the
+		// supplementary groups root had.
+		Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: []uint32{}},
+		Pdeathsig:  syscall.SIGKILL,
+	}
+	if s.UserNS {
+		// Only firedrill's own uid exists here (as 0): the program gets a nested user namespace
+		// in which that uid is UID again, not root, and exec leaves it no capability.
+		sys.Credential = nil
+		sys.Cloneflags = syscall.CLONE_NEWUSER
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: int(s.UID), HostID: 0, Size: 1}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: int(s.GID), HostID: 0, Size: 1}}
+	}
+	pid, err := syscall.ForkExec(s.Path, s.Args, &syscall.ProcAttr{Dir: dir, Env: s.Env, Files: []uintptr{0, 1, 2}, Sys: sys})
 	if err != nil {
 		fail(fmt.Errorf("while starting %s as uid %d in the sandbox: %w", s.Path, s.UID, err))
 	}
@@ -246,7 +252,9 @@ func bindMount(src, dst string, readOnly bool) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("while binding %s at %s: %w", strings.TrimPrefix(src, oldRoot), dst, err)
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NOSUID)
+	// A remount must keep the flags the source mount has (in a user namespace they are
+	// locked, and dropping one is refused); it may only add restrictions.
+	flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID) | lockedFlags(dst)
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}
@@ -257,6 +265,25 @@ func bindMount(src, dst string, readOnly bool) error {
 		return fmt.Errorf("while restricting %s in the sandbox: %w", dst, err)
 	}
 	return nil
+}
+
+// lockedFlags returns the mount flags of the mount at path that a remount must keep.
+func lockedFlags(path string) uintptr {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0
+	}
+	var f uintptr
+	for _, m := range []struct{ st, ms uintptr }{
+		{unix.ST_RDONLY, unix.MS_RDONLY}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+		{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME},
+		{unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&m.st != 0 {
+			f |= m.ms
+		}
+	}
+	return f
 }
 
 func mountTmpfs(dst, opts string, readOnly bool) error {

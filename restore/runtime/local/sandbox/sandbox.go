@@ -56,6 +56,10 @@ type Spec struct {
 	// Tag is an extra argument of the init process, so that it can be found by command line
 	// (the scratch directory).
 	Tag string
+	// UserNS is set by Start when firedrill is not root: the sandbox then lives in a user
+	// namespace of its own (firedrill's uid is root there, with no power outside it), and the
+	// program in a second one nested in it, as UID (firedrill's own uid: the one its files have).
+	UserNS bool `json:",omitempty"`
 
 	// Set by Start for the init process.
 	Path string   `json:",omitempty"`
@@ -67,6 +71,9 @@ type Spec struct {
 // Namespaces lists the namespaces the sandbox gets.
 func (s *Spec) Namespaces() []string {
 	ns := slices.Clone(BaseNamespaces)
+	if os.Geteuid() != 0 {
+		ns = append([]string{"user"}, ns...)
+	}
 	if !s.HostNetwork {
 		ns = append(ns, NetNamespace)
 	}
@@ -88,10 +95,18 @@ func (s *Spec) Exposed() []string {
 	return out
 }
 
-// Available reports why sandboxes cannot be used here (nil when they can).
+// Available reports why sandboxes cannot be used here (nil when they can). Root always can;
+// another user can when the kernel lets unprivileged users create user namespaces (Start
+// proves it).
 func Available() error {
-	if os.Geteuid() != 0 {
-		return errors.New("firedrill is not root")
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return errors.New("firedrill is not root and unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)")
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return errors.New("firedrill is not root and user namespaces are disabled (user.max_user_namespaces = 0)")
 	}
 	return nil
 }
@@ -137,6 +152,15 @@ func (s Spec) Start(ctx context.Context, inner *exec.Cmd, detached bool) (*exec.
 		flags |= syscall.CLONE_NEWNET
 	}
 	attr := &syscall.SysProcAttr{Cloneflags: uintptr(flags), Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.UserNS = os.Geteuid() != 0; s.UserNS {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		if b, err = json.Marshal(s); err != nil {
+			return nil, err
+		}
+		cmd.Env = []string{specEnv + "=" + string(b)}
+	}
 	if detached {
 		attr.Pdeathsig = 0
 	}
