@@ -21,9 +21,12 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Long: `Audit the live estate of one target (--target) or of every target. Nothing is restored, so
 it is cheap enough to run every few minutes:
 
-  wal-archiving  pg_stat_archiver: archiving on and configured, no failures since the last
-                 success, last archive within the RPO unless the server is idle, few .ready
-                 segments waiting, optionally standby replay lag
+  wal-archiving  pg_stat_archiver: archiving on and configured, no segment stuck after a
+                 failed attempt beyond wal.failureGrace (failures the archiver got past are
+                 a warning, counted since the previous audit), last archive within the RPO
+                 unless the server is idle, few .ready segments waiting, optionally standby
+                 replay lag; with audit.wal.archive, the last segment is in the archive and
+                 none is missing since the newest base backup
   backup-age     the newest good backup of each source (audit.sources) within the RPO
   backup-integrity  no damaged or foreign snapshot in the target's local snapshot
                  repositories (unreadable meta.json, another target's): they are never
@@ -31,7 +34,8 @@ it is cheap enough to run every few minutes:
   backup-size    the newest backup not empty, not far smaller (a fail) or larger (a warning)
                  than the median of the previous ones
   copies-3-2-1   the newest backup has enough copies, on enough media, offsite and immutable
-                 (S3 Object Lock read from the bucket), and every copy matches and is fresh
+                 (S3 Object Lock read from the bucket), and every copy matches (by the
+                 store's checksums: copies.verify) and is fresh
   drill-recency  the last passing drill is younger than objectives.drillEvery, and the last
                  drill met its RTO
 
@@ -41,7 +45,8 @@ reported as an error row naming it and why.
 --output json writes {"schemaVersion": 1, "generatedAt", "targets": [{"target", "findings"}]};
 every finding has target, check, status (pass, warn, fail, error), message (the one-line
 reason), reasons (codes such as too-old, zero-byte, size-drop, drill-too-old, rto-missed,
-unreadable; [] when it passed) and evidence (the numbers compared). Fields are only ever added.
+unreadable; [] when it passed), cause (with unreadable: auth, network, not-found, permission,
+timeout) and evidence (the numbers compared). Fields are only ever added.
 
 ` + exitCodesHelp,
 		Example: `  firedrill audit
