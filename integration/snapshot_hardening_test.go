@@ -116,6 +116,9 @@ func TestSnapshotEveryTargetAttempted(t *testing.T) {
         scratchDir: %s/scratch
     objectives: {rto: 10m, rpo: 1h}
 RETENTION
+groups:
+  - name: both
+    targets: [billing, orders]
 history:
   dir: %s/history
 `, harness.FreePort(t), base, billingRepo, base, pg.DSN("postgres"), pg.DataDir, ordersRepo, base, base)
@@ -193,6 +196,31 @@ history:
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("table lacks %q:\n%s", want, r.stdout)
 			}
+		}
+	})
+
+	t.Run("a failed group prints its result", func(t *testing.T) {
+		before := repoIDs(t, ordersRepo)
+		r := runCLI(t, ctx, "snapshot", "--config", cfg, "--group", "both", "--output", "json")
+		if r.code != 3 {
+			t.Errorf("exit %d, want 3\n%s", r.code, r.stderr)
+		}
+		g := decodeCLI[struct {
+			Group     string `json:"group"`
+			Status    string `json:"status"`
+			Error     string `json:"error"`
+			Snapshots []any  `json:"snapshots"`
+		}](t, "snapshot --group both", r)
+		if g.Group != "both" || g.Status != "error" || !strings.Contains(g.Error, "billing") || g.Snapshots == nil || len(g.Snapshots) != 0 {
+			t.Errorf("group result = %+v", g)
+		}
+		// All or nothing: no member was snapshotted, and retention did not run.
+		if after := repoIDs(t, ordersRepo); !slices.Equal(after, before) {
+			t.Errorf("orders' repository went from %v to %v", before, after)
+		}
+		r = runCLI(t, ctx, "snapshot", "--config", cfg, "--group", "both")
+		if r.code != 3 || !strings.Contains(r.stdout, "Group both: no snapshot taken") {
+			t.Errorf("table: exit %d\n%s", r.code, r.stdout)
 		}
 	})
 
