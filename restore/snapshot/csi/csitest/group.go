@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // GroupController cuts each VolumeGroupSnapshot of its namespace CutDelay after it first sees
@@ -144,9 +145,19 @@ func (c *GroupController) createMembers(ctx context.Context, vgs *groupv1.Volume
 			c.logf("fake group snapshot controller: member of %s for %s: %v", vgs.Name, pvc.Name, err)
 			continue
 		}
-		created.Status = &snapshotv1.VolumeSnapshotStatus{CreationTime: &cut, ReadyToUse: new(false), VolumeGroupSnapshotName: new(vgs.Name),
-			BoundVolumeSnapshotContentName: new("snapcontent-" + string(created.UID))}
-		if _, err := c.Snapshots.SnapshotV1().VolumeSnapshots(c.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		// firedrill labels and annotates members as soon as it sees them, so the status update
+		// can meet a newer resourceVersion: retry on the latest, as a real controller would.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := c.Snapshots.SnapshotV1().VolumeSnapshots(c.Namespace).Get(ctx, created.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Status = &snapshotv1.VolumeSnapshotStatus{CreationTime: &cut, ReadyToUse: new(false), VolumeGroupSnapshotName: new(vgs.Name),
+				BoundVolumeSnapshotContentName: new("snapcontent-" + string(cur.UID))}
+			_, err = c.Snapshots.SnapshotV1().VolumeSnapshots(c.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			c.logf("fake group snapshot controller: status of member %s: %v", created.Name, err)
 		}
 	}
