@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,17 +210,40 @@ func leftovers(t *testing.T, dir string) []string {
 
 // processesUnder lists live processes whose command line mentions path.
 func processesUnder(path string) []string {
-	var out []string
+	cmdlines := map[string]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || len(b) == 0 {
 			continue
 		}
-		cl := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cl, path) {
-			out = append(out, e.Name()+": "+cl)
+		if cl := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cl, path) {
+			cmdlines[e.Name()] = cl
 		}
 	}
+	var out []string
+	for pid, cl := range cmdlines {
+		// A child forked a moment ago still shows its parent's command line until it renames
+		// itself (a new PostgreSQL backend does): it is part of its parent, not another process.
+		if _, parentMatches := cmdlines[parentPID(pid)]; parentMatches {
+			continue
+		}
+		out = append(out, pid+": "+cl)
+	}
+	slices.Sort(out)
 	return out
+}
+
+// parentPID reads the parent's pid from /proc/PID/stat ("" when gone).
+func parentPID(pid string) string {
+	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: fields after the last ')'.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 2 {
+		return ""
+	}
+	return fields[1]
 }
