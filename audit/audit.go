@@ -13,6 +13,7 @@ import (
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 )
 
@@ -119,7 +120,7 @@ func (a *Auditor) auditTarget(ctx context.Context, cfg *policy.Config, t *policy
 		log.Debug("audit check", "check", fd.Check, "status", fd.Status.String(), "message", fd.Message)
 		tr.Findings = append(tr.Findings, fd)
 	}
-	if run(policy.CheckWALArchiving) && t.Engine == "postgres" {
+	if spec, ok := engine.Lookup(t.Engine); ok && spec.WALArchiving && run(policy.CheckWALArchiving) {
 		timed(func() checks.Finding { return a.wal(ctx, cfg, t, now) })
 	}
 	needSources := run(policy.CheckBackupAge) || run(policy.CheckBackupSize) || run(policy.CheckCopies)

@@ -7,36 +7,21 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
-	goredis "github.com/redis/go-redis/v9"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+
+	"github.com/firedrill/firedrill/restore/engine"
 )
 
-// dsnParsers check a DSN the way each engine's driver will parse it, without connecting.
-var dsnParsers = map[string]func(string) error{
-	"postgres": func(dsn string) error { _, err := pgconn.ParseConfig(dsn); return err },
-	"mariadb":  func(dsn string) error { _, err := mysql.ParseDSN(dsn); return err },
-	"mysql":    func(dsn string) error { _, err := mysql.ParseDSN(dsn); return err },
-	"redis":    func(dsn string) error { _, err := goredis.ParseURL(dsn); return err },
-	"mongodb": func(dsn string) error {
-		if strings.HasPrefix(dsn, "mongodb+srv://") {
-			return nil // parsing it looks the SRV record up: not at load time
-		}
-		_, err := connstring.Parse(dsn)
-		return err
-	},
-}
-
-// DSNProblem says what is wrong with a target's DSN for its engine's driver, or returns nil
+// DSNProblem says what is wrong with a target's DSN for its engine's driver (the engine
+// registry entry's ParseDSN, which parses as the driver will, without connecting), or returns nil
 // for a DSN the driver accepts (or an engine it cannot check). The reason is the driver's, with
 // the DSN and every password in it masked: it is safe to print.
-func DSNProblem(engine, dsn string) error {
-	parse, ok := dsnParsers[engine]
+func DSNProblem(eng, dsn string) error {
+	spec, ok := engine.Lookup(eng)
 	if !ok {
 		return nil
 	}
-	err := parse(dsn)
+	err := spec.ParseDSN(dsn)
 	if err == nil {
 		return nil
 	}

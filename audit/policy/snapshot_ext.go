@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/firedrill/firedrill/restore/engine"
 )
 
 // Snapshot-taking core configuration: CSI VolumeSnapshots, groups, retention.
@@ -91,15 +93,6 @@ type Retention struct {
 // Enabled reports whether any retention rule is set.
 func (r Retention) Enabled() bool { return r.KeepLast > 0 || r.KeepWithin.Duration > 0 }
 
-// engineModes lists the snapshot modes each engine supports; the first is the default.
-var engineModes = map[string][]string{
-	"postgres": {"online", "crash-consistent"},
-	"mariadb":  {"online", "crash-consistent"},
-	"mysql":    {"online", "crash-consistent"},
-	"redis":    {"online"},
-	"mongodb":  {"online", "crash-consistent"},
-}
-
 // Group returns the group called name.
 func (c *Config) Group(name string) (*Group, bool) {
 	for i := range c.Groups {
@@ -114,17 +107,10 @@ func validateSnapshotExt(c *Config, add addFunc) {
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		p := fmt.Sprintf("targets[%d]", i)
-		if modes, ok := engineModes[t.Engine]; ok && !contains(modes, t.Snapshot.Mode) && contains(supportedModes, t.Snapshot.Mode) {
-			add(p+".snapshot.mode", "engine %s does not support mode %q (supported: %v)", t.Engine, t.Snapshot.Mode, modes)
-		}
 		if t.Snapshot.MaxFreeze.Duration < time.Second || t.Snapshot.MaxFreeze.Duration > time.Hour {
 			add(p+".snapshot.maxFreeze", "must be between 1s and 1h, got %s", t.Snapshot.MaxFreeze.Duration)
 		}
 		switch t.Snapshot.Driver {
-		case "local":
-			if t.Engine == "mariadb" || t.Engine == "mysql" {
-				add(p+".snapshot.driver", "the local driver refuses %s: InnoDB keeps writing its files (purge, change buffer, checkpoints) even under FLUSH TABLES WITH READ LOCK, so a file-by-file copy is not consistent; use driver: csi (an atomic volume snapshot), or take an atomic btrfs/ZFS/LVM snapshot of the data directory yourself", t.Engine)
-			}
 		case "csi":
 			cs := t.Snapshot.CSI
 			if cs.Namespace == "" {
@@ -251,6 +237,47 @@ func applySnapshotDefaults(c *Config) {
 			}
 		}
 	}
+}
+
+// validateEngineMode checks engine, mode and driver against the engine's registry entry: the
+// one source of which driver takes which mode of which engine (the snapshot core's
+// take.Supported asks the same entry).
+func validateEngineMode(t *Target, p string, add addFunc) {
+	mode, driver := t.Snapshot.Mode, t.Snapshot.Driver
+	if !contains(engine.AllModes(), mode) || !contains(supportedDrivers, driver) {
+		return // already said: not a mode or driver at all
+	}
+	spec, ok := engine.Lookup(t.Engine)
+	if !ok {
+		// An unknown engine (already said): a mode the driver takes of no engine is still named.
+		if !engine.AnyTakes(driver, mode) {
+			driverRefusesMode(p, driver, mode, nil, add)
+		}
+		return
+	}
+	why, refused := spec.Refusals[driver]
+	if refused {
+		add(p+".snapshot.driver", "the %s driver refuses %s: %s", driver, t.Engine, why)
+	}
+	switch {
+	case !spec.HasMode(mode):
+		add(p+".snapshot.mode", "engine %s does not support mode %q (supported: %v)", t.Engine, mode, spec.Modes)
+	case refused && !engine.AnyTakes(driver, mode), !refused && !spec.Takes(driver, mode):
+		driverRefusesMode(p, driver, mode, spec, add)
+	}
+}
+
+// driverRefusesMode says that driver cannot take mode, why, and what it takes instead.
+func driverRefusesMode(p, driver, mode string, spec *engine.Spec, add addFunc) {
+	if driver == "local" && mode == "crash-consistent" {
+		add(p+".snapshot.mode", "the local driver refuses crash-consistent mode: a file-by-file copy of a running database is not atomic; use mode: online (or an atomic CSI snapshot)")
+		return
+	}
+	if spec == nil {
+		add(p+".snapshot.mode", "no engine supports mode %q with the %s driver", mode, driver)
+		return
+	}
+	add(p+".snapshot.mode", "the %s driver cannot take %s snapshots of engine %s (it takes: %s)", driver, mode, spec.Name, strings.Join(spec.Drivers[driver], ", "))
 }
 
 func contains(list []string, v string) bool {

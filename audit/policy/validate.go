@@ -5,15 +5,17 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/firedrill/firedrill/restore/engine"
+	_ "github.com/firedrill/firedrill/restore/engine/builtin" // the engines firedrill ships
 )
 
 var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// Engines, drivers and runtimes this build supports; later ones extend these lists.
+// Drivers and runtimes this build supports; later ones extend these lists. Engines and their
+// modes are the engine registry's (restore/engine): engine.Names() and engine.AllModes().
 var (
-	supportedEngines  = []string{"postgres", "mariadb", "mysql", "redis", "mongodb"}
 	supportedDrivers  = []string{"local", "csi"}
-	supportedModes    = []string{"online", "crash-consistent"}
 	supportedRuntimes = []string{"local"}
 	supportedListen   = []string{"socket", "tcp"}
 )
@@ -44,7 +46,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 			}
 			seen[t.Name] = i
 		}
-		oneOf(add, p+".engine", t.Engine, supportedEngines)
+		oneOf(add, p+".engine", t.Engine, engine.Names())
 		switch {
 		case t.Connection.DSN == "" && t.Connection.DSNEnv == "":
 			add(p+".connection", "required: dsn or dsnEnv (the name of an environment variable holding the DSN)")
@@ -56,11 +58,9 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 			}
 		}
 		oneOf(add, p+".snapshot.driver", t.Snapshot.Driver, supportedDrivers)
-		oneOf(add, p+".snapshot.mode", t.Snapshot.Mode, supportedModes)
+		oneOf(add, p+".snapshot.mode", t.Snapshot.Mode, engine.AllModes())
+		validateEngineMode(t, p, add)
 		if t.Snapshot.Driver == "local" {
-			if t.Snapshot.Mode == "crash-consistent" {
-				add(p+".snapshot.mode", "the local driver refuses crash-consistent mode: a file-by-file copy of a running database is not atomic; use mode: online (or an atomic CSI snapshot)")
-			}
 			if t.Snapshot.Local.DataDir == "" {
 				add(p+".snapshot.local.dataDir", "required with driver local: the database's data directory")
 			}

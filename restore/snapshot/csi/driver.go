@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/firedrill/firedrill/restore/engine"
+	_ "github.com/firedrill/firedrill/restore/engine/builtin" // engine.InBackupMode needs the engines registered
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
@@ -221,8 +222,8 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		}
 		meta.Volumes = append(meta.Volumes, snapshot.Volume{Role: v.Role, PVC: v.Name, VolumeSnapshot: created[i], CutAt: cut})
 	}
-	if req.Engine == "postgres" && req.Mode == "online" && !frozen.EndedAt.IsZero() {
-		// An online backup is consistent only once replayed to its stop LSN.
+	if engine.InBackupMode(req.Engine, req.Mode) && !frozen.EndedAt.IsZero() {
+		// A backup (PostgreSQL online) is consistent only once replayed to its end (stop LSN).
 		meta.TakenAt = frozen.EndedAt.UTC()
 	}
 

@@ -372,7 +372,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 			Attributes: attrs, Namespace: g.Namespace, EngineFiles: frozen[i].Files,
 		}
 		fmt.Sscan(attrs["timeline"], &meta.Timeline)
-		if m.Engine == "postgres" && m.Mode == "online" && !frozen[i].EndedAt.IsZero() {
+		if engine.InBackupMode(m.Engine, m.Mode) && !frozen[i].EndedAt.IsZero() {
 			meta.TakenAt = frozen[i].EndedAt.UTC()
 		}
 		labels := map[string]string{

@@ -58,19 +58,23 @@ func TakeGroup(ctx context.Context, name string, members []Options, maxFreeze ti
 func takeFreezeAll(ctx context.Context, name string, members []Options, maxFreeze time.Duration) (*GroupResult, error) {
 	batch := newBatchID(members[0].Now())
 	opened := make([]*opened, len(members))
-	closeOpened := func() {
-		for _, fz := range opened {
+	// closeOpened releases the members opened so far after err; what releasing one returned
+	// is joined into err, never dropped.
+	closeOpened := func(err error) error {
+		for i, fz := range opened {
 			if fz != nil {
-				_ = fz.freezer.Close(ctx)
+				if cerr := fz.freezer.Close(ctx); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("and while releasing member %s (it may still be frozen or in backup mode): %w", members[i].Target, cerr))
+				}
 			}
 		}
+		return err
 	}
 	for i := range members {
 		members[i].BatchID = batch
 		fz, err := open(ctx, &members[i])
 		if err != nil {
-			closeOpened()
-			return nil, fmt.Errorf("while connecting to group %s member %s: %w", name, members[i].Target, err)
+			return nil, closeOpened(fmt.Errorf("while connecting to group %s member %s: %w", name, members[i].Target, err))
 		}
 		opened[i] = fz
 	}

@@ -130,10 +130,15 @@ func takeVolumeGroup(ctx context.Context, o GroupOptions, gd *csi.GroupDriver, s
 	members := o.Members
 	batch := newBatchID(members[0].Now())
 	var req []csi.GroupMember
-	closeAll := func() {
+	// closeAll releases the members opened so far after err; what releasing one returned is
+	// joined into err, never dropped.
+	closeAll := func(err error) error {
 		for _, m := range req {
-			_ = m.Freezer.Close(ctx)
+			if cerr := m.Freezer.Close(ctx); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("and while releasing member %s (it may still be frozen or in backup mode): %w", m.Target, cerr))
+			}
 		}
+		return err
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -145,8 +150,7 @@ func takeVolumeGroup(ctx context.Context, o GroupOptions, gd *csi.GroupDriver, s
 		members[i].BatchID = batch
 		fz, err := open(ctx, &members[i])
 		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("while connecting to group %s member %s: %w", o.Name, members[i].Target, err)
+			return nil, closeAll(fmt.Errorf("while connecting to group %s member %s: %w", o.Name, members[i].Target, err))
 		}
 		req = append(req, csi.GroupMember{
 			Target: members[i].Target, Engine: members[i].Engine, Mode: members[i].Mode,

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/restore/engine"
@@ -14,17 +14,18 @@ import (
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 )
 
-// ErrUnreachable means the production database could not be reached.
-var ErrUnreachable = errors.New("database unreachable")
-
-// ErrAuth means the database refused the configured credentials: it is running and reachable.
-var ErrAuth = errors.New("authentication failed")
-
-// ErrMalformedDSN means the connection DSN cannot be parsed: a configuration error.
-var ErrMalformedDSN = errors.New("malformed connection DSN")
-
-// ErrMismatch means the configuration and the database disagree (wrong data directory).
-var ErrMismatch = errors.New("configuration does not match the database")
+// The errors of opening a target's database are the engine registry's (errors.Is matches
+// either name).
+var (
+	// ErrUnreachable means the production database could not be reached.
+	ErrUnreachable = engine.ErrUnreachable
+	// ErrAuth means the database refused the configured credentials: it is running and reachable.
+	ErrAuth = engine.ErrAuth
+	// ErrMalformedDSN means the connection DSN cannot be parsed: a configuration error.
+	ErrMalformedDSN = engine.ErrMalformedDSN
+	// ErrMismatch means the configuration and the database disagree (wrong data directory).
+	ErrMismatch = engine.ErrMismatch
+)
 
 // ErrUnsupported means the engine, mode and driver cannot make a consistent snapshot together.
 var ErrUnsupported = errors.New("unsupported snapshot combination")
@@ -47,8 +48,9 @@ type Options struct {
 	// CSI is the csi driver; with it, Volumes are the PVCs to snapshot (data first).
 	CSI     *csi.Driver
 	Volumes []csi.PVC
-	// MaxFreeze bounds how long the database stays frozen; 0 means unbounded (PostgreSQL
-	// online backups to the local driver, which block no writes).
+	// MaxFreeze bounds how long the database stays frozen; 0 means unbounded. A file copy
+	// under backup mode (the engine's BackupModes: PostgreSQL online), which blocks no writes,
+	// is never bounded.
 	MaxFreeze time.Duration
 	// Freezer, when set, is used instead of connecting with DSN (with Rule for the local
 	// driver and Attributes recorded with the snapshot): for callers that hold their own session.
@@ -94,7 +96,9 @@ func Take(ctx context.Context, o Options) (*snapshot.Metadata, error) {
 		return nil, err
 	}
 	o.Log.Info("taking snapshot", "target", o.Target, "engine", o.Engine, "mode", o.Mode, "driver", o.DriverName(), "serverVersion", fz.info["serverVersion"])
-	if o.MaxFreeze <= 0 {
+	if o.MaxFreeze <= 0 || o.CSI == nil && engine.InBackupMode(o.Engine, o.Mode) {
+		// Backup mode blocks no writes, and a file copy of a large database takes as long as
+		// it takes: no freeze bound.
 		return create(ctx, &o, fz.freezer, fz)
 	}
 	gctx, cancel := context.WithCancelCause(ctx)
@@ -116,8 +120,7 @@ func create(ctx context.Context, o *Options, f engine.Freezer, fz *opened) (*sna
 		})
 	}
 	if o.Repository == nil {
-		_ = f.Close(ctx)
-		return nil, fmt.Errorf("%w: target %s has neither a local repository nor a csi driver", ErrUnsupported, o.Target)
+		return nil, engine.CloseAfter(ctx, f, fmt.Errorf("%w: target %s has neither a local repository nor a csi driver", ErrUnsupported, o.Target))
 	}
 	return o.Repository.Create(ctx, local.CreateRequest{
 		Target: o.Target, Engine: o.Engine, Mode: o.Mode, BatchID: o.BatchID,
@@ -126,38 +129,23 @@ func create(ctx context.Context, o *Options, f engine.Freezer, fz *opened) (*sna
 }
 
 // Supported says whether engine, mode and driver make a consistent snapshot together, and if
-// not, why and what to use instead.
+// not, why and what to use instead. The engine's registry entry decides.
 func Supported(eng, mode, driver string) error {
-	switch eng {
-	case "postgres", "mongodb":
-		if mode != "online" && mode != "crash-consistent" {
-			return fmt.Errorf("%w: engine %s has no mode %q (use online or crash-consistent)", ErrUnsupported, eng, mode)
-		}
-	case "mariadb", "mysql":
-		if driver == local.DriverName {
-			return fmt.Errorf("%w: the local driver refuses %s: InnoDB keeps writing its files even under FLUSH TABLES WITH READ LOCK, so a file-by-file copy is not consistent; use driver csi (an atomic volume snapshot), or an atomic btrfs/ZFS/LVM snapshot of the data directory", ErrUnsupported, eng)
-		}
-		if mode != "online" && mode != "crash-consistent" {
-			return fmt.Errorf("%w: engine %s has no mode %q (use online for FLUSH TABLES WITH READ LOCK, or crash-consistent for InnoDB-only data)", ErrUnsupported, eng, mode)
-		}
-	case "redis":
-		if mode != "online" {
-			return fmt.Errorf("%w: engine redis has only mode online (BGSAVE)", ErrUnsupported)
-		}
-	default:
-		return fmt.Errorf("%w: engine %q (supported: postgres, mariadb, mysql, redis, mongodb)", ErrUnsupported, eng)
+	spec, ok := engine.Lookup(eng)
+	if !ok {
+		return fmt.Errorf("%w: engine %q (supported: %s)", ErrUnsupported, eng, strings.Join(engine.Names(), ", "))
 	}
-	if driver == local.DriverName && mode == "crash-consistent" {
-		return fmt.Errorf("%w: the local driver refuses crash-consistent mode: a file-by-file copy of a running database is not atomic; use mode online, or driver csi", ErrUnsupported)
+	if why, refused := spec.Refusals[driver]; refused {
+		return fmt.Errorf("%w: the %s driver refuses %s: %s", ErrUnsupported, driver, eng, why)
+	}
+	if !spec.HasMode(mode) {
+		return fmt.Errorf("%w: engine %s has no mode %q (%s)", ErrUnsupported, eng, mode, spec.ModeHelp)
+	}
+	if !spec.Takes(driver, mode) {
+		if driver == local.DriverName && mode == "crash-consistent" {
+			return fmt.Errorf("%w: the local driver refuses crash-consistent mode: a file-by-file copy of a running database is not atomic; use mode online, or driver csi", ErrUnsupported)
+		}
+		return fmt.Errorf("%w: the %s driver cannot take %s snapshots of engine %s (it takes: %s)", ErrUnsupported, driver, mode, eng, strings.Join(spec.Drivers[driver], ", "))
 	}
 	return nil
-}
-
-func sameDir(a, b string) bool {
-	ra, err1 := filepath.EvalSymlinks(a)
-	rb, err2 := filepath.EvalSymlinks(b)
-	if err1 != nil || err2 != nil {
-		return filepath.Clean(a) == filepath.Clean(b)
-	}
-	return ra == rb
 }
