@@ -15,10 +15,9 @@ import (
 	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/restore/drill"
-	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
-	"github.com/firedrill/firedrill/restore/snapshot/take"
+	snaprun "github.com/firedrill/firedrill/restore/snapshot/run"
 )
 
 // repository builds the snapshot repository of a target.
@@ -33,24 +32,10 @@ func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options 
 		RTO: t.Objectives.RTO.Duration, RPO: t.Objectives.RPO.Duration,
 		Checks: t.Checks, Keep: keep,
 		Runtime: drill.RuntimeOptions{
-			Kind: t.Restore.Runtime, Docker: dockerOptions(t.Restore.Docker),
 			BinDir: t.Restore.Local.BinDir, ScratchDir: t.Restore.Local.ScratchDir, RunAsUser: t.Restore.Local.RunAsUser,
 			Listen: t.Restore.Local.Listen, IsolateNetwork: *t.Restore.Local.IsolateNetwork, StartTimeout: t.Restore.Local.StartTimeout.Duration,
 		},
 	}
-}
-
-// runtimes are the places a throwaway can run, by restore.runtime: one line per runtime.
-func runtimes() map[string]drill.RuntimeFactory {
-	r := drill.DefaultRuntimes()
-	r[docker.Name] = docker.Factory
-	return r
-}
-
-// dockerOptions maps restore.docker (validated at load).
-func dockerOptions(d policy.DockerRuntime) drill.DockerOptions {
-	mem, _ := d.MemoryBytes()
-	return drill.DockerOptions{Image: d.Image, UID: d.UID, MemoryBytes: mem, NanoCPUs: d.NanoCPUs()}
 }
 
 // productionPaths are the production paths config names, for the drill's sandbox to mask and
@@ -99,17 +84,12 @@ func takeSnapshot(ctx context.Context, t *policy.Target, pr progress.Reporter, l
 
 // takeSnapshotWith takes one snapshot of a configured target with clients built once.
 func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
-	o, err := takeOptions(cl, t, pr, log)
-	if err != nil {
-		return nil, err
-	}
-	pr.Phase("snapshot " + t.Name)
-	return take.Take(ctx, o)
+	return snaprun.Take(ctx, cl, t, pr, log)
 }
 
 // runDrill drills one configured target and records the result in the history.
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
-	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
+	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir)}
 	o := drillOptions(t, snapshotID, keep)
 	o.Runtime.ProductionPaths = productionPaths(cfg, t)
 	res, err := d.Run(ctx, o)
