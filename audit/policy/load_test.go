@@ -286,9 +286,9 @@ func TestParseErrors(t *testing.T) {
 		},
 		{
 			name: "bad runtime and listen",
-			yaml: minimalTarget + "    restore:\n      runtime: docker\n      local:\n        listen: udp\n",
+			yaml: minimalTarget + "    restore:\n      runtime: podman\n      local:\n        listen: udp\n",
 			want: []wantErr{
-				{at: "runtime: docker", key: "targets[0].restore.runtime", msg: `"docker" is not supported (supported: local)`},
+				{at: "runtime: podman", key: "targets[0].restore.runtime", msg: `"podman" is not supported (supported: local, docker)`},
 				{at: "listen: udp", key: "targets[0].restore.local.listen", msg: `"udp" is not supported (supported: socket, tcp)`},
 			},
 		},
