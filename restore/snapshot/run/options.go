@@ -42,12 +42,9 @@ func takeOptions(f Factory, t *policy.Target, pr progress.Reporter, log *slog.Lo
 			o.Volumes = append(o.Volumes, csi.PVC{Role: csi.RoleWAL, Name: t.Snapshot.CSI.WALPVC})
 		}
 	default:
+		// A copy under backup mode is not bounded by maxFreeze: take decides that from the
+		// engine's registry entry (engine.InBackupMode), not the runner.
 		o.DataDir, o.Repository = t.Snapshot.Local.DataDir, Repository(t)
-		if t.Engine == "postgres" && t.Snapshot.Mode == "online" {
-			// Backup mode blocks no writes, and a file copy of a large database takes as long
-			// as it takes: no freeze bound.
-			o.MaxFreeze = 0
-		}
 	}
 	return o, nil
 }
