@@ -25,24 +25,32 @@ setup:
 ## test: set up the real components, then run unit and integration tests. The output is plain
 ## go test's (ok/FAIL lines, failing tests in full), then the real components the tests used, the
 ## skipped tests with their reasons, and "tests: N passed, N failed, N skipped".
-test: setup
-	$(GO) vet ./...
-	set -o pipefail; $(GO) test -json -count=1 -timeout 60m ./... | $(GO) run ./integration/setup/testsummary
+## integration/ is its own Go module (its test-only dependencies stay out of go.mod): every target
+## below runs in both modules. Both JSON streams go into one testsummary, so one final line counts
+## every test, and the pipeline fails if either go test failed.
+test: setup vet
+	set -o pipefail; { rc=0; \
+	  $(GO) test -json -count=1 -timeout 60m ./... || rc=$$?; \
+	  $(GO) -C integration test -json -count=1 -timeout 60m ./... || rc=$$?; \
+	  exit $$rc; } | $(GO) -C integration run ./setup/testsummary
 
 ## test-unit: unit tests only (integration tests skip themselves under -short).
 test-unit:
 	$(GO) test -short -count=1 ./...
+	$(GO) -C integration test -short -count=1 ./...
 
 ## test-integration: integration tests only (RUN=regexp to pick tests).
 test-integration: setup
-	$(GO) test -count=1 -timeout 60m -run '$(or $(RUN),.)' ./integration/...
+	$(GO) -C integration test -count=1 -timeout 60m -run '$(or $(RUN),.)' ./...
 
 ## bench: benchmarks (the amcheck benchmark builds a >=1 GB pgbench dataset: minutes).
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
+	$(GO) -C integration test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
 
 vet:
 	$(GO) vet ./...
+	$(GO) -C integration vet ./...
 
 clean:
 	rm -rf bin

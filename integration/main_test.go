@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/reexec"
+
 	"github.com/firedrill/firedrill/integration/harness"
 )
 
@@ -22,6 +24,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// Tests that drive restore/drill as a library start sandboxed throwaways, and the sandbox
+	// re-executes this test binary as its init: hand that run to the sandbox before anything else.
+	if reexec.Init() {
+		return
+	}
 	code := func() int {
 		flag.Parse()
 		if testing.Short() {
@@ -34,7 +41,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "firedrill")
-		out, err := exec.Command("go", "build", "-o", binary, "github.com/firedrill/firedrill/cmd/firedrill").CombinedOutput()
+		// Built from the repository root, so with the product's own go.mod: the integration
+		// module's test-only dependencies can raise no version in the binary under test.
+		build := exec.Command("go", "build", "-o", binary, "./cmd/firedrill")
+		build.Dir = ".."
+		out, err := build.CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "building firedrill: %v\n%s", err, out)
 			return 1

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/firedrill/firedrill/restore/engine"
 	_ "github.com/firedrill/firedrill/restore/engine/builtin" // engine.InBackupMode needs the engines registered
@@ -88,7 +89,10 @@ type Driver struct {
 	// Poll is the first interval between status reads; it doubles up to MaxPoll (default 1 s)
 	// while waiting for readyToUse, and up to 50 ms while the database is frozen.
 	Poll, MaxPoll time.Duration
-	Now           func() time.Time
+	// Clock is what the driver waits on (the polls, readyTimeout) and reads the time from when
+	// Now is nil; nil means the real clock. Tests pass a fake one and never sleep.
+	Clock clock.Clock
+	Now   func() time.Time
 	// Groups, when set, lets Delete delete a VolumeGroupSnapshot once the last of its members
 	// (from several targets) is deleted: clientset.GroupsnapshotV1() satisfies it.
 	Groups GroupAPI
@@ -116,9 +120,16 @@ type CreateRequest struct {
 
 func (d *Driver) now() time.Time {
 	if d.Now == nil {
-		return time.Now()
+		return d.clock().Now()
 	}
 	return d.Now()
+}
+
+func (d *Driver) clock() clock.Clock {
+	if d.Clock == nil {
+		return clock.RealClock{}
+	}
+	return d.Clock
 }
 
 // Create freezes, cuts one VolumeSnapshot per volume, thaws as soon as every cut is reported,
@@ -235,13 +246,16 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 	}
 
 	status("waiting for the snapshot to become ready to use")
+	// The deadline is read on the driver's clock; the context's timeout is the backstop for an
+	// API call that hangs past it.
 	rctx, cancel := context.WithTimeoutCause(ctx, d.readyTimeout(), ErrNotReady)
 	defer cancel()
-	ready, err := d.waitAll(rctx, client, created, d.maxPoll(), func(vs *snapshotv1.VolumeSnapshot) bool {
+	deadline := d.clock().Now().Add(d.readyTimeout())
+	ready, err := d.waitUntil(rctx, client, created, d.maxPoll(), deadline, func(vs *snapshotv1.VolumeSnapshot) bool {
 		return vs.Status != nil && vs.Status.ReadyToUse != nil && *vs.Status.ReadyToUse
 	})
 	if err != nil {
-		if errors.Is(context.Cause(rctx), ErrNotReady) && ctx.Err() == nil {
+		if errors.Is(err, ErrNotReady) && ctx.Err() == nil {
 			return nil, fmt.Errorf("%w: %s (waited %s; raise snapshot.csi.readyTimeout for slow storage)", ErrNotReady, strings.Join(created, ", "), d.readyTimeout())
 		}
 		return nil, fmt.Errorf("while waiting for readyToUse: %w", err)
@@ -280,6 +294,11 @@ func (d *Driver) readyTimeout() time.Duration {
 // status.error, quoting its message verbatim. Polling, not a fixed sleep: the first read is
 // immediate and the interval starts short, so a fast cut thaws the database within milliseconds.
 func (d *Driver) waitAll(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, names []string, maxPoll time.Duration, done func(*snapshotv1.VolumeSnapshot) bool) ([]*snapshotv1.VolumeSnapshot, error) {
+	return d.waitUntil(ctx, client, names, maxPoll, time.Time{}, done)
+}
+
+// waitUntil is waitAll ended with ErrNotReady once the driver's clock reaches a non-zero deadline.
+func (d *Driver) waitUntil(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, names []string, maxPoll time.Duration, deadline time.Time, done func(*snapshotv1.VolumeSnapshot) bool) ([]*snapshotv1.VolumeSnapshot, error) {
 	poll := d.Poll
 	if poll <= 0 {
 		poll = 10 * time.Millisecond
@@ -314,12 +333,19 @@ func (d *Driver) waitAll(ctx context.Context, client snapshotv1client.VolumeSnap
 		if pending == 0 {
 			return out, nil
 		}
-		t := time.NewTimer(poll)
+		if !deadline.IsZero() && !d.clock().Now().Before(deadline) {
+			return nil, ErrNotReady
+		}
+		wait := poll
+		if !deadline.IsZero() {
+			wait = min(wait, deadline.Sub(d.clock().Now()))
+		}
+		t := d.clock().NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctxErr(ctx)
-		case <-t.C:
+		case <-t.C():
 		}
 		poll = min(poll*2, maxPoll)
 	}

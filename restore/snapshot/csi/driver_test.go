@@ -16,14 +16,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
+// autoClock is a fake clock that moves forward by whatever the driver waits for, the moment it
+// waits: the driver never sleeps in real time, and every wait shows on the clock.
+type autoClock struct{ *testingclock.FakeClock }
+
+func newClock() autoClock {
+	return autoClock{testingclock.NewFakeClock(time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC))}
+}
+
+func (c autoClock) NewTimer(d time.Duration) clock.Timer {
+	t := c.FakeClock.NewTimer(d)
+	c.Step(d) // fires t: its channel holds one value
+	return t
+}
+
 // fakeFreezer records the order of calls and whether it is frozen.
 type fakeFreezer struct {
 	mu       sync.Mutex
+	clock    clock.PassiveClock
 	frozen   bool
 	calls    []string
 	thawedAt time.Time
@@ -48,8 +65,11 @@ func (f *fakeFreezer) Thaw(context.Context) (*engine.Frozen, error) {
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "thaw")
 	f.frozen = false
-	f.thawedAt = time.Now()
 	now := time.Now()
+	if f.clock != nil {
+		now = f.clock.Now()
+	}
+	f.thawedAt = now
 	return &engine.Frozen{StartedAt: now.Add(-50 * time.Millisecond), EndedAt: now,
 		Attributes: map[string]string{"startLSN": "0/2000028", "stopLSN": "0/2000100", "timeline": "1"},
 		Files:      map[string][]byte{"backup_label": []byte("START WAL LOCATION: 0/2000028\n")}}, nil
@@ -69,60 +89,88 @@ func (f *fakeFreezer) isFrozen() bool {
 	return f.frozen
 }
 
-// controller plays the CSI snapshot controller: cut after cutDelay, ready after readyDelay, or
-// fail with errMsg.
+// controller plays the CSI snapshot controller with reactors on the fake clientset: each read of
+// a VolumeSnapshot first brings its status to what it would be on the fake clock — cut cutDelay
+// after its creation, ready readyDelay after it, or failed with errMsg at cutDelay.
 type controller struct {
 	cutDelay, readyDelay time.Duration
 	errMsg               string
 	never                bool // cut, but never ready
 	noSize               bool // ready, but no restoreSize (optional in the CSI spec)
-	cutAt                atomic.Value
+
+	mu      sync.Mutex
+	clock   clock.PassiveClock
+	created map[string]time.Time
+	cutAt   time.Time // the last cut
 }
 
-func (c *controller) run(ctx context.Context, cs *fake.Clientset, ns string) {
-	seen := map[string]time.Time{}
-	for ctx.Err() == nil {
-		l, _ := cs.SnapshotV1().VolumeSnapshots(ns).List(ctx, metav1.ListOptions{})
-		for _, vs := range l.Items {
-			first, ok := seen[vs.Name]
-			if !ok {
-				seen[vs.Name] = time.Now()
-				continue
-			}
-			age := time.Since(first)
-			st := vs.Status
-			if st == nil {
-				st = &snapshotv1.VolumeSnapshotStatus{}
-			}
-			changed := false
-			switch {
-			case c.errMsg != "" && st.Error == nil && age >= c.cutDelay:
-				st.Error = &snapshotv1.VolumeSnapshotError{Message: &c.errMsg}
-				changed = true
-			case c.errMsg == "" && st.CreationTime == nil && age >= c.cutDelay:
-				now := metav1.Now()
-				st.CreationTime = &now
-				c.cutAt.Store(time.Now())
-				changed = true
-			case c.errMsg == "" && !c.never && st.CreationTime != nil && st.ReadyToUse == nil && age >= c.readyDelay:
-				st.ReadyToUse = new(true)
-				if !c.noSize {
-					q := resource.MustParse("1Gi")
-					st.RestoreSize = &q
-				}
-				changed = true
-			}
-			if changed {
-				vs.Status = st
-				_, _ = cs.SnapshotV1().VolumeSnapshots(ns).UpdateStatus(ctx, &vs, metav1.UpdateOptions{})
-			}
+var vsResource = snapshotv1.SchemeGroupVersion.WithResource("volumesnapshots")
+
+// install adds the controller's reactors to cs; reactors prepended later run first.
+func (c *controller) install(cs *fake.Clientset, clk clock.PassiveClock) {
+	c.mu.Lock()
+	c.clock, c.created = clk, map[string]time.Time{}
+	c.mu.Unlock()
+	cs.PrependReactor("create", "volumesnapshots", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		vs := a.(k8stesting.CreateAction).GetObject().(*snapshotv1.VolumeSnapshot)
+		c.mu.Lock()
+		c.created[vs.Name] = c.clock.Now()
+		c.mu.Unlock()
+		return false, nil, nil
+	})
+	cs.PrependReactor("get", "volumesnapshots", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		c.advance(cs, a.GetNamespace(), a.(k8stesting.GetAction).GetName())
+		return false, nil, nil
+	})
+}
+
+func (c *controller) advance(cs *fake.Clientset, ns, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	created, ok := c.created[name]
+	o, err := cs.Tracker().Get(vsResource, ns, name)
+	if !ok || err != nil {
+		return
+	}
+	vs := o.(*snapshotv1.VolumeSnapshot).DeepCopy()
+	age := c.clock.Since(created)
+	st := vs.Status
+	if st == nil {
+		st = &snapshotv1.VolumeSnapshotStatus{}
+	}
+	changed := false
+	if c.errMsg != "" && st.Error == nil && age >= c.cutDelay {
+		st.Error = &snapshotv1.VolumeSnapshotError{Message: &c.errMsg}
+		changed = true
+	}
+	if c.errMsg == "" && st.CreationTime == nil && age >= c.cutDelay {
+		cut := metav1.NewTime(created.Add(c.cutDelay))
+		st.CreationTime = &cut
+		c.cutAt = cut.Time
+		changed = true
+	}
+	if c.errMsg == "" && !c.never && st.CreationTime != nil && st.ReadyToUse == nil && age >= c.readyDelay {
+		st.ReadyToUse = new(true)
+		if !c.noSize {
+			q := resource.MustParse("1Gi")
+			st.RestoreSize = &q
 		}
-		time.Sleep(2 * time.Millisecond)
+		changed = true
+	}
+	if changed {
+		vs.Status = st
+		_ = cs.Tracker().Update(vsResource, vs, ns)
 	}
 }
 
-func newDriver(cs *fake.Clientset) *Driver {
-	return &Driver{API: cs.SnapshotV1(), Namespace: "db", ClassName: "fast", ReadyTimeout: 2 * time.Second, Poll: time.Millisecond, MaxPoll: 5 * time.Millisecond}
+func (c *controller) lastCut() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cutAt
+}
+
+func newDriver(cs *fake.Clientset, clk clock.Clock) *Driver {
+	return &Driver{API: cs.SnapshotV1(), Namespace: "db", ClassName: "fast", ReadyTimeout: 2 * time.Second, Poll: time.Millisecond, MaxPoll: 5 * time.Millisecond, Clock: clk}
 }
 
 func request(f engine.Freezer) CreateRequest {
@@ -133,23 +181,26 @@ func request(f engine.Freezer) CreateRequest {
 
 func TestCreateThawsAtCutAndRecords(t *testing.T) {
 	cs := fake.NewSimpleClientset()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	// readyToUse comes 1.5 s after the cut: a thaw within 1 s proves the driver thaws at the
-	// cut, without a timed bound that a loaded machine could break.
+	ctx := t.Context()
+	clk := newClock()
+	// readyToUse comes 1.5 s after the cut, on the fake clock: a thaw within the 50 ms poll cap
+	// of the frozen wait proves the driver thaws at the cut, not at readyToUse.
 	c := &controller{cutDelay: 30 * time.Millisecond, readyDelay: 1530 * time.Millisecond}
-	go c.run(ctx, cs, "db")
-	f := &fakeFreezer{}
-	meta, err := newDriver(cs).Create(ctx, request(f))
+	c.install(cs, clk)
+	f := &fakeFreezer{clock: clk}
+	meta, err := newDriver(cs, clk).Create(ctx, request(f))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut, _ := c.cutAt.Load().(time.Time)
-	if f.thawedAt.Before(cut) {
+	cut := c.lastCut()
+	if cut.IsZero() || f.thawedAt.Before(cut) {
 		t.Errorf("thawed at %s, before the cut at %s", f.thawedAt, cut)
 	}
-	if lag := f.thawedAt.Sub(cut); lag >= time.Second {
-		t.Errorf("thawed %s after the cut: not before readyToUse, so the thaw waited for the upload", lag)
+	if lag := f.thawedAt.Sub(cut); lag > 50*time.Millisecond {
+		t.Errorf("thawed %s after the cut: more than the 50 ms poll cap while frozen", lag)
+	}
+	if ready := clk.Since(cut); ready < 1500*time.Millisecond {
+		t.Errorf("Create returned %s after the cut, before readyToUse (1.5 s)", ready)
 	}
 	if got := strings.Join(f.calls, ","); got != "freeze,thaw,close" {
 		t.Errorf("calls %s", got)
@@ -178,7 +229,7 @@ func TestCreateThawsAtCutAndRecords(t *testing.T) {
 			t.Errorf("class %v", vs.Spec.VolumeSnapshotClassName)
 		}
 	}
-	got, err := newDriver(cs).List(ctx, "orders")
+	got, err := newDriver(cs, clk).List(ctx, "orders")
 	if err != nil || len(got) != 1 || got[0].ID != meta.ID || string(got[0].EngineFiles["backup_label"]) == "" {
 		t.Fatalf("List = %+v, %v", got, err)
 	}
@@ -187,17 +238,17 @@ func TestCreateThawsAtCutAndRecords(t *testing.T) {
 // A storage driver that reports no restoreSize leaves the size unknown, not zero.
 func TestCreateWithoutRestoreSize(t *testing.T) {
 	cs := fake.NewSimpleClientset()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go (&controller{cutDelay: 10 * time.Millisecond, readyDelay: 20 * time.Millisecond, noSize: true}).run(ctx, cs, "db")
-	meta, err := newDriver(cs).Create(ctx, request(&fakeFreezer{}))
+	ctx := t.Context()
+	clk := newClock()
+	(&controller{cutDelay: 10 * time.Millisecond, readyDelay: 20 * time.Millisecond, noSize: true}).install(cs, clk)
+	meta, err := newDriver(cs, clk).Create(ctx, request(&fakeFreezer{clock: clk}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !meta.SizeUnknown || meta.SizeBytes != 0 {
 		t.Errorf("SizeUnknown %v SizeBytes %d, want unknown", meta.SizeUnknown, meta.SizeBytes)
 	}
-	got, err := newDriver(cs).List(ctx, "orders")
+	got, err := newDriver(cs, clk).List(ctx, "orders")
 	if err != nil || len(got) != 1 || !got[0].SizeUnknown {
 		t.Errorf("List = %+v, %v; want the size unknown", got, err)
 	}
@@ -252,19 +303,18 @@ func TestCreateFailuresThawAndCleanUp(t *testing.T) {
 				runs++
 				cs := fake.NewSimpleClientset()
 				ctx, cancel := context.WithCancel(t.Context())
-				cctx, stopCtrl := context.WithCancel(t.Context())
+				clk := newClock()
 				if tc.react != nil {
 					tc.react(cs, cancel)
 				}
-				go tc.ctrl.run(cctx, cs, "db")
-				f := &fakeFreezer{}
+				tc.ctrl.install(cs, clk)
+				f := &fakeFreezer{clock: clk}
 				if tc.name == "freeze fails" {
 					f.freezeFn = func() error { return boom }
 				}
-				d := newDriver(cs)
+				d := newDriver(cs, clk)
 				d.ReadyTimeout = 50 * time.Millisecond
 				_, err := d.Create(ctx, request(f))
-				stopCtrl()
 				cancel()
 				if err == nil || !tc.want(err) {
 					t.Fatalf("err = %v", err)
@@ -288,23 +338,22 @@ func TestCreateFailuresThawAndCleanUp(t *testing.T) {
 
 func TestListOnlyCompleteAndReady(t *testing.T) {
 	cs := fake.NewSimpleClientset()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go (&controller{cutDelay: time.Millisecond, readyDelay: 2 * time.Millisecond}).run(ctx, cs, "db")
-	d := newDriver(cs)
+	ctx := t.Context()
+	clk := newClock()
+	(&controller{cutDelay: time.Millisecond, readyDelay: 2 * time.Millisecond}).install(cs, clk)
+	d := newDriver(cs, clk)
 	var ids []string
 	for range 3 {
-		m, err := d.Create(ctx, request(&fakeFreezer{}))
+		m, err := d.Create(ctx, request(&fakeFreezer{clock: clk}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, m.ID)
-		time.Sleep(1100 * time.Millisecond / 10)
+		clk.Step(110 * time.Millisecond)
 	}
 	// Make the middle one not ready: it must disappear from the list.
 	name := VolumeSnapshotName("orders", ids[1], RoleWAL)
 	vs, _ := cs.SnapshotV1().VolumeSnapshots("db").Get(ctx, name, metav1.GetOptions{})
-	cancel()
 	vs.Status.ReadyToUse = new(false)
 	if _, err := cs.SnapshotV1().VolumeSnapshots("db").UpdateStatus(context.Background(), vs, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	snapshotv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
 	"github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot/csi"
@@ -68,20 +70,29 @@ func (f *fakeFreezer) isFrozen() bool {
 	return f.frozen
 }
 
-// cutter plays the CSI controller: cut and ready a moment after creation, unless stuck.
-func cutter(ctx context.Context, cs *fake.Clientset, stuck string) {
-	for ctx.Err() == nil {
-		l, _ := cs.SnapshotV1().VolumeSnapshots("db").List(ctx, metav1.ListOptions{})
-		for _, vs := range l.Items {
-			if vs.Status != nil || vs.Labels[csi.LabelTarget] == stuck {
-				continue
-			}
-			now := metav1.Now()
-			vs.Status = &snapshotv1.VolumeSnapshotStatus{CreationTime: &now, ReadyToUse: new(true)}
-			_, _ = cs.SnapshotV1().VolumeSnapshots("db").UpdateStatus(ctx, &vs, metav1.UpdateOptions{})
+// cutter plays the CSI controller with a reactor: the first read of a VolumeSnapshot after its
+// creation finds it cut and ready, unless its target is stuck. It returns at once; ctx is unused
+// (kept so that `go cutter(ctx, cs, "")` callers from the polling version still compile) and it
+// holds the fake's lock while it adds the reactor, which PrependReactor itself does not, so
+// such a caller does not race with requests already under way.
+func cutter(_ context.Context, cs *fake.Clientset, stuck string) {
+	gvr := snapshotv1.SchemeGroupVersion.WithResource("volumesnapshots")
+	cs.Lock()
+	defer cs.Unlock()
+	cs.PrependReactor("get", "volumesnapshots", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		o, err := cs.Tracker().Get(gvr, a.GetNamespace(), a.(k8stesting.GetAction).GetName())
+		if err != nil {
+			return false, nil, nil
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		vs := o.(*snapshotv1.VolumeSnapshot).DeepCopy()
+		if vs.Status != nil || vs.Labels[csi.LabelTarget] == stuck {
+			return false, nil, nil
+		}
+		now := metav1.Now()
+		vs.Status = &snapshotv1.VolumeSnapshotStatus{CreationTime: &now, ReadyToUse: new(true)}
+		_ = cs.Tracker().Update(gvr, vs, a.GetNamespace())
+		return false, nil, nil
+	})
 }
 
 func members(cs *fake.Clientset, j *journal, names ...string) ([]Options, []*fakeFreezer) {
@@ -108,9 +119,8 @@ func leftover(t *testing.T, cs *fake.Clientset) int {
 
 func TestGroupFreezesAllBeforeAnyThaw(t *testing.T) {
 	cs := fake.NewSimpleClientset()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go cutter(ctx, cs, "")
+	ctx := t.Context()
+	cutter(ctx, cs, "")
 	j := &journal{}
 	ms, _ := members(cs, j, "a", "b", "c")
 	res, err := TakeGroup(ctx, "shop", ms, 5*time.Second)
@@ -158,7 +168,7 @@ func TestGroupFailureThawsAllAndDeletesBatch(t *testing.T) {
 			for range 10 {
 				cs := fake.NewSimpleClientset()
 				ctx, cancel := context.WithCancel(t.Context())
-				go cutter(ctx, cs, tc.stuck)
+				cutter(ctx, cs, tc.stuck)
 				j := &journal{}
 				ms, fs := members(cs, j, "a", "b", "c")
 				if tc.failFirst {
