@@ -330,6 +330,8 @@ func (f *Freezer) Close(ctx context.Context) error {
 	}
 	f.frozen = false
 	if f.conn != nil {
+		// Returning the pinned connection to the pool can only fail on a broken connection;
+		// closing the pool below closes it anyway and its error is the one that counts.
 		_ = f.conn.Close()
 		f.conn = nil
 	}

@@ -87,7 +87,10 @@ func NewInstance(ctx context.Context, o InstanceOptions) (*Instance, error) {
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := s.WaitReady(wctx, "postgres", nil); err != nil {
-		_ = s.Stop(5 * time.Second)
+		if serr := s.Stop(5 * time.Second); serr != nil {
+			// The server may still run on dataDir: say so rather than drop it.
+			err = fmt.Errorf("%w; and while stopping the server that did not become ready on %s (it may still be running): %w", err, dataDir, serr)
+		}
 		return nil, err
 	}
 	return &Instance{Server: s, Superuser: "postgres", ArchiveDir: o.ArchiveDir}, nil
