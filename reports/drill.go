@@ -167,6 +167,8 @@ type Kept struct {
 	ServerLog  string `json:"serverLog,omitempty"`
 	PID        int    `json:"pid,omitempty"`
 	Connect    string `json:"connect,omitempty"`
+	// Container is the Docker runtime's container left running.
+	Container string `json:"container,omitempty"`
 }
 
 // Finalize derives Status from the findings and from what the drill already decided (a drill

@@ -67,6 +67,32 @@ type LocalSnapshot struct {
 type RestoreSpec struct {
 	Runtime string       `yaml:"runtime" json:"runtime"`
 	Local   LocalRuntime `yaml:"local" json:"local"`
+	// Docker configures restore.runtime: docker (restore.local.scratchDir and startTimeout
+	// apply to it too).
+	Docker DockerRuntime `yaml:"docker" json:"docker"`
+}
+
+// DockerRuntime runs the throwaway database in a container of a Docker engine.
+type DockerRuntime struct {
+	// Image is the server's image; empty: postgres:<major> of the snapshot.
+	Image string `yaml:"image" json:"image,omitempty"`
+	// UID is the image's database user; 0: found by running 'id postgres' in the image.
+	UID int `yaml:"uid" json:"uid,omitempty"`
+	// Memory limits the container (bytes, or with a unit: 512MiB, 2GiB, 1G); "0": no limit.
+	Memory string `yaml:"memory" json:"memory"`
+	// CPUs limits the container (1.5 = one and a half CPUs); 0: no limit.
+	CPUs *float64 `yaml:"cpus" json:"cpus"`
+}
+
+// MemoryBytes is Memory in bytes (validated at load).
+func (d DockerRuntime) MemoryBytes() (int64, error) { return ParseBytes(d.Memory) }
+
+// NanoCPUs is CPUs as the Docker Engine API counts them.
+func (d DockerRuntime) NanoCPUs() int64 {
+	if d.CPUs == nil {
+		return 0
+	}
+	return int64(*d.CPUs * 1e9)
 }
 
 // LocalRuntime runs the throwaway database as a local process.

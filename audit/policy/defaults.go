@@ -21,6 +21,9 @@ const (
 	DefaultRPO            = 24 * time.Hour
 	DefaultDrillEvery     = 31 * 24 * time.Hour
 	DefaultStartTimeout   = 30 * time.Minute
+	// restore.docker: the image defaults to postgres:<major> of the snapshot (not a constant).
+	DefaultDockerMemory = "2GiB"
+	DefaultDockerCPUs   = 2.0
 	// DefaultAuditFutureTolerance is how far ahead of the auditor's clock a backup may be dated
 	// (clock skew between writer, store and auditor) before it is reported as future-dated.
 	DefaultAuditFutureTolerance = 5 * time.Minute
@@ -61,6 +64,10 @@ func applyDefaults(c *Config) {
 			t.Restore.Local.IsolateNetwork = ptr(true)
 		}
 		setDur(&t.Restore.Local.StartTimeout, DefaultStartTimeout)
+		setStr(&t.Restore.Docker.Memory, DefaultDockerMemory)
+		if t.Restore.Docker.CPUs == nil {
+			t.Restore.Docker.CPUs = ptr(DefaultDockerCPUs)
+		}
 		setDur(&t.Objectives.RTO, DefaultRTO)
 		setDur(&t.Objectives.RPO, DefaultRPO)
 		setDur(&t.Objectives.DrillEvery, DefaultDrillEvery)

@@ -16,7 +16,7 @@ var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // modes are the engine registry's (restore/engine): engine.Names() and engine.AllModes().
 var (
 	supportedDrivers  = []string{"local", "csi"}
-	supportedRuntimes = []string{"local"}
+	supportedRuntimes = []string{"local", "docker"}
 	supportedListen   = []string{"socket", "tcp"}
 )
 
@@ -79,6 +79,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		}
 		oneOf(add, p+".restore.runtime", t.Restore.Runtime, supportedRuntimes)
 		oneOf(add, p+".restore.local.listen", t.Restore.Local.Listen, supportedListen)
+		validateDocker(p+".restore.docker", t.Restore.Docker, add)
 		if t.Restore.Runtime == "local" {
 			validateRunAs(p+".restore.local.runAsUser", t.Restore.Local.RunAsUser, add)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -20,8 +19,10 @@ import (
 
 func newDemoCmd(g *globals) *cobra.Command {
 	var (
-		keep  bool
-		scale int
+		keep    bool
+		scale   int
+		runtime string
+		image   string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -38,6 +39,9 @@ func newDemoCmd(g *globals) *cobra.Command {
      firedrill.yaml the other commands run with, and its production server keeps running:
      the commands that stop and start it are printed.
 
+With --runtime docker the drill's throwaway runs in a container of a Docker engine (--image;
+default postgres:<major>); without a reachable engine the demo is skipped, exit 3.
+
 ` + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			ctx := cmd.Context()
@@ -52,10 +56,16 @@ func newDemoCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if rerr := demo.CheckRuntime(ctx, runtime); errors.Is(rerr, demo.ErrRuntime) {
+				return usageError{rerr}
+			} else if rerr != nil {
+				fmt.Fprintf(g.stderr, "demo --runtime %s skipped: %v\n", runtime, rerr)
+				return rerr
+			}
 			pr := g.progress(log)
 			defer pr.Done()
 			pr.Phase("sandbox")
-			sb, err := demo.Start(ctx, demo.Options{Scale: scale, Status: pr.Status})
+			sb, err := demo.Start(ctx, demo.Options{Scale: scale, Status: pr.Status, Runtime: runtime, DockerImage: image})
 			if errors.Is(err, postgres.ErrNoBinaries) {
 				return fmt.Errorf("the demo needs PostgreSQL server binaries: %w", err)
 			}
@@ -132,19 +142,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml) and leave its production server running")
 	cmd.Flags().IntVar(&scale, "scale", 5, "pgbench scale of the demo dataset (about 15 MB per unit)")
+	cmd.Flags().StringVar(&runtime, "runtime", "local", "where the drill's throwaway runs: local or docker (a container of a Docker engine; exit 3 when none is reachable)")
+	cmd.Flags().StringVar(&image, "image", "", "with --runtime docker: the PostgreSQL image (default postgres:<major> of the snapshot, pulled if missing)")
 	return cmd
-}
-
-// printKept tells what `demo --keep` left: where, the commands to try, and how to stop
-// production (and start it again), exactly as this user must type them.
-func printKept(w io.Writer, dir string, k demo.Kept, err error) {
-	cfg := filepath.Join(dir, "firedrill.yaml")
-	self := os.Args[0]
-	if err != nil {
-		fmt.Fprintf(w, "\nKept the sandbox in %s, but its production PostgreSQL could not be left running: %v\n", dir, err)
-	} else {
-		fmt.Fprintf(w, "\nKept the sandbox in %s; its production PostgreSQL is still running (pid %d).\n", dir, k.PID)
-	}
-	fmt.Fprintf(w, "Try:\n  %s snapshot -c %s\n  %s drill -c %s\n  %s audit -c %s\n", self, cfg, self, cfg, self, cfg)
-	fmt.Fprintf(w, "Stop production with:\n  %s\nStart it again with:\n  %s\nThen remove the sandbox with: rm -rf %s\n", k.Stop, k.Start, dir)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 	snaprun "github.com/firedrill/firedrill/restore/snapshot/run"
@@ -32,10 +33,24 @@ func drillOptions(t *policy.Target, snapshotID string, keep bool) drill.Options 
 		RTO: t.Objectives.RTO.Duration, RPO: t.Objectives.RPO.Duration,
 		Checks: t.Checks, Keep: keep,
 		Runtime: drill.RuntimeOptions{
+			Kind: t.Restore.Runtime, Docker: dockerOptions(t.Restore.Docker),
 			BinDir: t.Restore.Local.BinDir, ScratchDir: t.Restore.Local.ScratchDir, RunAsUser: t.Restore.Local.RunAsUser,
 			Listen: t.Restore.Local.Listen, IsolateNetwork: *t.Restore.Local.IsolateNetwork, StartTimeout: t.Restore.Local.StartTimeout.Duration,
 		},
 	}
+}
+
+// runtimes are the places a throwaway can run, by restore.runtime: one line per runtime.
+func runtimes() map[string]drill.RuntimeFactory {
+	r := drill.DefaultRuntimes()
+	r[docker.Name] = docker.Factory
+	return r
+}
+
+// dockerOptions maps restore.docker (validated at load).
+func dockerOptions(d policy.DockerRuntime) drill.DockerOptions {
+	mem, _ := d.MemoryBytes()
+	return drill.DockerOptions{Image: d.Image, UID: d.UID, MemoryBytes: mem, NanoCPUs: d.NanoCPUs()}
 }
 
 // productionPaths are the production paths config names, for the drill's sandbox to mask and
@@ -89,7 +104,7 @@ func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr pro
 
 // runDrill drills one configured target and records the result in the history.
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
-	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir)}
+	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
 	o := drillOptions(t, snapshotID, keep)
 	o.Runtime.ProductionPaths = productionPaths(cfg, t)
 	res, err := d.Run(ctx, o)

@@ -18,6 +18,7 @@ import (
 	"unicode"
 
 	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 )
 
 // Options configures the sandbox.
@@ -25,6 +26,10 @@ type Options struct {
 	// Scale is the pgbench scale (about 15 MB per unit).
 	Scale  int
 	Status func(string)
+	// Runtime is where the drill's throwaway runs (restore.runtime): "local" (default) or
+	// "docker"; DockerImage is restore.docker.image (empty: postgres:<major>).
+	Runtime     string
+	DockerImage string
 }
 
 // Sandbox is a temporary directory with a running production PostgreSQL.
@@ -35,6 +40,7 @@ type Sandbox struct {
 	History    string
 	Scratch    string
 	load       *exec.Cmd
+	opts       Options
 }
 
 // Start creates the sandbox. On error nothing is left behind.
@@ -55,7 +61,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("while creating the demo sandbox: %w", err)
 	}
-	s := &Sandbox{Dir: dir, Repository: filepath.Join(dir, "repository"), History: filepath.Join(dir, "history"), Scratch: filepath.Join(dir, "scratch")}
+	s := &Sandbox{Dir: dir, Repository: filepath.Join(dir, "repository"), History: filepath.Join(dir, "history"), Scratch: filepath.Join(dir, "scratch"), opts: o}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -246,8 +252,7 @@ targets:
         dataDir: %s
         repository: %s
     restore:
-      runtime: local
-      local:
+%s      local:
         scratchDir: %s
     objectives:
       rto: 10m
@@ -274,5 +279,35 @@ targets:
       skip: [copies-3-2-1]
 history:
   dir: %s
-`, s.Production.DSN("postgres"), s.Production.DataDir, s.Repository, s.Scratch, s.History)
+`, s.Production.DSN("postgres"), s.Production.DataDir, s.Repository, s.restoreRuntime(), s.Scratch, s.History)
+}
+
+// restoreRuntime is the restore section's runtime lines of Config.
+func (s *Sandbox) restoreRuntime() string {
+	switch {
+	case s.opts.Runtime == "" || s.opts.Runtime == "local":
+		return "      runtime: local\n"
+	case s.opts.DockerImage != "":
+		return fmt.Sprintf("      runtime: %s\n      docker:\n        image: %q\n", s.opts.Runtime, s.opts.DockerImage)
+	}
+	return fmt.Sprintf("      runtime: %s\n", s.opts.Runtime)
+}
+
+// ErrRuntime means the demo was asked for a runtime it does not know.
+var ErrRuntime = errors.New("unknown runtime")
+
+// CheckRuntime says, before anything is built, whether the demo can run its drill in runtime:
+// docker needs a Docker engine that answers.
+func CheckRuntime(ctx context.Context, runtime string) error {
+	switch runtime {
+	case "local":
+		return nil
+	case docker.Name:
+		cli, err := docker.NewClient(ctx)
+		if err != nil {
+			return fmt.Errorf("the demo's docker runtime needs a Docker engine (start dockerd, or set DOCKER_HOST): %w", err)
+		}
+		return cli.Close()
+	}
+	return fmt.Errorf("%w %q: --runtime is local or docker", ErrRuntime, runtime)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/firedrill/firedrill/reports"
 	dirscratch "github.com/firedrill/firedrill/restore/drill/scratch"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
-	"github.com/firedrill/firedrill/restore/runtime/local"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
@@ -61,8 +60,10 @@ type Options struct {
 	Keep bool
 }
 
-// RuntimeOptions configures the local throwaway server.
+// RuntimeOptions configures the throwaway server.
 type RuntimeOptions struct {
+	// Kind names the runtime in Drill.Runtimes (restore.runtime); empty: local.
+	Kind           string
 	BinDir         string
 	ScratchDir     string
 	RunAsUser      string
@@ -73,6 +74,19 @@ type RuntimeOptions struct {
 	// socket directory, history, config file): masked in the sandbox when inside what it
 	// shows, and probed from inside the throwaway (the isolation finding).
 	ProductionPaths []string
+	// Docker configures the docker runtime (restore.docker).
+	Docker DockerOptions
+}
+
+// DockerOptions are restore.docker's keys.
+type DockerOptions struct {
+	// Image is the server's image; empty: postgres:<major> of the snapshot.
+	Image string
+	// UID is the image's database user; 0: found by running 'id -u postgres' in the image.
+	UID int
+	// MemoryBytes and NanoCPUs limit the container; 0: no limit.
+	MemoryBytes int64
+	NanoCPUs    int64
 }
 
 // Drill runs drills. Build it once with its clients and clock.
@@ -86,6 +100,10 @@ type Drill struct {
 	// StopLeftover stops what a dead drill left running on its scratch directory; default
 	// local.CleanupLeftover.
 	StopLeftover func(ctx context.Context, dir string) ([]string, error)
+	// Runtimes are the runtimes by restore.runtime name; nil: DefaultRuntimes.
+	Runtimes map[string]RuntimeFactory
+	// rt is the runtime of the drill in progress (its leftovers are swept too).
+	rt Runtime
 }
 
 // run is the state of one drill.
@@ -131,6 +149,8 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 	}
 	id := newID()
 	log := d.Log.With("target", o.Target, "drill", id)
+	rt, rtErr := d.runtime(ctx, o.Runtime)
+	d.rt = rt
 	// Dead drills' leftovers go first, outside the RTO clock: they are not this restore's work.
 	cleaned, kept := d.sweep(ctx, o, id, log)
 	r := &run{d: d, o: o, start: d.Now()}
@@ -140,7 +160,10 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 		Phases: []reports.Phase{}, Checks: []checks.Finding{},
 		CleanedUp: cleaned, KeptThrowaways: kept,
 	}
-	err := r.do(ctx, log)
+	err := rtErr
+	if err == nil {
+		err = r.do(ctx, log, rt)
+	}
 	r.end()
 	r.res.FinishedAt = d.Now().UTC()
 	if lerr := r.releaseLock(); lerr != nil {
@@ -162,7 +185,7 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 	return r.res, nil
 }
 
-func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
+func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) {
 	d, o, res := r.d, r.o, r.res
 	if o.Engine != "postgres" {
 		return fmt.Errorf("%w: restore drills of engine %s are not supported yet (PostgreSQL only; MariaDB, Redis and MongoDB drills are planned)", ErrUnsupported, o.Engine)
@@ -180,9 +203,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 		EngineVersion: meta.EngineVersion, SizeBytes: meta.SizeBytes, AgeSeconds: r.start.Sub(meta.TakenAt).Seconds()}
 	log = log.With("snapshot", meta.ID)
 
-	runAs, userFrom, err := local.ResolveRunAs(o.Runtime.RunAsUser, res.ID)
+	runAs, err := rt.ScratchOwner(res.ID)
 	if err != nil {
-		return fmt.Errorf("while choosing the user to run the throwaway server as: %w", err)
+		return err
 	}
 	if err := r.acquireLock(meta); err != nil {
 		return err
@@ -191,7 +214,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	var proc *local.Process
+	var proc Throwaway
 	// Teardown always runs: success, failure, error, cancellation.
 	defer func() {
 		if terr := r.teardown(scratch, proc, log); terr != nil {
@@ -211,21 +234,18 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	binDir, err := postgres.FindBinDir(major, o.Runtime.BinDir)
-	if err != nil {
-		return err
-	}
 	superuser := meta.Attributes[postgres.AttrSuperuser]
 	if superuser == "" {
 		superuser = "postgres"
 	}
-	proc, err = local.Start(ctx, local.Options{
-		BinDir: binDir, DataDir: clone.DataDir, ScratchDir: scratch, RunAs: runAs,
-		Listen: o.Runtime.Listen, IsolateNetwork: o.Runtime.IsolateNetwork, Superuser: superuser,
-		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), EngineVersion: meta.EngineVersion,
-		Keep: o.Keep, UserFrom: userFrom, ProductionPaths: o.Runtime.ProductionPaths,
+	proc, err = rt.Start(ctx, StartSpec{
+		DrillID: res.ID, Target: o.Target, ScratchDir: scratch, DataDir: clone.DataDir,
+		Major: major, EngineVersion: meta.EngineVersion, Superuser: superuser,
+		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), Keep: o.Keep,
+		ProductionPaths: o.Runtime.ProductionPaths,
 	})
 	if err != nil {
+		proc = nil
 		return fmt.Errorf("while starting the throwaway server: %w", err)
 	}
 	res.Runtime = proc.Describe()
@@ -245,7 +265,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger) (err error) {
 	res.Checks = append(res.Checks, proc.CheckIsolation(ctx))
 
 	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
-		DataDir: clone.DataDir, BinDir: binDir, Exec: proc.Exec}
+		DataDir: clone.DataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
 	for _, c := range checks.Build(o.Checks) {
 		if err := ctx.Err(); err != nil {
@@ -367,7 +387,7 @@ func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
 
 // teardown stops the server and removes the scratch directory, unless --keep asked to leave a
 // verified copy. It takes no context: an interrupted drill still cleans up.
-func (r *run) teardown(scratch string, proc *local.Process, log *slog.Logger) error {
+func (r *run) teardown(scratch string, proc Throwaway, log *slog.Logger) error {
 	if r.o.Keep && r.res.Kept != nil {
 		return nil
 	}
@@ -377,6 +397,11 @@ func (r *run) teardown(scratch string, proc *local.Process, log *slog.Logger) er
 	var errs []error
 	if proc != nil && proc.Running() {
 		if _, err := proc.Stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if proc != nil {
+		if err := proc.Remove(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -449,7 +474,7 @@ func integrityFinding(c *snapshot.CloneResult) checks.Finding {
 
 // recoveryFinding records how recovery went and checks the copy is the cluster that was
 // snapshotted.
-func recoveryFinding(ctx context.Context, p *local.Process, meta *snapshot.Metadata) checks.Finding {
+func recoveryFinding(ctx context.Context, p Throwaway, meta *snapshot.Metadata) checks.Finding {
 	ev := checks.Evidence{"serverLog": p.LogEvidence(15), "stopLsn": meta.StopLSN}
 	conn, err := p.Connect(ctx, "postgres")
 	if err != nil {

@@ -24,10 +24,20 @@ func scratchRoot(dir string) string {
 }
 
 func (d *Drill) stopLeftover() func(ctx context.Context, dir string) ([]string, error) {
+	stop := local.CleanupLeftover
 	if d.StopLeftover != nil {
-		return d.StopLeftover
+		stop = d.StopLeftover
 	}
-	return local.CleanupLeftover
+	ls, ok := d.rt.(LeftoverStopper)
+	if !ok {
+		return stop
+	}
+	// The runtime's leftovers (a container) go too, whatever the local sweep found.
+	return func(ctx context.Context, dir string) ([]string, error) {
+		stopped, err := stop(ctx, dir)
+		more, rerr := ls.StopLeftover(ctx, dir)
+		return append(stopped, more...), errors.Join(err, rerr)
+	}
 }
 
 // sweep removes what dead drills of o's target left in the scratch root (stopping any server
@@ -40,6 +50,16 @@ func (d *Drill) sweep(ctx context.Context, o Options, id string, log *slog.Logge
 	})
 	if err != nil {
 		log.Warn("could not look for dead drills' leftovers", "error", err)
+	}
+	if ts, ok := d.rt.(TargetSweeper); ok {
+		// What outlived its scratch directory (a container whose directory a sweep removed).
+		removed, err := ts.SweepTarget(ctx, o.Target)
+		if err != nil {
+			log.Warn("could not remove dead drills' leftover containers", "error", err)
+		}
+		for _, what := range removed {
+			log.Warn("removed a dead drill's leftover", "stopped", what)
+		}
 	}
 	said := false
 	for _, lo := range found {

@@ -272,3 +272,24 @@ func (p *Process) Kept() *reports.Kept {
 	return &reports.Kept{ScratchDir: p.opts.ScratchDir, SocketDir: p.socketDir, ServerLog: p.server.LogFile,
 		PID: p.server.PID(), Connect: p.server.ConnString(p.opts.Superuser, "postgres")}
 }
+
+// BinDir is where the server's tools are (Exec runs them from there).
+func (p *Process) BinDir() string { return p.opts.BinDir }
+
+// Remove removes what the server had outside the scratch directory (a socket directory made
+// elsewhere for a long path); the drill removes the scratch directory itself.
+func (p *Process) Remove() error {
+	p.cleanupSocket()
+	return nil
+}
+
+// ProbePaths is what the superuser of a throwaway reached by conn sees of each of paths (own
+// are the throwaway's own trees, not production's): shared with other runtimes' isolation
+// findings.
+func ProbePaths(ctx context.Context, conn *pgx.Conn, paths, own []string) []reports.IsolationProbed {
+	out := make([]reports.IsolationProbed, 0, len(paths))
+	for _, path := range paths {
+		out = append(out, probePath(ctx, conn, path, own))
+	}
+	return out
+}
