@@ -102,8 +102,6 @@ type Drill struct {
 	StopLeftover func(ctx context.Context, dir string) ([]string, error)
 	// Runtimes are the runtimes by restore.runtime name; nil: DefaultRuntimes.
 	Runtimes map[string]RuntimeFactory
-	// rt is the runtime of the drill in progress (its leftovers are swept too).
-	rt Runtime
 }
 
 // run is the state of one drill.
@@ -150,9 +148,8 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 	id := newID()
 	log := d.Log.With("target", o.Target, "drill", id)
 	rt, rtErr := d.runtime(ctx, o.Runtime)
-	d.rt = rt
 	// Dead drills' leftovers go first, outside the RTO clock: they are not this restore's work.
-	cleaned, kept := d.sweep(ctx, o, id, log)
+	cleaned, kept := d.sweep(ctx, o, id, rt, log)
 	r := &run{d: d, o: o, start: d.Now()}
 	r.res = &reports.DrillResult{
 		SchemaVersion: reports.SchemaVersion, ID: id, Target: o.Target, Engine: o.Engine,

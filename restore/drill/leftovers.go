@@ -23,12 +23,14 @@ func scratchRoot(dir string) string {
 	return dir
 }
 
-func (d *Drill) stopLeftover() func(ctx context.Context, dir string) ([]string, error) {
+// stopLeftover stops what a dead drill left on its scratch directory: the local process the
+// scratch sweep always looks for, and rt's own leftovers (a container) when rt can tell.
+func (d *Drill) stopLeftover(rt Runtime) func(ctx context.Context, dir string) ([]string, error) {
 	stop := local.CleanupLeftover
 	if d.StopLeftover != nil {
 		stop = d.StopLeftover
 	}
-	ls, ok := d.rt.(LeftoverStopper)
+	ls, ok := rt.(LeftoverStopper)
 	if !ok {
 		return stop
 	}
@@ -43,15 +45,15 @@ func (d *Drill) stopLeftover() func(ctx context.Context, dir string) ([]string, 
 // sweep removes what dead drills of o's target left in the scratch root (stopping any server
 // still running there), records those drills as interrupted, and says so. Kept throwaways are
 // left alone and listed.
-func (d *Drill) sweep(ctx context.Context, o Options, id string, log *slog.Logger) (cleaned, kept []reports.Leftover) {
+func (d *Drill) sweep(ctx context.Context, o Options, id string, rt Runtime, log *slog.Logger) (cleaned, kept []reports.Leftover) {
 	found, err := dirscratch.Sweep(ctx, dirscratch.Options{
 		Root: scratchRoot(o.Runtime.ScratchDir), Targets: []string{o.Target},
-		Stop: d.stopLeftover(), History: d.History, By: "drill " + id,
+		Stop: d.stopLeftover(rt), History: d.History, By: "drill " + id,
 	})
 	if err != nil {
 		log.Warn("could not look for dead drills' leftovers", "error", err)
 	}
-	if ts, ok := d.rt.(TargetSweeper); ok {
+	if ts, ok := rt.(TargetSweeper); ok {
 		// What outlived its scratch directory (a container whose directory a sweep removed).
 		removed, err := ts.SweepTarget(ctx, o.Target)
 		if err != nil {
@@ -168,7 +170,7 @@ func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([
 	for _, root := range roots {
 		found, err := dirscratch.Sweep(ctx, dirscratch.Options{
 			Root: root, Targets: byRoot[root], IncludeKept: includeKept,
-			Stop: d.stopLeftover(), History: d.History, By: "firedrill gc",
+			Stop: d.stopLeftover(nil), History: d.History, By: "firedrill gc",
 		})
 		out = append(out, found...)
 		if err != nil {
