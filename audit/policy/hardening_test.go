@@ -317,6 +317,9 @@ func TestParseOverlappingPaths(t *testing.T) {
 				f + ":8: targets[0].restore.local.scratchDir: inside the data directory /pg/a of target a (targets[0].snapshot.local.dataDir, line 6): drills would write copies of the database into a live data directory",
 				f + ":15: targets[1].restore.local.scratchDir: inside the repository /backups/b of target b (targets[1].snapshot.local.repository, line 14): drills' scratch copies would sit among its snapshots",
 			}},
+		{"the docker runtime's scratch directory inside a data directory",
+			strings.Replace(two("/pg/a", "/backups/a", "/pg/a/tmp", "/pg/b", "/backups/b", "/scratch"), "restore: {local:", "restore: {runtime: docker, local:", 1),
+			[]string{f + ":8: targets[0].restore.local.scratchDir: inside the data directory /pg/a of target a (targets[0].snapshot.local.dataDir, line 6): drills would write copies of the database into a live data directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -49,7 +49,8 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 				data = append(data, localPath{i, p + ".snapshot.local.dataDir", d, realPath(d)})
 			}
 		}
-		if t.Restore.Runtime == "local" && t.Restore.Local.ScratchDir != "" {
+		// The local and docker runtimes both make their scratch copies in restore.local.scratchDir.
+		if (t.Restore.Runtime == "local" || t.Restore.Runtime == "docker") && t.Restore.Local.ScratchDir != "" {
 			s := t.Restore.Local.ScratchDir
 			scratch = append(scratch, localPath{i, p + ".restore.local.scratchDir", s, realPath(s)})
 		}
