@@ -26,7 +26,8 @@ func newDrillCmd(g *globals) *cobra.Command {
   start    write back backup_label/tablespace_map, start a throwaway server of the snapshot's
            major version with a configuration of its own (no archiving, no replication, unix
            socket only; in a sandbox of its own namespaces, uid and root filesystem that
-           shows it nothing of production: see the README), wait for recovery
+           shows it nothing of production: see the README; with restore.runtime: docker, in
+           a container with no network, no capabilities and a read-only root), wait for recovery
   check    snapshot integrity, recovery, amcheck, row counts, your SQL assertions,
            freshness against the RPO, checksum failures
   rto      the time from start to "verified and usable" against objectives.rto
