@@ -11,7 +11,6 @@ import (
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
-	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 // Format is an output format.
@@ -105,7 +104,7 @@ func keptNote(w io.Writer, r *reports.DrillResult) error {
 }
 
 // Snapshots writes a list of snapshots, newest first.
-func Snapshots(w io.Writer, snaps []snapshot.Metadata, now time.Time) error {
+func Snapshots(w io.Writer, snaps []reports.SnapshotMetadata, now time.Time) error {
 	rows := make([][]string, 0, len(snaps))
 	// A STATUS column only when some snapshot is damaged or foreign (their reasons follow).
 	withStatus := anyUnrestorable(snaps)

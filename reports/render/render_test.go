@@ -13,7 +13,6 @@ import (
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/reports/render"
-	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -123,7 +122,7 @@ func TestDrill(t *testing.T) {
 }
 
 func TestSnapshots(t *testing.T) {
-	snaps := []snapshot.Metadata{
+	snaps := []reports.SnapshotMetadata{
 		{ID: "20261121T162000Z-a1b2c3", TakenAt: takenAt, Mode: "online", EngineVersion: "15.18", SizeBytes: 3 << 30, Files: 412, FrozenSeconds: 95.2},
 		{ID: "20261120T162000Z-0f0f0f", TakenAt: takenAt.Add(-24 * time.Hour), Mode: "online", EngineVersion: "15.17", SizeBytes: 1536, Files: 3, FrozenSeconds: 0.25},
 	}

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/reports"
-	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 // SnapshotResults writes what 'firedrill snapshot' did: one row per target (its snapshot, or
 // ERROR), then each failure in full and what retention deleted and why.
-func SnapshotResults(w io.Writer, results []snapshot.Result, now time.Time) error {
+func SnapshotResults(w io.Writer, results []reports.SnapshotResult, now time.Time) error {
 	rows := make([][]string, 0, len(results))
 	for _, r := range results {
 		if r.Snapshot == nil {
@@ -50,7 +49,7 @@ func SnapshotResults(w io.Writer, results []snapshot.Result, now time.Time) erro
 }
 
 // RetentionNote writes what a target's retention rules deleted after a snapshot, and why.
-func RetentionNote(w io.Writer, target string, r *snapshot.Retention) {
+func RetentionNote(w io.Writer, target string, r *reports.SnapshotRetention) {
 	fmt.Fprintln(w)
 	if len(r.Deleted) == 0 {
 		fmt.Fprintf(w, "Retention of %s (%s): kept %d, deleted nothing.\n", target, r.Rules, r.Kept)
@@ -66,7 +65,7 @@ func RetentionNote(w io.Writer, target string, r *snapshot.Retention) {
 }
 
 // unrestorableNote lists the damaged and foreign snapshots of a listing, each with its reason.
-func unrestorableNote(w io.Writer, snaps []snapshot.Metadata) {
+func unrestorableNote(w io.Writer, snaps []reports.SnapshotMetadata) {
 	first := true
 	for _, s := range snaps {
 		if s.Restorable() {
@@ -80,7 +79,7 @@ func unrestorableNote(w io.Writer, snaps []snapshot.Metadata) {
 	}
 }
 
-func anyUnrestorable(snaps []snapshot.Metadata) bool {
+func anyUnrestorable(snaps []reports.SnapshotMetadata) bool {
 	for _, s := range snaps {
 		if !s.Restorable() {
 			return true
@@ -90,9 +89,9 @@ func anyUnrestorable(snaps []snapshot.Metadata) bool {
 }
 
 // snapshotStatus is a listed snapshot's status for a table: COMPLETE, DAMAGED or FOREIGN.
-func snapshotStatus(s snapshot.Metadata) string {
+func snapshotStatus(s reports.SnapshotMetadata) string {
 	if s.Status == "" {
-		return strings.ToUpper(snapshot.StatusComplete)
+		return strings.ToUpper(reports.SnapshotStatusComplete)
 	}
 	return strings.ToUpper(s.Status)
 }

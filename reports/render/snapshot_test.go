@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/reports/render"
-	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
-func snapshotResults() []snapshot.Result {
-	return []snapshot.Result{
-		{Target: "billing", Status: snapshot.ResultError, Error: "while taking a snapshot of billing: database unreachable: dial tcp 127.0.0.1:1: connect: connection refused"},
-		{Target: "orders", Status: snapshot.StatusComplete,
-			Snapshot: &snapshot.Metadata{ID: "20261121T162000Z-a1b2c3", Target: "orders", TakenAt: takenAt, SizeBytes: 3 << 20, Files: 12, FrozenSeconds: 1.5},
-			Retention: &snapshot.Retention{Rules: "keepLast 1", Kept: 1, Deleted: []snapshot.Deletion{
+func snapshotResults() []reports.SnapshotResult {
+	return []reports.SnapshotResult{
+		{Target: "billing", Status: reports.SnapshotResultError, Error: "while taking a snapshot of billing: database unreachable: dial tcp 127.0.0.1:1: connect: connection refused"},
+		{Target: "orders", Status: reports.SnapshotStatusComplete,
+			Snapshot: &reports.SnapshotMetadata{ID: "20261121T162000Z-a1b2c3", Target: "orders", TakenAt: takenAt, SizeBytes: 3 << 20, Files: 12, FrozenSeconds: 1.5},
+			Retention: &reports.SnapshotRetention{Rules: "keepLast 1", Kept: 1, Deleted: []reports.SnapshotDeletion{
 				{ID: "20261120T162000Z-0f0f0f", TakenAt: takenAt.Add(-24 * time.Hour), Reason: "keepLast 1: 2nd newest"}}}},
 	}
 }
@@ -83,8 +83,8 @@ func TestSnapshotResultJSON(t *testing.T) {
 // A listing with a damaged snapshot has a STATUS column and the reason; one without keeps its
 // columns.
 func TestSnapshotsMarkDamaged(t *testing.T) {
-	snaps := append([]snapshot.Metadata{{ID: "20261122T162000Z-dddddd", TakenAt: takenAt.Add(24 * time.Hour),
-		Status: snapshot.StatusDamaged, Reason: "meta.json is not valid metadata (40 bytes): unexpected end of JSON input"}}, testSnapshots()...)
+	snaps := append([]reports.SnapshotMetadata{{ID: "20261122T162000Z-dddddd", TakenAt: takenAt.Add(24 * time.Hour),
+		Status: reports.SnapshotStatusDamaged, Reason: "meta.json is not valid metadata (40 bytes): unexpected end of JSON input"}}, testSnapshots()...)
 	var b bytes.Buffer
 	if err := render.Snapshots(&b, snaps, takenAt.Add(48*time.Hour)); err != nil {
 		t.Fatal(err)

@@ -12,13 +12,12 @@ import (
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/reports/render"
-	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 var widths = []int{80, 100, 140}
 
-func testSnapshots() []snapshot.Metadata {
-	return []snapshot.Metadata{
+func testSnapshots() []reports.SnapshotMetadata {
+	return []reports.SnapshotMetadata{
 		{ID: "20261121T162000Z-a1b2c3", TakenAt: takenAt, Mode: "online", EngineVersion: "15.18", SizeBytes: 3 << 30, Files: 412, FrozenSeconds: 95.2},
 		{ID: "20261120T162000Z-0f0f0f", TakenAt: takenAt.Add(-24 * time.Hour), Mode: "online", EngineVersion: "15.17", SizeBytes: 1536, Files: 3, FrozenSeconds: 0.25},
 	}
