@@ -13,9 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNoSuchUser means the configured runAsUser is not a user of this machine.
@@ -240,64 +237,17 @@ func (s *Server) PID() int {
 
 // ConnString returns a keyword/value connection string for user and database over the socket.
 func (s *Server) ConnString(user, database string) string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable connect_timeout=5",
-		quoteConnValue(s.SocketDir), s.Port, quoteConnValue(user), quoteConnValue(database))
-}
-
-func quoteConnValue(v string) string {
-	if v != "" && !strings.ContainsAny(v, " '\\") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	return SocketConnString(s.SocketDir, s.Port, user, database)
 }
 
 // WaitReady waits until the server accepts connections as user and has left recovery. status
 // is told what it waits for (may be nil). If the postmaster exits first, the error wraps
 // ErrServerExited and carries the last lines of the server log.
 func (s *Server) WaitReady(ctx context.Context, user string, status func(string)) error {
-	if status == nil {
-		status = func(string) {}
-	}
-	last := ""
-	say := func(m string) {
-		if m != last {
-			status(m)
-			last = m
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if !s.Running() {
-			return fmt.Errorf("%w before accepting connections: %s", ErrServerExited, s.LogTail(20))
-		}
-		conn, err := pgx.Connect(ctx, s.ConnString(user, "postgres"))
-		if err == nil {
-			var inRecovery bool
-			qerr := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
-			conn.Close(context.WithoutCancel(ctx))
-			if qerr == nil && !inRecovery {
-				return nil
-			}
-			say("waiting for recovery to end")
-		} else {
-			var pgErr *pgconn.PgError
-			switch {
-			case errors.As(err, &pgErr) && pgErr.Code == "57P03":
-				say("waiting for recovery to reach consistency (" + pgErr.Message + ")")
-			case errors.As(err, &pgErr):
-				// A real refusal (role does not exist, ...): waiting will not help.
-				return fmt.Errorf("while connecting to the restored server as %q: %w", user, err)
-			default:
-				say("waiting for the server to accept connections")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("while waiting for the server on %s to become ready (%s): %w", s.DataDir, last, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	return Readiness{
+		ConnString: s.ConnString(user, "postgres"), User: user, Running: s.Running,
+		ExitDetail: func() string { return s.LogTail(20) }, Where: "on " + s.DataDir,
+	}.Wait(ctx, status)
 }
 
 // Stop shuts the server down: a fast shutdown (SIGINT), then an immediate one (SIGQUIT), then

@@ -15,7 +15,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -322,61 +321,15 @@ func short(id string) string {
 }
 
 func (c *Container) connString(user, database string) string {
-	return fmt.Sprintf("host=%s port=5432 user=%s dbname=%s sslmode=disable connect_timeout=5",
-		c.socketDir, quoteConn(user), quoteConn(database))
-}
-
-func quoteConn(v string) string {
-	if v != "" && !strings.ContainsAny(v, " '\\") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	return postgres.SocketConnString(c.socketDir, 5432, user, database)
 }
 
 // WaitReady waits until the server accepts connections and has left recovery.
 func (c *Container) WaitReady(ctx context.Context, status func(string)) error {
-	if status == nil {
-		status = func(string) {}
-	}
-	last := ""
-	say := func(m string) {
-		if m != last {
-			status(m)
-			last = m
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if !c.Running() {
-			return fmt.Errorf("%w before accepting connections: %s", postgres.ErrServerExited, strings.Join(c.LogEvidence(20), "\n"))
-		}
-		conn, err := pgx.Connect(ctx, c.connString(c.s.Superuser, "postgres"))
-		if err == nil {
-			var inRecovery bool
-			qerr := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
-			conn.Close(context.WithoutCancel(ctx))
-			if qerr == nil && !inRecovery {
-				return nil
-			}
-			say("waiting for recovery to end")
-		} else {
-			var pgErr *pgconn.PgError
-			switch {
-			case errors.As(err, &pgErr) && pgErr.Code == "57P03":
-				say("waiting for recovery to reach consistency (" + pgErr.Message + ")")
-			case errors.As(err, &pgErr):
-				return fmt.Errorf("while connecting to the restored server as %q: %w", c.s.Superuser, err)
-			default:
-				say("waiting for the server in container " + short(c.id) + " to accept connections")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("while waiting for the server in container %s to become ready (%s): %w", short(c.id), last, ctx.Err())
-		case <-tick.C:
-		}
-	}
+	return postgres.Readiness{
+		ConnString: c.connString(c.s.Superuser, "postgres"), User: c.s.Superuser, Running: c.Running,
+		ExitDetail: func() string { return strings.Join(c.LogEvidence(20), "\n") }, Where: "in container " + short(c.id),
+	}.Wait(ctx, status)
 }
 
 // Databases implements checks.DB.
@@ -386,21 +339,12 @@ func (c *Container) Databases(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")
-	if err != nil {
-		return nil, fmt.Errorf("while listing databases: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return postgres.Databases(ctx, conn)
 }
 
 // Connect implements checks.DB: a connection over the socket in the mounted directory.
 func (c *Container) Connect(ctx context.Context, database string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(c.connString(c.s.Superuser, database))
-	if err != nil {
-		return nil, err
-	}
-	cfg.RuntimeParams["application_name"] = "firedrill-drill"
-	return pgx.ConnectConfig(ctx, cfg)
+	return postgres.ConnectCopy(ctx, c.connString(c.s.Superuser, database))
 }
 
 // Exec runs one of the image's tools (pg_checksums on the stopped copy) in a container of its

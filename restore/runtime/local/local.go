@@ -179,21 +179,12 @@ func (p *Process) Databases(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")
-	if err != nil {
-		return nil, fmt.Errorf("while listing databases: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return postgres.Databases(ctx, conn)
 }
 
 // Connect implements checks.DB: a connection to the throwaway copy only.
 func (p *Process) Connect(ctx context.Context, database string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(p.server.ConnString(p.opts.Superuser, database))
-	if err != nil {
-		return nil, err
-	}
-	cfg.RuntimeParams["application_name"] = "firedrill-drill"
-	return pgx.ConnectConfig(ctx, cfg)
+	return postgres.ConnectCopy(ctx, p.server.ConnString(p.opts.Superuser, database))
 }
 
 // Exec runs a server binary (pg_checksums on the stopped copy) as the user owning the copy,
