@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"os/user"
 	"path/filepath"
-	"strings"
+
+	"github.com/firedrill/firedrill/restore/paths"
 )
 
 // Paths that must not overlap, compared after cleaning and resolving symlinks where they exist:
@@ -39,20 +40,20 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 		t := &c.Targets[i]
 		p := fmt.Sprintf("targets[%d]", i)
 		if dir, ok := c.WALArchiveDir(t); ok && dir != "" {
-			archives = append(archives, localPath{i, p + ".audit.wal.archive", dir, realPath(dir)})
+			archives = append(archives, localPath{i, p + ".audit.wal.archive", dir, paths.Real(dir)})
 		}
 		if t.Snapshot.Driver == "local" {
 			if r := t.Snapshot.Local.Repository; r != "" {
-				repos = append(repos, localPath{i, p + ".snapshot.local.repository", r, realPath(r)})
+				repos = append(repos, localPath{i, p + ".snapshot.local.repository", r, paths.Real(r)})
 			}
 			if d := t.Snapshot.Local.DataDir; d != "" {
-				data = append(data, localPath{i, p + ".snapshot.local.dataDir", d, realPath(d)})
+				data = append(data, localPath{i, p + ".snapshot.local.dataDir", d, paths.Real(d)})
 			}
 		}
 		// The local and docker runtimes both make their scratch copies in restore.local.scratchDir.
 		if (t.Restore.Runtime == "local" || t.Restore.Runtime == "docker") && t.Restore.Local.ScratchDir != "" {
 			s := t.Restore.Local.ScratchDir
-			scratch = append(scratch, localPath{i, p + ".restore.local.scratchDir", s, realPath(s)})
+			scratch = append(scratch, localPath{i, p + ".restore.local.scratchDir", s, paths.Real(s)})
 		}
 	}
 	for j, b := range repos {
@@ -60,9 +61,9 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 			switch {
 			case a.real == b.real:
 				add(b.key, "the same directory as the repository %s: each target needs a repository of its own (a drill restores the newest snapshot in its repository)", a.describe(c, lineOf(a.key)))
-			case within(b.real, a.real):
+			case paths.Within(b.real, a.real):
 				add(b.key, "inside the repository %s: each target needs a repository of its own, and neither inside the other", a.describe(c, lineOf(a.key)))
-			case within(a.real, b.real):
+			case paths.Within(a.real, b.real):
 				add(b.key, "contains the repository %s: each target needs a repository of its own, and neither inside the other", a.describe(c, lineOf(a.key)))
 			}
 		}
@@ -70,9 +71,9 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 	for _, r := range repos {
 		for _, d := range data {
 			switch {
-			case within(r.real, d.real):
+			case paths.Within(r.real, d.real):
 				add(r.key, "inside the data directory %s: a snapshot would copy the repository into itself; keep snapshots outside every data directory", d.describe(c, lineOf(d.key)))
-			case within(d.real, r.real):
+			case paths.Within(d.real, r.real):
 				add(r.key, "contains the data directory %s: keep snapshots and live data directories apart", d.describe(c, lineOf(d.key)))
 			}
 		}
@@ -80,48 +81,25 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 	for _, r := range repos {
 		for _, a := range archives {
 			switch {
-			case within(r.real, a.real):
+			case paths.Within(r.real, a.real):
 				add(r.key, "inside the WAL archive %s: archive cleanup would reach the snapshots; keep them apart", a.describe(c, lineOf(a.key)))
-			case within(a.real, r.real):
+			case paths.Within(a.real, r.real):
 				add(r.key, "contains the WAL archive %s: its files would sit among the snapshots; keep them apart", a.describe(c, lineOf(a.key)))
 			}
 		}
 	}
 	for _, s := range scratch {
 		for _, d := range data {
-			if within(s.real, d.real) {
+			if paths.Within(s.real, d.real) {
 				add(s.key, "inside the data directory %s: drills would write copies of the database into a live data directory", d.describe(c, lineOf(d.key)))
 			}
 		}
 		for _, r := range repos {
-			if within(s.real, r.real) {
+			if paths.Within(s.real, r.real) {
 				add(s.key, "inside the repository %s: drills' scratch copies would sit among its snapshots", r.describe(c, lineOf(r.key)))
 			}
 		}
 	}
-}
-
-// realPath cleans p and resolves the symlinks of its longest existing prefix: a directory that
-// does not exist yet is compared where it will be created.
-func realPath(p string) string {
-	p = filepath.Clean(p)
-	var rest []string
-	for cur := p; ; {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(append([]string{r}, rest...)...)
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return p
-		}
-		rest = append([]string{filepath.Base(cur)}, rest...)
-		cur = parent
-	}
-}
-
-// within reports whether p is dir or inside it (both clean and absolute).
-func within(p, dir string) bool {
-	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 }
 
 // validateRunAs checks that restore.local.runAsUser names a user of this machine that

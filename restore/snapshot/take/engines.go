@@ -8,6 +8,7 @@ import (
 
 	"github.com/firedrill/firedrill/restore/engine"
 	_ "github.com/firedrill/firedrill/restore/engine/builtin" // the engines firedrill ships
+	"github.com/firedrill/firedrill/restore/paths"
 )
 
 // opened is a connected freezer with the facts it read and the copy rule for the local driver.
@@ -57,27 +58,9 @@ func repositoryOutside(o *Options, what, dir string) error {
 	if o.Repository == nil || dir == "" {
 		return nil
 	}
-	repo, d := realPath(o.Repository.Dir), realPath(dir)
+	repo, d := paths.Real(o.Repository.Dir), paths.Real(dir)
 	if repo == d || strings.HasPrefix(repo, strings.TrimSuffix(d, "/")+"/") {
 		return fmt.Errorf("%w: target %s's snapshot repository %s is inside %s %s, which the snapshot copies: it would copy the repository into itself; move snapshot.local.repository outside the data directory, its tablespaces and its WAL directory", ErrMismatch, o.Target, o.Repository.Dir, what, dir)
 	}
 	return nil
-}
-
-// realPath cleans p and resolves the symlinks of its longest existing prefix (a repository
-// may not exist yet).
-func realPath(p string) string {
-	p = filepath.Clean(p)
-	var rest []string
-	for cur := p; ; {
-		if r, err := filepath.EvalSymlinks(cur); err == nil {
-			return filepath.Join(append([]string{r}, rest...)...)
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return p
-		}
-		rest = append([]string{filepath.Base(cur)}, rest...)
-		cur = parent
-	}
 }

@@ -3,16 +3,9 @@ package sandbox
 import (
 	"path/filepath"
 	"sort"
-	"strings"
-)
 
-// within reports whether p is dir or lies under it.
-func within(p, dir string) bool {
-	if dir == "/" {
-		return true
-	}
-	return p == dir || strings.HasPrefix(p, dir+"/")
-}
+	"github.com/firedrill/firedrill/restore/paths"
+)
 
 // MaskPlan decides what to cover so that no production path can be seen from inside.
 //
@@ -40,10 +33,10 @@ func MaskPlan(exposed, needed, production []string, readDir func(string) ([]stri
 	cover = func(p string) {
 		holdsNeeded := false
 		for _, n := range needed {
-			if within(p, n) {
+			if paths.Within(p, n) {
 				return // p is needed, or inside a needed tree (the scratch copy): leave it
 			}
-			if within(n, p) {
+			if paths.Within(n, p) {
 				holdsNeeded = true
 			}
 		}
@@ -70,7 +63,7 @@ func MaskPlan(exposed, needed, production []string, readDir func(string) ([]stri
 			switch {
 			case p == t:
 				equal = true
-			case within(p, t):
+			case paths.Within(p, t):
 				inside = true
 			}
 		}
@@ -88,7 +81,7 @@ func MaskPlan(exposed, needed, production []string, readDir func(string) ([]stri
 	// A mask inside another mask is hidden by it already.
 	out := masks[:0]
 	for _, m := range masks {
-		if len(out) > 0 && within(m, out[len(out)-1]) {
+		if len(out) > 0 && paths.Within(m, out[len(out)-1]) {
 			continue
 		}
 		out = append(out, m)
