@@ -52,9 +52,10 @@ not be stopped or removed (see its row).`,
 			}
 			gts := make([]drill.GCTarget, 0, len(targets))
 			for _, t := range targets {
-				gts = append(gts, drill.GCTarget{Name: t.Name, ScratchDir: t.Restore.Local.ScratchDir})
+				gts = append(gts, drill.GCTarget{Name: t.Name, ScratchDir: t.Restore.Local.ScratchDir,
+					Runtime: drillOptions(&t, "", false).Runtime})
 			}
-			d := &drill.Drill{Now: time.Now, Log: log, History: history.New(cfg.History.Dir)}
+			d := &drill.Drill{Now: time.Now, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
 			found, gcErr := d.GC(cmd.Context(), gts, includeKept)
 			res := gcResult{Leftovers: found}
 			if res.Leftovers == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,21 +25,32 @@ func scratchRoot(dir string) string {
 }
 
 // stopLeftover stops what a dead drill left on its scratch directory: the local process the
-// scratch sweep always looks for, and rt's own leftovers (a container) when rt can tell.
-func (d *Drill) stopLeftover(rt Runtime) func(ctx context.Context, dir string) ([]string, error) {
+// scratch sweep always looks for, and the runtimes' own leftovers (a container) where a runtime
+// can tell (nil runtimes are skipped).
+func (d *Drill) stopLeftover(rts ...Runtime) func(ctx context.Context, dir string) ([]string, error) {
 	stop := local.CleanupLeftover
 	if d.StopLeftover != nil {
 		stop = d.StopLeftover
 	}
-	ls, ok := rt.(LeftoverStopper)
-	if !ok {
+	var stoppers []LeftoverStopper
+	for _, rt := range rts {
+		if ls, ok := rt.(LeftoverStopper); ok {
+			stoppers = append(stoppers, ls)
+		}
+	}
+	if len(stoppers) == 0 {
 		return stop
 	}
-	// The runtime's leftovers (a container) go too, whatever the local sweep found.
+	// The runtimes' leftovers (a container) go too, whatever the local sweep found.
 	return func(ctx context.Context, dir string) ([]string, error) {
 		stopped, err := stop(ctx, dir)
-		more, rerr := ls.StopLeftover(ctx, dir)
-		return append(stopped, more...), errors.Join(err, rerr)
+		errs := []error{err}
+		for _, ls := range stoppers {
+			more, rerr := ls.StopLeftover(ctx, dir)
+			stopped = append(stopped, more...)
+			errs = append(errs, rerr)
+		}
+		return stopped, errors.Join(errs...)
 	}
 }
 
@@ -148,6 +160,8 @@ func (r *run) releaseLock() error {
 type GCTarget struct {
 	Name       string
 	ScratchDir string
+	// Runtime is the target's restore runtime: its own leftovers (containers) go too.
+	Runtime RuntimeOptions
 }
 
 // GC sweeps the scratch roots of targets: dead drills' leftovers are stopped and removed (and
@@ -155,7 +169,10 @@ type GCTarget struct {
 // with includeKept, stopped and removed too.
 func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([]reports.Leftover, error) {
 	byRoot := map[string][]string{}
+	rtsByRoot := map[string][]Runtime{}
 	var roots []string
+	var errs []error
+	sweepers := map[string]TargetSweeper{}
 	for _, t := range targets {
 		root := scratchRoot(t.ScratchDir)
 		if _, ok := byRoot[root]; !ok {
@@ -164,18 +181,45 @@ func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([
 		if !slices.Contains(byRoot[root], t.Name) {
 			byRoot[root] = append(byRoot[root], t.Name)
 		}
+		rt, err := d.runtime(ctx, t.Runtime)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("while reaching target %s's restore runtime to remove its leftovers: %w", t.Name, err))
+			continue
+		}
+		rtsByRoot[root] = append(rtsByRoot[root], rt)
+		if ts, ok := rt.(TargetSweeper); ok {
+			sweepers[t.Name] = ts
+		}
 	}
 	var out []reports.Leftover
-	var errs []error
 	for _, root := range roots {
 		found, err := dirscratch.Sweep(ctx, dirscratch.Options{
 			Root: root, Targets: byRoot[root], IncludeKept: includeKept,
-			Stop: d.stopLeftover(nil), History: d.History, By: "firedrill gc",
+			Stop: d.stopLeftover(rtsByRoot[root]...), History: d.History, By: "firedrill gc",
 		})
 		out = append(out, found...)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// What outlived its scratch directory (a kept drill's container once gc removed the
+	// directory, or a container whose directory a crash removed).
+	for _, name := range slices.Sorted(maps.Keys(sweepers)) {
+		removed, err := sweepers[name].SweepTarget(ctx, name)
+		for _, what := range removed {
+			d.logger().Info("removed a dead drill's leftover", "target", name, "stopped", what)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("while removing target %s's leftover containers: %w", name, err))
+		}
+	}
 	return out, errors.Join(errs...)
+}
+
+// logger is d.Log, or a logger that discards when none was given.
+func (d *Drill) logger() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
 }

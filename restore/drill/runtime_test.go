@@ -94,3 +94,52 @@ func TestRunUnknownRuntime(t *testing.T) {
 		t.Errorf("status %s error %q listed %v", res.Status, res.Error, src.listed)
 	}
 }
+
+// sweepingRuntime also removes what outlived its scratch directory, as the docker runtime does.
+type sweepingRuntime struct {
+	fakeRuntime
+	swept []string
+}
+
+func (s *sweepingRuntime) SweepTarget(_ context.Context, target string) ([]string, error) {
+	s.swept = append(s.swept, target)
+	return []string{"container of a removed directory"}, nil
+}
+
+// gc asks each target's runtime to stop its leftovers on the directories it removes (a kept
+// drill's container with --include-kept) and to sweep what outlived its directory; a runtime
+// gc cannot reach is an error (exit 3), and the other targets are still swept.
+func TestGCAsksEachTargetsRuntime(t *testing.T) {
+	root := t.TempDir()
+	kept := deadDrill(t, root, "orders", "0000cafe", true)
+	dead := deadDrill(t, root, "payments", "0000dead", false)
+	fake := &sweepingRuntime{}
+	d := &Drill{
+		History: &memHistory{},
+		Runtimes: map[string]RuntimeFactory{"local": NewLocalRuntime,
+			"fake": func(context.Context, RuntimeOptions) (Runtime, error) { return fake, nil },
+			"down": func(context.Context, RuntimeOptions) (Runtime, error) { return nil, errors.New("no engine answers") }},
+		StopLeftover: func(_ context.Context, dir string) ([]string, error) { return nil, nil },
+	}
+	found, err := d.GC(t.Context(), []GCTarget{
+		{Name: "orders", ScratchDir: root, Runtime: RuntimeOptions{Kind: "fake"}},
+		{Name: "payments", ScratchDir: root},
+		{Name: "billing", ScratchDir: root, Runtime: RuntimeOptions{Kind: "down"}},
+	}, true)
+	if err == nil || !strings.Contains(err.Error(), "target billing's restore runtime") || !strings.Contains(err.Error(), "no engine answers") {
+		t.Errorf("err = %v, want the unreachable runtime of billing named", err)
+	}
+	removed := map[string]bool{}
+	for _, lo := range found {
+		removed[lo.ScratchDir] = lo.Action == reports.LeftoverRemoved
+	}
+	if !removed[kept] || !removed[dead] {
+		t.Errorf("removed %v, want both %s and %s", removed, kept, dead)
+	}
+	if !slices.Contains(fake.stopped, kept) {
+		t.Errorf("the fake runtime was asked to stop leftovers on %v, want the kept drill's %s", fake.stopped, kept)
+	}
+	if !slices.Equal(fake.swept, []string{"orders"}) {
+		t.Errorf("targets swept by the runtime: %v, want [orders]", fake.swept)
+	}
+}
