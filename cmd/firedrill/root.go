@@ -61,9 +61,10 @@ func newRootCmd(g *globals) *cobra.Command {
 		Use:   "firedrill",
 		Short: "Prove that your database backups restore",
 		Long: `firedrill proves recoverability: it takes application-consistent snapshots of your
-databases, restores the newest one into a throwaway copy that can never touch production,
-verifies it (amcheck, checksums, row counts, your own SQL, data freshness), times the restore
-against the RTO, and keeps the evidence.
+databases, restores the newest one into a throwaway copy sandboxed away from production (and
+proves from inside that it sees nothing of it; 'firedrill drill --help' says how), verifies it
+(amcheck, checksums, row counts, your own SQL, data freshness), times the restore against the
+RTO, and keeps the evidence.
 
 Start with 'firedrill demo' (needs only local PostgreSQL server binaries), then write a
 firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill drill'.
