@@ -120,19 +120,26 @@ func readRuntimeRecord(scratch string) (runtimeRecord, error) {
 	return rec, nil
 }
 
-// processStart returns field 22 of /proc/PID/stat (0 when the process does not exist).
-func processStart(pid int) uint64 {
+// statFields returns the fields of /proc/PID/stat after the command name (field 3 onwards),
+// nil when the process does not exist. The command name (field 2) may hold spaces and
+// parentheses, so the fields count from the last ')'.
+func statFields(pid int) []string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
-	// The command name (field 2) may hold spaces and parentheses: fields count from the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(s[i+1:])
+	return strings.Fields(s[i+1:])
+}
+
+// processStart returns field 22 of /proc/PID/stat, the start time (0 when the process does
+// not exist).
+func processStart(pid int) uint64 {
+	f := statFields(pid)
 	if len(f) < 20 {
 		return 0
 	}
@@ -140,18 +147,9 @@ func processStart(pid int) uint64 {
 	return n
 }
 
-// processGroup returns the process group of pid (0 if unknown).
+// processGroup returns the process group of pid, field 5 of /proc/PID/stat (0 if unknown).
 func processGroup(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := statFields(pid)
 	if len(f) < 3 {
 		return 0
 	}
