@@ -36,7 +36,7 @@ func TestSnapshotUnderLoadRestoresClean(t *testing.T) {
 	}
 	t.Logf("snapshot %s: %d files, %d bytes, backup mode %.2fs, LSN %s..%s", meta.ID, meta.Files, meta.SizeBytes, meta.FrozenSeconds, meta.StartLSN, meta.StopLSN)
 
-	d := &drill.Drill{Source: repo}
+	d := &drill.Drill{Source: drill.Repository(repo)}
 	res, err := d.Run(ctx, drill.Options{Target: "orders", Engine: "postgres", RTO: 10 * time.Minute, RPO: time.Hour,
 		Checks: checks.Config{Amcheck: ptr(true), Checksums: ptr(true), RowCounts: &checks.RowCountConfig{Min: map[string]int64{"public.pgbench_accounts": 200000}}, Parallel: 2,
 			SQL: []checks.SQLAssertion{{Name: "balances-match", Database: "postgres",

@@ -42,7 +42,7 @@ func TestPostgresTwentySnapshotsUnderLoadAllRestore(t *testing.T) {
 	stopLoad()
 	t.Logf("20 snapshots under load; longest backup mode %.2fs", maxBackup)
 
-	d := &drill.Drill{Source: repo}
+	d := &drill.Drill{Source: drill.Repository(repo)}
 	for i, id := range ids {
 		res, err := d.Run(ctx, drill.Options{Target: "orders", Engine: "postgres", SnapshotID: id, RTO: 10 * time.Minute, RPO: time.Hour,
 			Checks: checks.Config{Amcheck: ptr(true), Checksums: ptr(false), RowCounts: &checks.RowCountConfig{Enabled: ptr(false)}, Parallel: 2,

@@ -50,6 +50,21 @@ type DrillResult struct {
 	// KeptThrowaways lists --keep'd throwaways of this target the drill found and left alone
 	// ('firedrill gc --include-kept' removes them).
 	KeptThrowaways []Leftover `json:"keptThrowaways,omitempty"`
+	// Milestones are the drill's moments as the platform recorded them (Kubernetes: snapshot
+	// copy ready, PVC bound, pod scheduled, container started, database ready, checks done),
+	// in order: the phases' durations come from firedrill's clock, these from the platform's.
+	Milestones []Milestone `json:"milestones,omitempty"`
+	// Notes say what a reader of the result must know about how the drill ran (a snapshot with
+	// no backup label was drilled as crash-consistent).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Milestone is one moment of a drill as the platform recorded it.
+type Milestone struct {
+	Name string    `json:"name"`
+	At   time.Time `json:"at"`
+	// Source says whose clock: "kubernetes" (an object's timestamps) or "firedrill" (observed).
+	Source string `json:"source"`
 }
 
 // Leftover is a drill's scratch directory found by a later drill or by 'firedrill gc'.

@@ -104,7 +104,7 @@ func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr pro
 
 // runDrill drills one configured target and records the result in the history.
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
-	d := &drill.Drill{Source: repository(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
+	d := &drill.Drill{Source: drillSource(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
 	o := drillOptions(t, snapshotID, keep)
 	o.Runtime.ProductionPaths = productionPaths(cfg, t)
 	res, err := d.Run(ctx, o)

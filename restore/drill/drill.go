@@ -32,13 +32,6 @@ const (
 	RTOName               = "rto"
 )
 
-// Source is where a drill gets snapshots from.
-type Source interface {
-	List(ctx context.Context) ([]snapshot.Metadata, error)
-	Get(ctx context.Context, id string) (*snapshot.Metadata, error)
-	Clone(ctx context.Context, id, dest string, status func(string)) (*snapshot.CloneResult, error)
-}
-
 // Progress hears what the drill is doing.
 type Progress interface {
 	Phase(name string)
@@ -114,6 +107,8 @@ type run struct {
 	phaseAt time.Time
 	// lock is held on the scratch directory from before it exists until it is gone.
 	lock *dirscratch.Lock
+	// copy is the materialised backup; its Release runs at teardown.
+	copy *Copy
 }
 
 func (r *run) begin(name string) {
@@ -187,8 +182,8 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	if o.Engine != "postgres" {
 		return fmt.Errorf("%w: restore drills of engine %s are not supported yet (PostgreSQL only; MariaDB, Redis and MongoDB drills are planned)", ErrUnsupported, o.Engine)
 	}
-	if o.Driver != "" && o.Driver != "local" {
-		return fmt.Errorf("%w: restore drills of %s snapshots are not supported yet (drills restore local snapshots; drills of CSI snapshots in Kubernetes are planned)", ErrUnsupported, o.Driver)
+	if err := drills(rt, o); err != nil {
+		return err
 	}
 
 	r.begin("select")
@@ -214,32 +209,36 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	var proc Throwaway
 	// Teardown always runs: success, failure, error, cancellation.
 	defer func() {
-		if terr := r.teardown(scratch, proc, log); terr != nil {
+		if terr := r.teardown(context.WithoutCancel(ctx), scratch, proc, log); terr != nil {
 			err = errors.Join(err, terr)
 		}
 	}()
 
 	r.begin("clone")
-	clone, err := d.Source.Clone(ctx, meta.ID, filepath.Join(scratch, "clone"), d.Progress.Status)
-	if err != nil {
-		return fmt.Errorf("while cloning snapshot %s into %s: %w", meta.ID, scratch, err)
-	}
-	res.Checks = append(res.Checks, integrityFinding(clone))
-
-	r.begin("start-and-recovery")
-	major, err := postgres.ReadPGVersion(clone.DataDir)
+	cp, err := d.Source.Materialize(ctx, meta, scratch, d.Progress.Status)
 	if err != nil {
 		return err
+	}
+	r.copy = cp
+	res.Checks = append(res.Checks, cp.Findings...)
+	res.Milestones = append(res.Milestones, cp.Milestones...)
+
+	r.begin("start-and-recovery")
+	major := cp.Major
+	if major == "" {
+		if major, err = postgres.ReadPGVersion(cp.DataDir); err != nil {
+			return err
+		}
 	}
 	superuser := meta.Attributes[postgres.AttrSuperuser]
 	if superuser == "" {
 		superuser = "postgres"
 	}
 	proc, err = rt.Start(ctx, StartSpec{
-		DrillID: res.ID, Target: o.Target, ScratchDir: scratch, DataDir: clone.DataDir,
+		DrillID: res.ID, Target: o.Target, ScratchDir: scratch, DataDir: cp.DataDir,
 		Major: major, EngineVersion: meta.EngineVersion, Superuser: superuser,
-		Files: clone.Files, Tablespaces: clone.TablespaceLocations(), Keep: o.Keep,
-		ProductionPaths: o.Runtime.ProductionPaths,
+		Files: cp.Files, Tablespaces: cp.Tablespaces, Keep: o.Keep,
+		ProductionPaths: o.Runtime.ProductionPaths, Copy: cp, Snapshot: meta,
 	})
 	if err != nil {
 		proc = nil
@@ -262,7 +261,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	res.Checks = append(res.Checks, proc.CheckIsolation(ctx))
 
 	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
-		DataDir: clone.DataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
+		DataDir: cp.DataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
 	for _, c := range checks.Build(o.Checks) {
 		if err := ctx.Err(); err != nil {
@@ -383,8 +382,8 @@ func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
 }
 
 // teardown stops the server and removes the scratch directory, unless --keep asked to leave a
-// verified copy. It takes no context: an interrupted drill still cleans up.
-func (r *run) teardown(scratch string, proc Throwaway, log *slog.Logger) error {
+// verified copy. ctx is never cancelled (an interrupted drill still cleans up).
+func (r *run) teardown(ctx context.Context, scratch string, proc Throwaway, log *slog.Logger) error {
 	if r.o.Keep && r.res.Kept != nil {
 		return nil
 	}
@@ -401,6 +400,14 @@ func (r *run) teardown(scratch string, proc Throwaway, log *slog.Logger) error {
 		if err := proc.Remove(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if r.copy != nil && r.copy.Release != nil && !r.o.Keep {
+		// The drill's own context may be cancelled: teardown gets a bounded one of its own.
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		if err := r.copy.Release(rctx); err != nil {
+			errs = append(errs, fmt.Errorf("while removing the scratch copy: %w", err))
+		}
+		cancel()
 	}
 	if r.o.Keep {
 		r.res.Kept = &reports.Kept{ScratchDir: scratch}

@@ -23,7 +23,7 @@ func (e *emptySource) Get(context.Context, string) (*snapshot.Metadata, error) {
 	return nil, snapshot.ErrNotFound
 }
 
-func (e *emptySource) Clone(context.Context, string, string, func(string)) (*snapshot.CloneResult, error) {
+func (e *emptySource) Materialize(context.Context, *snapshot.Metadata, string, func(string)) (*Copy, error) {
 	return nil, errors.New("no")
 }
 
@@ -33,7 +33,7 @@ func TestRunRefusesWhatItCannotDrill(t *testing.T) {
 	}{
 		{"redis", "redis", "local", "engine redis are not supported"},
 		{"mariadb over csi", "mariadb", "csi", "engine mariadb are not supported"},
-		{"postgres over csi", "postgres", "csi", "csi snapshots are not supported"},
+		{"postgres over csi on the local runtime", "postgres", "csi", "drills of csi snapshots are not supported by restore.runtime local"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

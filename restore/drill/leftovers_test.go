@@ -109,7 +109,7 @@ func TestRunHoldsAndReleasesItsLock(t *testing.T) {
 	}
 }
 
-// lockPeekSource has one snapshot; its Clone sweeps the scratch root (as a concurrent drill of
+// lockPeekSource has one snapshot; its Materialize sweeps the scratch root (as a concurrent drill of
 // the same target would) and then fails.
 type lockPeekSource struct {
 	root string
@@ -124,7 +124,7 @@ func (s *lockPeekSource) Get(context.Context, string) (*snapshot.Metadata, error
 	return nil, snapshot.ErrNotFound
 }
 
-func (s *lockPeekSource) Clone(ctx context.Context, _, _ string, _ func(string)) (*snapshot.CloneResult, error) {
+func (s *lockPeekSource) Materialize(ctx context.Context, _ *snapshot.Metadata, _ string, _ func(string)) (*Copy, error) {
 	found, err := dirscratch.Sweep(ctx, dirscratch.Options{Root: s.root, Stop: func(context.Context, string) ([]string, error) {
 		return nil, errors.New("a live drill's server must not be stopped")
 	}})

@@ -11,6 +11,7 @@ import (
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/runtime/local"
+	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 // Runtime is where a drill's throwaway runs (restore.runtime): a local process, a Docker
@@ -56,6 +57,31 @@ type StartSpec struct {
 	Keep bool
 	// ProductionPaths are probed from inside the throwaway (the isolation finding).
 	ProductionPaths []string
+	// Copy is the materialised backup (DataDir above is its local directory, if any);
+	// Snapshot the backup it was made from.
+	Copy     *Copy
+	Snapshot *snapshot.Metadata
+}
+
+// DriverDrills is a runtime that says which snapshot drivers' backups it can mount. A runtime
+// without it mounts local directories: it drills the local driver's snapshots.
+type DriverDrills interface {
+	Drills(driver string) error
+}
+
+// drills refuses, before anything is listed, a target whose backups the runtime cannot mount.
+func drills(rt Runtime, o Options) error {
+	if dd, ok := rt.(DriverDrills); ok {
+		return dd.Drills(o.Driver)
+	}
+	if o.Driver != "" && o.Driver != "local" {
+		kind := o.Runtime.Kind
+		if kind == "" {
+			kind = "local"
+		}
+		return fmt.Errorf("%w: drills of %s snapshots are not supported by restore.runtime %s, which mounts local copies: set restore.runtime: kubernetes to restore them into a scratch PVC", ErrUnsupported, o.Driver, kind)
+	}
+	return nil
 }
 
 // Throwaway is a running throwaway server: what the checks use, its lifecycle, and what the

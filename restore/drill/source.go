@@ -1,0 +1,98 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// Source is where a drill gets backups from: it lists a target's restorable backups newest
+// first and materialises one where a runtime can mount it. The local snapshot repository
+// (Repository) materialises into the drill's scratch directory; CSI VolumeSnapshots
+// (restore/source/volumesnapshot) into scratch PVCs.
+type Source interface {
+	List(ctx context.Context) ([]snapshot.Metadata, error)
+	Get(ctx context.Context, id string) (*snapshot.Metadata, error)
+	// Materialize makes a restorable copy of m. scratchDir is the drill's private directory
+	// (created, empty, owned by the runtime's user); a source that copies files puts them there.
+	Materialize(ctx context.Context, m *snapshot.Metadata, scratchDir string, status func(string)) (*Copy, error)
+}
+
+// Copy is a materialised backup: where it is and what materialising it proved.
+type Copy struct {
+	// DataDir is a local copy of the data directory (local repository); empty otherwise.
+	DataDir string
+	// Volumes are scratch volumes holding the copy (CSI: PVCs in the scratch namespace).
+	Volumes []Volume
+	// Major is the engine's major version when the source knows it without reading the copy.
+	Major string
+	// Files are the engine's files from backup time (backup_label, tablespace_map).
+	Files map[string][]byte
+	// Tablespaces maps a tablespace OID to its restored location (local copies).
+	Tablespaces map[string]string
+	// Findings are what materialising proved or disproved (the manifest's SHA-256s).
+	Findings []checks.Finding
+	// Milestones are when materialising reached its steps, by the platform's clocks.
+	Milestones []reports.Milestone
+	// Release removes what materialising made outside the scratch directory (scratch PVCs,
+	// bound snapshot copies). It must work after ctx is cancelled; nil: nothing to remove.
+	Release func(ctx context.Context) error
+}
+
+// Volume is one scratch volume of a copy.
+type Volume struct {
+	// Role is the volume's role in the database ("data", "wal").
+	Role      string
+	Namespace string
+	Claim     string
+	// Snapshot is the VolumeSnapshot the claim was restored from (in Namespace).
+	Snapshot string
+}
+
+// Repository materialises snapshots of a local snapshot repository (restore/snapshot/local):
+// a verified file-by-file clone into the scratch directory.
+func Repository(repo interface {
+	List(ctx context.Context) ([]snapshot.Metadata, error)
+	Get(ctx context.Context, id string) (*snapshot.Metadata, error)
+	Clone(ctx context.Context, id, dest string, status func(string)) (*snapshot.CloneResult, error)
+}) Source {
+	return repositorySource{repo}
+}
+
+type repositorySource struct {
+	repo interface {
+		List(ctx context.Context) ([]snapshot.Metadata, error)
+		Get(ctx context.Context, id string) (*snapshot.Metadata, error)
+		Clone(ctx context.Context, id, dest string, status func(string)) (*snapshot.CloneResult, error)
+	}
+}
+
+func (s repositorySource) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	return s.repo.List(ctx)
+}
+
+func (s repositorySource) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	return s.repo.Get(ctx, id)
+}
+
+// ListAll lists damaged snapshots too, when the repository can tell.
+func (s repositorySource) ListAll(ctx context.Context) ([]snapshot.Metadata, error) {
+	if all, ok := s.repo.(interface {
+		ListAll(ctx context.Context) ([]snapshot.Metadata, error)
+	}); ok {
+		return all.ListAll(ctx)
+	}
+	return s.repo.List(ctx)
+}
+
+func (s repositorySource) Materialize(ctx context.Context, m *snapshot.Metadata, scratchDir string, status func(string)) (*Copy, error) {
+	clone, err := s.repo.Clone(ctx, m.ID, scratchDir+"/clone", status)
+	if err != nil {
+		return nil, fmt.Errorf("while cloning snapshot %s into %s: %w", m.ID, scratchDir, err)
+	}
+	return &Copy{DataDir: clone.DataDir, Files: clone.Files, Tablespaces: clone.TablespaceLocations(),
+		Findings: []checks.Finding{integrityFinding(clone)}}, nil
+}
