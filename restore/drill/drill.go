@@ -215,7 +215,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	}()
 
 	r.begin("clone")
-	cp, err := d.Source.Materialize(ctx, meta, scratch, d.Progress.Status)
+	cp, err := d.Source.Materialize(ctx, MaterializeRequest{Snapshot: meta, DrillID: res.ID, Target: o.Target, ScratchDir: scratch, Status: d.Progress.Status})
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func (e *emptySource) Get(context.Context, string) (*snapshot.Metadata, error) {
 	return nil, snapshot.ErrNotFound
 }
 
-func (e *emptySource) Materialize(context.Context, *snapshot.Metadata, string, func(string)) (*Copy, error) {
+func (e *emptySource) Materialize(context.Context, MaterializeRequest) (*Copy, error) {
 	return nil, errors.New("no")
 }
 

@@ -124,7 +124,7 @@ func (s *lockPeekSource) Get(context.Context, string) (*snapshot.Metadata, error
 	return nil, snapshot.ErrNotFound
 }
 
-func (s *lockPeekSource) Materialize(ctx context.Context, _ *snapshot.Metadata, _ string, _ func(string)) (*Copy, error) {
+func (s *lockPeekSource) Materialize(ctx context.Context, _ MaterializeRequest) (*Copy, error) {
 	found, err := dirscratch.Sweep(ctx, dirscratch.Options{Root: s.root, Stop: func(context.Context, string) ([]string, error) {
 		return nil, errors.New("a live drill's server must not be stopped")
 	}})

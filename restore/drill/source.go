@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
@@ -16,9 +17,20 @@ import (
 type Source interface {
 	List(ctx context.Context) ([]snapshot.Metadata, error)
 	Get(ctx context.Context, id string) (*snapshot.Metadata, error)
-	// Materialize makes a restorable copy of m. scratchDir is the drill's private directory
-	// (created, empty, owned by the runtime's user); a source that copies files puts them there.
-	Materialize(ctx context.Context, m *snapshot.Metadata, scratchDir string, status func(string)) (*Copy, error)
+	// Materialize makes a restorable copy of a backup. A source that copies files puts them in
+	// the request's scratch directory; one that makes objects labels them with the drill id.
+	Materialize(ctx context.Context, req MaterializeRequest) (*Copy, error)
+}
+
+// MaterializeRequest is one backup to materialise for one drill.
+type MaterializeRequest struct {
+	Snapshot *snapshot.Metadata
+	DrillID  string
+	Target   string
+	// ScratchDir is the drill's private directory: created, empty, owned by the runtime's user.
+	ScratchDir string
+	// Status hears what materialising waits for; never nil.
+	Status func(string)
 }
 
 // Copy is a materialised backup: where it is and what materialising it proved.
@@ -88,10 +100,10 @@ func (s repositorySource) ListAll(ctx context.Context) ([]snapshot.Metadata, err
 	return s.repo.List(ctx)
 }
 
-func (s repositorySource) Materialize(ctx context.Context, m *snapshot.Metadata, scratchDir string, status func(string)) (*Copy, error) {
-	clone, err := s.repo.Clone(ctx, m.ID, scratchDir+"/clone", status)
+func (s repositorySource) Materialize(ctx context.Context, req MaterializeRequest) (*Copy, error) {
+	clone, err := s.repo.Clone(ctx, req.Snapshot.ID, filepath.Join(req.ScratchDir, "clone"), req.Status)
 	if err != nil {
-		return nil, fmt.Errorf("while cloning snapshot %s into %s: %w", m.ID, scratchDir, err)
+		return nil, fmt.Errorf("while cloning snapshot %s into %s: %w", req.Snapshot.ID, req.ScratchDir, err)
 	}
 	return &Copy{DataDir: clone.DataDir, Files: clone.Files, Tablespaces: clone.TablespaceLocations(),
 		Findings: []checks.Finding{integrityFinding(clone)}}, nil
