@@ -70,6 +70,8 @@ type RestoreSpec struct {
 	// Docker configures restore.runtime: docker (restore.local.scratchDir and startTimeout
 	// apply to it too).
 	Docker DockerRuntime `yaml:"docker" json:"docker"`
+	// Kubernetes configures restore.runtime: kubernetes (restore.go).
+	Kubernetes KubernetesRuntime `yaml:"kubernetes" json:"kubernetes"`
 }
 
 // DockerRuntime runs the throwaway database in a container of a Docker engine.

@@ -24,6 +24,20 @@ const (
 	// restore.docker: the image defaults to postgres:<major> of the snapshot (not a constant).
 	DefaultDockerMemory = "2GiB"
 	DefaultDockerCPUs   = 2.0
+	// restore.kubernetes: the image defaults to postgres:<major> of the snapshot, fsGroup to
+	// runAsUser (999: the official postgres image's user).
+	DefaultScratchNamespace                = "firedrill-scratch"
+	DefaultKubernetesPort                  = 5432
+	DefaultKubernetesRunAsUser       int64 = 999
+	DefaultKubernetesConnect               = KubernetesConnectAuto
+	DefaultKubernetesCPURequest            = "250m"
+	DefaultKubernetesMemoryRequest         = "512Mi"
+	DefaultKubernetesMemoryLimit           = "2Gi"
+	DefaultKubernetesBindTimeout           = 10 * time.Minute
+	DefaultKubernetesScheduleTimeout       = 5 * time.Minute
+	DefaultKubernetesStartTimeout          = 10 * time.Minute
+	// DefaultKubernetesReadyTimeout bounds recovery, as restore.local.startTimeout does.
+	DefaultKubernetesReadyTimeout = 30 * time.Minute
 	// DefaultAuditFutureTolerance is how far ahead of the auditor's clock a backup may be dated
 	// (clock skew between writer, store and auditor) before it is reported as future-dated.
 	DefaultAuditFutureTolerance = 5 * time.Minute
@@ -68,6 +82,7 @@ func applyDefaults(c *Config) {
 		if t.Restore.Docker.CPUs == nil {
 			t.Restore.Docker.CPUs = ptr(DefaultDockerCPUs)
 		}
+		applyKubernetesDefaults(&t.Restore.Kubernetes)
 		setDur(&t.Objectives.RTO, DefaultRTO)
 		setDur(&t.Objectives.RPO, DefaultRPO)
 		setDur(&t.Objectives.DrillEvery, DefaultDrillEvery)
@@ -94,6 +109,31 @@ func applyDefaults(c *Config) {
 			setStr(&ch.Freshness.Database, DefaultDatabase)
 		}
 	}
+}
+
+func applyKubernetesDefaults(k *KubernetesRuntime) {
+	setStr(&k.Namespace, DefaultScratchNamespace)
+	if k.Port == 0 {
+		k.Port = DefaultKubernetesPort
+	}
+	if k.RunAsUser == nil {
+		k.RunAsUser = ptr(DefaultKubernetesRunAsUser)
+	}
+	if k.FSGroup == nil {
+		k.FSGroup = ptr(*k.RunAsUser)
+	}
+	setStr(&k.Connect, DefaultKubernetesConnect)
+	// A map given in the file replaces the default whole ({} for none).
+	if k.Resources.Requests == nil {
+		k.Resources.Requests = map[string]string{"cpu": DefaultKubernetesCPURequest, "memory": DefaultKubernetesMemoryRequest}
+	}
+	if k.Resources.Limits == nil {
+		k.Resources.Limits = map[string]string{"memory": DefaultKubernetesMemoryLimit}
+	}
+	setDur(&k.Timeouts.Bind, DefaultKubernetesBindTimeout)
+	setDur(&k.Timeouts.Schedule, DefaultKubernetesScheduleTimeout)
+	setDur(&k.Timeouts.Start, DefaultKubernetesStartTimeout)
+	setDur(&k.Timeouts.Ready, DefaultKubernetesReadyTimeout)
 }
 
 func setStr(p *string, d string) {

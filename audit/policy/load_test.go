@@ -288,7 +288,7 @@ func TestParseErrors(t *testing.T) {
 			name: "bad runtime and listen",
 			yaml: minimalTarget + "    restore:\n      runtime: podman\n      local:\n        listen: udp\n",
 			want: []wantErr{
-				{at: "runtime: podman", key: "targets[0].restore.runtime", msg: `"podman" is not supported (supported: local, docker)`},
+				{at: "runtime: podman", key: "targets[0].restore.runtime", msg: `"podman" is not supported (supported: local, docker, kubernetes)`},
 				{at: "listen: udp", key: "targets[0].restore.local.listen", msg: `"udp" is not supported (supported: socket, tcp)`},
 			},
 		},

@@ -16,7 +16,7 @@ var nameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // modes are the engine registry's (restore/engine): engine.Names() and engine.AllModes().
 var (
 	supportedDrivers  = []string{"local", "csi"}
-	supportedRuntimes = []string{"local", "docker"}
+	supportedRuntimes = []string{"local", "docker", "kubernetes"}
 	supportedListen   = []string{"socket", "tcp"}
 )
 
@@ -79,7 +79,9 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		}
 		oneOf(add, p+".restore.runtime", t.Restore.Runtime, supportedRuntimes)
 		oneOf(add, p+".restore.local.listen", t.Restore.Local.Listen, supportedListen)
+		validateRuntimeDriver(p, t, add)
 		validateDocker(p+".restore.docker", t.Restore.Docker, add)
+		validateKubernetes(p+".restore.kubernetes", t.Restore.Kubernetes, add)
 		if t.Restore.Runtime == "local" {
 			validateRunAs(p+".restore.local.runAsUser", t.Restore.Local.RunAsUser, add)
 		}

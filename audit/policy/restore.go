@@ -1,0 +1,163 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// KubernetesRuntime is restore.kubernetes: the throwaway runs as a pod on a scratch PVC cloned
+// from the newest VolumeSnapshot (restore.runtime: kubernetes, with snapshot.driver: csi).
+type KubernetesRuntime struct {
+	// Kubeconfig is a kubeconfig file; empty: snapshot.csi.kubeconfig, then $KUBECONFIG,
+	// ~/.kube/config, the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+	// Namespace is the scratch namespace the PVC and the pod are made in (a DNS-1123 label).
+	Namespace string `yaml:"namespace" json:"namespace"`
+	// StorageClass of the scratch PVC; empty: the source PVC's class, else the cluster default.
+	StorageClass string `yaml:"storageClass" json:"storageClass,omitempty"`
+	// SnapshotNamespace is where the VolumeSnapshots are; empty: snapshot.csi.namespace.
+	SnapshotNamespace string `yaml:"snapshotNamespace" json:"snapshotNamespace,omitempty"`
+	// SnapshotSelector is a label selector for snapshots taken by other tools (CloudNativePG,
+	// Velero, schedules); empty: firedrill's own labels for the target.
+	SnapshotSelector string `yaml:"snapshotSelector" json:"snapshotSelector,omitempty"`
+	// SourcePVC selects snapshots whose source is this PVC; empty: snapshot.csi.pvc.
+	SourcePVC string `yaml:"sourcePVC" json:"sourcePVC,omitempty"`
+	// Image is the server's image; empty: postgres:<major> of the snapshot.
+	Image string `yaml:"image" json:"image,omitempty"`
+	// RunAsUser is the pod's user (the official postgres image's user by default).
+	RunAsUser *int64 `yaml:"runAsUser" json:"runAsUser,omitempty"`
+	// FSGroup owns the mounted volume; default: RunAsUser.
+	FSGroup *int64 `yaml:"fsGroup" json:"fsGroup,omitempty"`
+	// SubPath is the data directory inside the volume ("" = its root; CloudNativePG: "pgdata").
+	SubPath string `yaml:"subPath" json:"subPath,omitempty"`
+	// Port is the server's port in the pod.
+	Port int `yaml:"port" json:"port"`
+	// Connect is how firedrill reaches the pod: auto (podIP in-cluster, portForward outside),
+	// podIP or portForward.
+	Connect   string              `yaml:"connect" json:"connect"`
+	Resources KubernetesResources `yaml:"resources" json:"resources"`
+	// RequireIsolation: the drill fails unless the isolation probe shows that the pod cannot
+	// reach production (the Service, the API server, ProbeTargets).
+	RequireIsolation bool `yaml:"requireIsolation" json:"requireIsolation"`
+	// ProbeTargets are extra host:port the isolation probe must NOT reach (the production
+	// Service and the API server are always probed).
+	ProbeTargets []string           `yaml:"probeTargets" json:"probeTargets,omitempty"`
+	Timeouts     KubernetesTimeouts `yaml:"timeouts" json:"timeouts"`
+}
+
+// KubernetesResources is restore.kubernetes.resources: the pod's requests and limits, by
+// resource name (cpu, memory, ephemeral-storage) in Kubernetes quantities (250m, 512Mi). A map
+// left out gets the defaults (DefaultKubernetes*); one given replaces them whole ({} for none).
+type KubernetesResources struct {
+	Requests map[string]string `yaml:"requests" json:"requests,omitempty"`
+	Limits   map[string]string `yaml:"limits" json:"limits,omitempty"`
+}
+
+// KubernetesTimeouts is restore.kubernetes.timeouts: how long each phase of the pod may take.
+type KubernetesTimeouts struct {
+	// Bind bounds the scratch PVC's wait to be bound (the clone from the snapshot).
+	Bind Duration `yaml:"bind" json:"bind"`
+	// Schedule bounds the pod's wait for a node.
+	Schedule Duration `yaml:"schedule" json:"schedule"`
+	// Start bounds the pod's start (image pull, container start).
+	Start Duration `yaml:"start" json:"start"`
+	// Ready bounds the server's recovery until it accepts connections.
+	Ready Duration `yaml:"ready" json:"ready"`
+}
+
+// How firedrill reaches a Kubernetes throwaway (restore.kubernetes.connect).
+const (
+	KubernetesConnectAuto        = "auto"
+	KubernetesConnectPodIP       = "podIP"
+	KubernetesConnectPortForward = "portForward"
+)
+
+var (
+	supportedKubernetesConnect   = []string{KubernetesConnectAuto, KubernetesConnectPodIP, KubernetesConnectPortForward}
+	supportedKubernetesResources = []string{"cpu", "memory", "ephemeral-storage"}
+)
+
+// validateRuntimeDriver checks that restore.runtime can drill what snapshot.driver takes.
+func validateRuntimeDriver(p string, t *Target, add addFunc) {
+	if t.Restore.Runtime == "kubernetes" && t.Snapshot.Driver != "csi" {
+		add(p+".restore.runtime", "restore.runtime kubernetes drills CSI snapshots: set snapshot.driver: csi (or restore.runtime: local)")
+	}
+}
+
+// validateKubernetes checks restore.kubernetes's keys.
+func validateKubernetes(p string, k KubernetesRuntime, add addFunc) {
+	if errs := validation.IsDNS1123Label(k.Namespace); len(errs) > 0 {
+		add(p+".namespace", "%q is not a valid namespace name: %s", k.Namespace, strings.Join(errs, "; "))
+	}
+	if k.SnapshotNamespace != "" {
+		if errs := validation.IsDNS1123Label(k.SnapshotNamespace); len(errs) > 0 {
+			add(p+".snapshotNamespace", "%q is not a valid namespace name: %s", k.SnapshotNamespace, strings.Join(errs, "; "))
+		}
+	}
+	if k.StorageClass != "" && len(validation.IsDNS1123Subdomain(k.StorageClass)) > 0 {
+		add(p+".storageClass", "%q is not a valid object name", k.StorageClass)
+	}
+	if k.SourcePVC != "" && len(validation.IsDNS1123Subdomain(k.SourcePVC)) > 0 {
+		add(p+".sourcePVC", "%q is not a valid object name", k.SourcePVC)
+	}
+	if k.SnapshotSelector != "" {
+		if _, err := labels.Parse(k.SnapshotSelector); err != nil {
+			add(p+".snapshotSelector", "not a label selector: %s", err.Error())
+		}
+	}
+	if strings.ContainsAny(k.Image, " \t\n") {
+		add(p+".image", "%q is not an image reference", k.Image)
+	}
+	if k.RunAsUser != nil && *k.RunAsUser < 0 {
+		add(p+".runAsUser", "must not be negative, got %d", *k.RunAsUser)
+	}
+	if k.FSGroup != nil && *k.FSGroup < 0 {
+		add(p+".fsGroup", "must not be negative, got %d", *k.FSGroup)
+	}
+	if strings.HasPrefix(k.SubPath, "/") || slices.Contains(strings.Split(k.SubPath, "/"), "..") {
+		add(p+".subPath", "%q must be a relative path inside the volume", k.SubPath)
+	}
+	if k.Port < 1 || k.Port > 65535 {
+		add(p+".port", "must be between 1 and 65535, got %d", k.Port)
+	}
+	oneOf(add, p+".connect", k.Connect, supportedKubernetesConnect)
+	validateQuantities(p+".resources.requests", k.Resources.Requests, add)
+	validateQuantities(p+".resources.limits", k.Resources.Limits, add)
+	for j, pt := range k.ProbeTargets {
+		host, port, err := net.SplitHostPort(pt)
+		if err == nil && (host == "" || port == "") {
+			err = fmt.Errorf("host and port are both required")
+		}
+		if err != nil {
+			add(fmt.Sprintf("%s.probeTargets[%d]", p, j), "%q is not host:port: %s", pt, err.Error())
+		}
+	}
+	for _, to := range []struct {
+		key string
+		d   Duration
+	}{{"bind", k.Timeouts.Bind}, {"schedule", k.Timeouts.Schedule}, {"start", k.Timeouts.Start}, {"ready", k.Timeouts.Ready}} {
+		if to.d.Duration <= 0 {
+			add(p+".timeouts."+to.key, "must be greater than zero (leave it out for the default)")
+		}
+	}
+}
+
+// validateQuantities checks a requests or limits map: known resource names, Kubernetes quantities.
+func validateQuantities(p string, m map[string]string, add addFunc) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(supportedKubernetesResources, name) {
+			add(p+"."+name, "%q is not supported (supported: %s)", name, strings.Join(supportedKubernetesResources, ", "))
+			continue
+		}
+		if _, err := resource.ParseQuantity(m[name]); err != nil {
+			add(p+"."+name, "%q is not a quantity (such as 250m, 512Mi or 2Gi): %s", m[name], err.Error())
+		}
+	}
+}
