@@ -1,13 +1,17 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/render"
+	"github.com/firedrill/firedrill/restore/drill"
 )
 
 func newDrillCmd(g *globals) *cobra.Command {
@@ -58,38 +62,26 @@ another check could not run.
 			if err != nil {
 				return err
 			}
-			var results []*reports.DrillResult
-			var recordErr error
+			opts := make([]drill.Options, len(targets))
 			for i := range targets {
-				pr := g.progress(log)
-				res, err := runDrill(cmd.Context(), cfg, &targets[i], snapshotID, keep, pr, log)
-				pr.Done()
-				if res == nil || (err != nil && res.Snapshot == nil && len(res.Checks) == 0 && res.Status == "") {
-					return err
-				}
-				if err != nil {
-					if exitCode(err) == exitUsage {
-						return err
-					}
-					recordErr = err
-				}
-				results = append(results, res)
-				if cmd.Context().Err() != nil {
-					break
-				}
+				opts[i] = targetDrill(cfg, &targets[i], snapshotID, keep)
 			}
-			if err := printDrills(g, f, results); err != nil {
+			newDrill := drillFactory(cfg, func() drill.Progress { return g.progress(log) }, log)
+			b, err := drill.RunTargets(cmd.Context(), opts, newDrill, history.New(cfg.History.Dir))
+			if err != nil {
 				return err
 			}
-			rerr := resultsErr(results)
-			if recordErr != nil && !errors.Is(rerr, errChecksFailed) {
-				return recordErr
+			if err := printDrills(g, f, b.Results); err != nil {
+				return err
 			}
-			if recordErr != nil {
+			if err := b.Unrecorded(); err != nil {
+				return err
+			}
+			if b.RecordErr != nil {
 				// A proven failure outranks a result that could not be recorded: exit 1, and say both.
-				fmt.Fprintf(g.stderr, "firedrill: %s\n", indentLines(recordErr.Error()))
+				fmt.Fprintf(g.stderr, "firedrill: %s\n", indentLines(b.RecordErr.Error()))
 			}
-			return rerr
+			return resultsErr(b.Results)
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to drill (default: every target, in turn)")
@@ -114,4 +106,20 @@ func printDrills(g *globals, f render.Format, results []*reports.DrillResult) er
 		}
 	}
 	return nil
+}
+
+// targetDrill is the drill of one configured target.
+func targetDrill(cfg *policy.Config, t *policy.Target, snapshotID string, keep bool) drill.Options {
+	o := drillOptions(t, snapshotID, keep)
+	o.Runtime.ProductionPaths = productionPaths(cfg, t)
+	return o
+}
+
+// drillFactory builds each target's Drill as its turn comes: its repository, a progress of its
+// own, the history (for what dead drills left) and the runtimes.
+func drillFactory(cfg *policy.Config, pr func() drill.Progress, log *slog.Logger) func(drill.Options) *drill.Drill {
+	return func(o drill.Options) *drill.Drill {
+		t, _ := cfg.Target(o.Target) // the options were built from cfg's targets
+		return &drill.Drill{Source: drillSource(t), Now: time.Now, Progress: pr(), Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
+	}
 }

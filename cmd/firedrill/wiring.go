@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -102,19 +100,15 @@ func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr pro
 	return snaprun.Take(ctx, cl, t, pr, log)
 }
 
-// runDrill drills one configured target and records the result in the history.
+// runDrill drills one configured target and records the result in the history (the demo's
+// drill: pr is the demo's, which it ends itself).
 func runDrill(ctx context.Context, cfg *policy.Config, t *policy.Target, snapshotID string, keep bool, pr progress.Reporter, log *slog.Logger) (*reports.DrillResult, error) {
-	d := &drill.Drill{Source: drillSource(t), Now: time.Now, Progress: pr, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
-	o := drillOptions(t, snapshotID, keep)
-	o.Runtime.ProductionPaths = productionPaths(cfg, t)
-	res, err := d.Run(ctx, o)
-	if err != nil {
-		return res, err
+	shared := func() drill.Progress { return struct{ drill.Progress }{pr} } // without Done
+	b, err := drill.RunTargets(ctx, []drill.Options{targetDrill(cfg, t, snapshotID, keep)}, drillFactory(cfg, shared, log), history.New(cfg.History.Dir))
+	if err != nil || len(b.Results) == 0 {
+		return nil, err
 	}
-	if _, herr := history.New(cfg.History.Dir).Save(context.WithoutCancel(ctx), res); herr != nil {
-		return res, fmt.Errorf("drill finished (%s) but its result could not be recorded: %w", res.Status, herr)
-	}
-	return res, nil
+	return b.Results[0], b.RecordErr
 }
 
 // resultsErr turns drill statuses into the command's error (and so its exit code).
