@@ -50,4 +50,7 @@ func (c *clients) Kube(subject, kubeconfig string) (*snaprun.KubeClients, error)
 }
 
 // store returns the target's snapshot store, for either driver.
-func store(cl *clients, t *policy.Target) (snaprun.Store, error) { return snaprun.StoreOf(cl, t) }
+func store(cl *clients, t *policy.Target) (snaprun.Store, error) {
+	st := snapTarget(t)
+	return snaprun.StoreOf(cl, &st)
+}

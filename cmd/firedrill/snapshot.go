@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/reports/render"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -63,20 +64,27 @@ exit code is the worst outcome.
 			if err != nil {
 				return err
 			}
-			o := snaprun.Options{Log: log, Progress: func() progress.Reporter { return g.progress(log) }}
+			o := snaprun.Options{Log: log, Progress: func() progress.Reporter { return g.progress(log) }, History: history.New(cfg.History.Dir)}
+			var members []string
 			if group != "" {
-				if o.Group, _ = cfg.Group(group); o.Group == nil {
+				pg, ok := cfg.Group(group)
+				if !ok {
 					return usageError{fmt.Errorf("no group %q in %s", group, cfg.File)}
 				}
-			} else if o.Targets, err = pickTargets(cfg, target); err != nil {
-				return err
+				o.Group, members = snapGroup(cfg, pg), pg.Targets
+			} else {
+				targets, err := pickTargets(cfg, target)
+				if err != nil {
+					return err
+				}
+				o.Targets = snapTargets(targets)
 			}
-			res, err := snaprun.Run(cmd.Context(), cfg, newClients(), nil, o)
+			res, err := snaprun.Run(cmd.Context(), newClients(), nil, o)
 			switch {
 			case res.Group != nil && f == render.FormatJSON:
 				return errors.Join(err, render.JSON(g.stdout, res.Group))
 			case res.Group != nil:
-				return errors.Join(err, renderGroup(g.stdout, res.Group, o.Group.Targets))
+				return errors.Join(err, renderGroup(g.stdout, res.Group, members))
 			case f == render.FormatJSON && len(res.Targets) == 1:
 				return errors.Join(err, render.JSON(g.stdout, res.Targets[0]))
 			case f == render.FormatJSON:

@@ -42,7 +42,7 @@ backup-integrity while any is there. Snapshots being taken (.partial-*) are not 
 				return err
 			}
 			t := &targets[0]
-			snaps, err := snaprun.List(cmd.Context(), newClients(), t)
+			snaps, err := snaprun.List(cmd.Context(), newClients(), new(snapTarget(t)))
 			if err != nil {
 				return err
 			}

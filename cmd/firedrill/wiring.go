@@ -97,7 +97,8 @@ func takeSnapshot(ctx context.Context, t *policy.Target, pr progress.Reporter, l
 
 // takeSnapshotWith takes one snapshot of a configured target with clients built once.
 func takeSnapshotWith(ctx context.Context, cl *clients, t *policy.Target, pr progress.Reporter, log *slog.Logger) (*snapshot.Metadata, error) {
-	return snaprun.Take(ctx, cl, t, pr, log)
+	st := snapTarget(t)
+	return snaprun.Take(ctx, cl, &st, pr, log)
 }
 
 // runDrill drills one configured target and records the result in the history (the demo's

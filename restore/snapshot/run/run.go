@@ -10,9 +10,9 @@ import (
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/snapshot/retention"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
 )
 
@@ -41,9 +41,12 @@ type Sink interface {
 // Options select what to snapshot and how progress is shown.
 type Options struct {
 	// Targets are snapshotted one by one when Group is nil.
-	Targets []policy.Target
+	Targets []Target
 	// Group, when set, is snapshotted under one batch id instead.
-	Group *policy.Group
+	Group *Group
+	// History is the drill history retention consults (it never deletes the only snapshot
+	// whose last drill passed); required when a target has retention rules.
+	History retention.History
 	// Progress returns a reporter for one snapshot (a target's or the group's); default none.
 	Progress func() progress.Reporter
 	Log      *slog.Logger
@@ -61,8 +64,8 @@ type Results struct {
 // always returns the results, also on failure (a group that failed has Status
 // snapshot.ResultError); the error joins every failure (take's, retention's, the sink's), so the
 // caller's exit code can be the worst of them.
-func Run(ctx context.Context, cfg *policy.Config, f Factory, sink Sink, o Options) (*Results, error) {
-	r := newRunner(cfg, f, sink, o)
+func Run(ctx context.Context, f Factory, sink Sink, o Options) (*Results, error) {
+	r := newRunner(f, sink, o)
 	if o.Group != nil {
 		res, err := r.group(ctx, o.Group)
 		return &Results{Group: res}, err
@@ -74,8 +77,8 @@ func Run(ctx context.Context, cfg *policy.Config, f Factory, sink Sink, o Option
 // runner carries one run's dependencies; take and takeGroup are the snapshot core, replaced
 // by fakes in tests.
 type runner struct {
-	cfg       *policy.Config
 	factory   Factory
+	history   retention.History
 	sink      Sink
 	progress  func() progress.Reporter
 	log       *slog.Logger
@@ -84,8 +87,8 @@ type runner struct {
 	takeGroup func(context.Context, take.GroupOptions) (*take.GroupResult, error)
 }
 
-func newRunner(cfg *policy.Config, f Factory, sink Sink, o Options) *runner {
-	r := &runner{cfg: cfg, factory: f, sink: sink, progress: o.Progress, log: o.Log, now: o.Now,
+func newRunner(f Factory, sink Sink, o Options) *runner {
+	r := &runner{factory: f, history: o.History, sink: sink, progress: o.Progress, log: o.Log, now: o.Now,
 		take: take.Take, takeGroup: take.TakeGroupWith}
 	if r.progress == nil {
 		r.progress = func() progress.Reporter { return progress.New(nil, false, r.log) }
@@ -101,7 +104,7 @@ func newRunner(cfg *policy.Config, f Factory, sink Sink, o Options) *runner {
 
 // targets snapshots every target in turn, whatever failed before, and applies each successful
 // target's retention. It returns one result per target and every failure joined.
-func (r *runner) targets(ctx context.Context, targets []policy.Target) ([]snapshot.Result, error) {
+func (r *runner) targets(ctx context.Context, targets []Target) ([]snapshot.Result, error) {
 	results := make([]snapshot.Result, 0, len(targets))
 	var errs []error
 	for i := range targets {
@@ -125,7 +128,7 @@ func (r *runner) targets(ctx context.Context, targets []policy.Target) ([]snapsh
 }
 
 // target snapshots one target and, after a success, applies its retention.
-func (r *runner) target(ctx context.Context, t *policy.Target) (snapshot.Result, error) {
+func (r *runner) target(ctx context.Context, t *Target) (snapshot.Result, error) {
 	pr := r.progress()
 	meta, err := r.takeOne(ctx, t, pr)
 	pr.Done()
@@ -139,7 +142,7 @@ func (r *runner) target(ctx context.Context, t *policy.Target) (snapshot.Result,
 }
 
 // takeOne takes one snapshot of a target.
-func (r *runner) takeOne(ctx context.Context, t *policy.Target, pr progress.Reporter) (*snapshot.Metadata, error) {
+func (r *runner) takeOne(ctx context.Context, t *Target, pr progress.Reporter) (*snapshot.Metadata, error) {
 	o, err := takeOptions(r.factory, t, pr, r.log, r.now)
 	if err != nil {
 		return nil, err
@@ -150,7 +153,7 @@ func (r *runner) takeOne(ctx context.Context, t *policy.Target, pr progress.Repo
 
 // group snapshots a group under one batch id (all members or none) and applies every member's
 // retention after a success. A group that failed has a result too, saying why.
-func (r *runner) group(ctx context.Context, g *policy.Group) (*take.GroupResult, error) {
+func (r *runner) group(ctx context.Context, g *Group) (*take.GroupResult, error) {
 	pr := r.progress()
 	res, err := r.takeAll(ctx, g, pr)
 	pr.Done()
@@ -161,11 +164,8 @@ func (r *runner) group(ctx context.Context, g *policy.Group) (*take.GroupResult,
 	}
 	res.Status = snapshot.StatusComplete
 	var errs []error
-	for _, name := range g.Targets {
-		t, ok := r.cfg.Target(name)
-		if !ok {
-			continue
-		}
+	for i := range g.Members {
+		t := &g.Members[i]
 		rep, rerr := r.retain(ctx, t)
 		if rerr != nil {
 			errs = append(errs, rerr)
@@ -174,30 +174,29 @@ func (r *runner) group(ctx context.Context, g *policy.Group) (*take.GroupResult,
 			if res.Retention == nil {
 				res.Retention = map[string]*snapshot.Retention{}
 			}
-			res.Retention[name] = rep
+			res.Retention[t.Name] = rep
 		}
 	}
 	return res, errors.Join(append(errs, r.recordGroup(ctx, res))...)
 }
 
 // takeAll takes a group's snapshot under one batch id.
-func (r *runner) takeAll(ctx context.Context, g *policy.Group, pr progress.Reporter) (*take.GroupResult, error) {
-	members := make([]take.Options, 0, len(g.Targets))
-	for _, name := range g.Targets {
-		t, _ := r.cfg.Target(name) // validated
-		o, err := takeOptions(r.factory, t, pr, r.log, r.now)
+func (r *runner) takeAll(ctx context.Context, g *Group, pr progress.Reporter) (*take.GroupResult, error) {
+	members := make([]take.Options, 0, len(g.Members))
+	for i := range g.Members {
+		o, err := takeOptions(r.factory, &g.Members[i], pr, r.log, r.now)
 		if err != nil {
 			return nil, err
 		}
 		members = append(members, o)
 	}
-	gd, err := groupDriver(r.factory, r.cfg, g, r.now)
+	gd, err := groupDriver(r.factory, g, r.now)
 	if err != nil {
 		return nil, err
 	}
 	pr.Phase("snapshot group " + g.Name)
-	return r.takeGroup(ctx, take.GroupOptions{Name: g.Name, Members: members, MaxFreeze: g.MaxFreeze.Duration,
-		VolumeGroup: gd, VolumeGroupSnapshot: g.CSI.VolumeGroupSnapshot})
+	return r.takeGroup(ctx, take.GroupOptions{Name: g.Name, Members: members, MaxFreeze: g.MaxFreeze,
+		VolumeGroup: gd, VolumeGroupSnapshot: g.VolumeGroupSnapshot})
 }
 
 func (r *runner) recordGroup(ctx context.Context, res *take.GroupResult) error {

@@ -16,8 +16,10 @@ import (
 	snapshotfake "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
-	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/snapshot/csi"
+	"github.com/firedrill/firedrill/restore/snapshot/retention"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
 )
 
@@ -120,7 +122,8 @@ func must(err error) {
 // csi) and a group shop of the two local ones; orders keeps its last snapshot only and
 // already has two older ones.
 type fixture struct {
-	cfg        *policy.Config
+	targets    []Target // orders, billing, items
+	shop       *Group
 	ordersRepo string
 	older      []string
 	history    string
@@ -129,36 +132,19 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	yaml := `targets:
-  - name: orders
-    connection: {dsn: "host=/nonexistent/socket"}
-    snapshot:
-      local: {dataDir: data-orders, repository: repo-orders}
-    retention: {keepLast: 1}
-  - name: billing
-    connection: {dsn: "host=/nonexistent/socket"}
-    snapshot:
-      local: {dataDir: data-billing, repository: repo-billing}
-  - name: items
-    connection: {dsn: "host=/nonexistent/socket"}
-    snapshot:
-      driver: csi
-      mode: crash-consistent
-      csi: {namespace: db, pvc: items-data, className: fast, kubeconfig: kc-items}
-groups:
-  - name: shop
-    targets: [orders, billing]
-history:
-  dir: history
-`
-	path := filepath.Join(dir, "firedrill.yaml")
-	must(os.WriteFile(path, []byte(yaml), 0o600))
-	cfg, err := policy.Load(path)
-	if err != nil {
-		t.Fatal(err)
+	dsn := func() (string, error) { return "host=/nonexistent/socket", nil }
+	local := func(name string, keepLast int) Target {
+		return Target{Name: name, Engine: "postgres", Mode: "online", DSN: dsn, Driver: "local", MaxFreeze: time.Minute, FastCheckpoint: true,
+			Local:     LocalSnapshot{DataDir: filepath.Join(dir, "data-"+name), Repository: filepath.Join(dir, "repo-"+name), Parallel: 4},
+			Retention: retention.Policy{KeepLast: keepLast}}
 	}
-	fx := &fixture{cfg: cfg, history: cfg.History.Dir}
-	orders, _ := cfg.Target("orders")
+	fx := &fixture{history: filepath.Join(dir, "history")}
+	fx.targets = []Target{local("orders", 1), local("billing", 0), {
+		Name: "items", Engine: "postgres", Mode: "crash-consistent", DSN: dsn, Driver: csi.DriverName, MaxFreeze: time.Minute,
+		CSI: CSISnapshot{Namespace: "db", PVC: "items-data", ClassName: "fast", Kubeconfig: "kc-items", ReadyTimeout: 10 * time.Minute},
+	}}
+	fx.shop = &Group{Name: "shop", Members: fx.targets[:2], MaxFreeze: time.Minute, VolumeGroupSnapshot: take.VolumeGroupAuto}
+	orders := &fx.targets[0]
 	fx.ordersRepo = Repository(orders).Dir
 	for i, id := range []string{"20261101T000000Z-000001", "20261102T000000Z-000002"} {
 		writeSnapshot(fx.ordersRepo, snapshot.Metadata{ID: id, Target: "orders", Engine: "postgres", Driver: "local",
@@ -168,10 +154,13 @@ history:
 	return fx
 }
 
+func (fx *fixture) options() Options {
+	return Options{Now: func() time.Time { return now }, History: history.New(fx.history)}
+}
+
 func (fx *fixture) repoIDs(t *testing.T) []string {
 	t.Helper()
-	orders, _ := fx.cfg.Target("orders")
-	snaps, err := Repository(orders).List(context.Background())
+	snaps, err := Repository(&fx.targets[0]).List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,9 +285,9 @@ func TestTargets(t *testing.T) {
 			if tc.interrupted {
 				cancel()
 			}
-			r := newRunner(fx.cfg, f, sink, Options{Now: func() time.Time { return now }})
+			r := newRunner(f, sink, fx.options())
 			r.take, r.takeGroup = tk.take, tk.takeGroup
-			res, err := r.targets(ctx, fx.cfg.Targets)
+			res, err := r.targets(ctx, fx.targets)
 			if got := statuses(res); !slices.Equal(got, tc.want) {
 				t.Errorf("results %v, want %v", got, tc.want)
 			}
@@ -384,8 +373,8 @@ func TestGroup(t *testing.T) {
 				tk.fail[n] = true
 			}
 			sink := &recorder{}
-			g, _ := fx.cfg.Group("shop")
-			r := newRunner(fx.cfg, &fakeFactory{}, sink, Options{Now: func() time.Time { return now }})
+			g := fx.shop
+			r := newRunner(&fakeFactory{}, sink, fx.options())
 			r.take, r.takeGroup = tk.take, tk.takeGroup
 			res, err := r.group(context.Background(), g)
 			if res == nil || res.Status != tc.wantStatus || res.Group != "shop" {
@@ -422,7 +411,7 @@ func TestGroup(t *testing.T) {
 func TestKubeClientsPerKubeconfig(t *testing.T) {
 	fx := newFixture(t)
 	f := &fakeFactory{}
-	items, _ := fx.cfg.Target("items")
+	items := &fx.targets[2]
 	o, err := takeOptions(f, items, nopProgress{}, slogDiscard(), time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,10 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/firedrill/firedrill/audit/policy"
-	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/snapshot/csi"
 	"github.com/firedrill/firedrill/restore/snapshot/retention"
@@ -19,8 +18,8 @@ type Store interface {
 }
 
 // StoreOf returns a target's snapshot store: its local repository, or its VolumeSnapshots.
-func StoreOf(f Factory, t *policy.Target) (Store, error) {
-	if t.Snapshot.Driver == csi.DriverName {
+func StoreOf(f Factory, t *Target) (Store, error) {
+	if t.Driver == csi.DriverName {
 		d, err := csiDriver(f, t, time.Now)
 		if err != nil {
 			return nil, err
@@ -32,7 +31,7 @@ func StoreOf(f Factory, t *policy.Target) (Store, error) {
 
 // List lists every snapshot of a target, newest first, damaged and foreign ones included
 // where the driver can tell (the local repository); every snapshot has a status.
-func List(ctx context.Context, f Factory, t *policy.Target) ([]snapshot.Metadata, error) {
+func List(ctx context.Context, f Factory, t *Target) ([]snapshot.Metadata, error) {
 	st, err := StoreOf(f, t)
 	if err != nil {
 		return nil, err
@@ -61,8 +60,8 @@ func List(ctx context.Context, f Factory, t *policy.Target) ([]snapshot.Metadata
 
 // retain applies a target's retention rules after a successful snapshot and reports what they
 // deleted and why (nil when the target has no rules).
-func (r *runner) retain(ctx context.Context, t *policy.Target) (*snapshot.Retention, error) {
-	p := retentionPolicy(t)
+func (r *runner) retain(ctx context.Context, t *Target) (*snapshot.Retention, error) {
+	p := t.Retention
 	plan, err := r.applyRetention(ctx, t, p)
 	for _, d := range plan {
 		switch {
@@ -80,7 +79,7 @@ func (r *runner) retain(ctx context.Context, t *policy.Target) (*snapshot.Retent
 
 // applyRetention deletes the target's snapshots its retention rules no longer keep; the drill
 // history says which snapshot a drill last proved.
-func (r *runner) applyRetention(ctx context.Context, t *policy.Target, p retention.Policy) ([]retention.Decision, error) {
+func (r *runner) applyRetention(ctx context.Context, t *Target, p retention.Policy) ([]retention.Decision, error) {
 	if !p.Enabled() {
 		return nil, nil
 	}
@@ -88,10 +87,8 @@ func (r *runner) applyRetention(ctx context.Context, t *policy.Target, p retenti
 	if err != nil {
 		return nil, err
 	}
-	return retention.Apply(ctx, t.Name, st, history.New(r.cfg.History.Dir), p, r.now())
-}
-
-// retentionPolicy is a target's configured retention rules.
-func retentionPolicy(t *policy.Target) retention.Policy {
-	return retention.Policy{KeepLast: t.Retention.KeepLast, KeepWithin: t.Retention.KeepWithin.Duration}
+	if r.history == nil {
+		return nil, errors.New("no drill history to consult: nothing was deleted")
+	}
+	return retention.Apply(ctx, t.Name, st, r.history, p, r.now())
 }
