@@ -41,7 +41,9 @@ func TestCLISnapshotListDrill(t *testing.T) {
 	if err := load.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// "Under load" means pgbench has committed transactions when the first snapshot starts,
+	// not that it was merely spawned: wait for its first rows in pgbench_history.
+	waitPgbenchWriting(t, ctx, pg)
 	tg, cfg := newTarget(t, pg, pgbenchChecks)
 	first := snapshotID(t, ctx, cfg)
 	second := snapshotID(t, ctx, cfg)
@@ -102,6 +104,34 @@ func TestCLISnapshotListDrill(t *testing.T) {
 	// An unknown snapshot id is a usage error.
 	if r = runCLI(t, ctx, "drill", "--config", cfg, "--target", "orders", "--snapshot", "nope"); r.code != 2 {
 		t.Errorf("drill --snapshot nope: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// waitPgbenchWriting waits until pgbench has committed a transaction (a row in pgbench_history,
+// which pgbench -i leaves empty), polling with a deadline.
+func waitPgbenchWriting(t *testing.T, ctx context.Context, pg *harness.Postgres) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last error
+	for {
+		conn, err := pgx.Connect(wctx, pg.DSN("postgres"))
+		if err == nil {
+			var writing bool
+			err = conn.QueryRow(wctx, "SELECT EXISTS (SELECT 1 FROM pgbench_history)").Scan(&writing)
+			_ = conn.Close(context.WithoutCancel(wctx))
+			if err == nil && writing {
+				return
+			}
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("pgbench committed no transaction within a minute (last error: %v)", last)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

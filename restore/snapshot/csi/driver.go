@@ -141,8 +141,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		status = func(string) {}
 	}
 	if len(req.Volumes) == 0 {
-		_ = req.Freezer.Close(ctx)
-		return nil, errors.New("while taking a csi snapshot: no volume to snapshot")
+		return nil, release(ctx, req.Freezer, errors.New("while taking a csi snapshot: no volume to snapshot"))
 	}
 	client := d.API.VolumeSnapshots(d.Namespace)
 	started := d.now()
@@ -157,7 +156,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 			return
 		}
 		// Thaw first: the database must not wait for API calls that may hang.
-		_ = req.Freezer.Close(ctx)
+		err = release(ctx, req.Freezer, err)
 		if derr := deleteAll(ctx, client, created); derr != nil {
 			err = fmt.Errorf("%w (and the partial snapshot could not be deleted: %w)", err, derr)
 		}
@@ -274,6 +273,14 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		return nil, err
 	}
 	return meta, nil
+}
+
+// release closes the freezer after a failed snapshot and joins what closing returned into err:
+// a failed thaw, backup stop or unlock leaves the database frozen, in backup mode or locked,
+// which the caller must hear about. It closes with a context that survives ctx's cancellation,
+// so an interrupted snapshot still releases the database.
+func release(ctx context.Context, f engine.Freezer, err error) error {
+	return engine.CloseAfter(context.WithoutCancel(ctx), f, err)
 }
 
 func (d *Driver) maxPoll() time.Duration {

@@ -45,6 +45,8 @@ type fakeFreezer struct {
 	calls    []string
 	thawedAt time.Time
 	freezeFn func() error
+	// closeErr is what Close returns; closeCtxErr is what Close's context said (ctx.Err()).
+	closeErr, closeCtxErr error
 }
 
 func (f *fakeFreezer) Freeze(context.Context) error {
@@ -75,12 +77,13 @@ func (f *fakeFreezer) Thaw(context.Context) (*engine.Frozen, error) {
 		Files:      map[string][]byte{"backup_label": []byte("START WAL LOCATION: 0/2000028\n")}}, nil
 }
 
-func (f *fakeFreezer) Close(context.Context) error {
+func (f *fakeFreezer) Close(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "close")
 	f.frozen = false
-	return nil
+	f.closeCtxErr = ctx.Err()
+	return f.closeErr
 }
 
 func (f *fakeFreezer) isFrozen() bool {

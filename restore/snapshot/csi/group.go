@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -83,7 +84,17 @@ type GroupDriver struct {
 	// ReadyTimeout bounds the wait for the members and readyToUse after the cut (default 10 min).
 	ReadyTimeout  time.Duration
 	Poll, MaxPoll time.Duration
-	Now           func() time.Time
+	// Clock is what the driver waits on (the polls, ReadyTimeout) and reads the time from when
+	// Now is nil; nil means the real clock. Tests pass a fake one and never sleep.
+	Clock clock.Clock
+	Now   func() time.Time
+}
+
+func (g *GroupDriver) clock() clock.Clock {
+	if g.Clock == nil {
+		return clock.RealClock{}
+	}
+	return g.Clock
 }
 
 // Support says whether a VolumeGroupSnapshot can cut a set of PVCs, and if not, why.
@@ -233,17 +244,28 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 	if status == nil {
 		status = func(string) {}
 	}
-	closeAll := func() {
+	// closeAll releases every member after err and joins what releasing each returned into err:
+	// a member whose thaw, backup stop or unlock failed may still be frozen, in backup mode or
+	// locked, and the caller must hear which. The context survives ctx's cancellation, so an
+	// interrupted group still releases every member.
+	closeAll := func(err error) error {
+		cctx := context.WithoutCancel(ctx)
+		errs := make([]error, len(req.Members))
 		// Concurrently: one member slow to close must not keep the others frozen.
-		_ = eachMember(req.Members, func(m GroupMember) error { return m.Freezer.Close(ctx) })
+		_ = eachMemberIndexed(req.Members, func(i int, m GroupMember) error {
+			if cerr := m.Freezer.Close(cctx); cerr != nil {
+				errs[i] = fmt.Errorf("and while releasing member %s (it may still be frozen or in backup mode): %w", m.Target, cerr)
+			}
+			return nil
+		})
+		return errors.Join(append([]error{err}, errs...)...)
 	}
 	if len(req.Members) == 0 || req.ClassName == "" || len(g.Selector) == 0 {
-		closeAll()
-		return nil, errors.New("while taking a group snapshot: no member, class or selector")
+		return nil, closeAll(errors.New("while taking a group snapshot: no member, class or selector"))
 	}
 	vgsClient := g.API.VolumeGroupSnapshots(g.Namespace)
 	vsClient := g.Snapshots.VolumeSnapshots(g.Namespace)
-	d := &Driver{API: g.Snapshots, Namespace: g.Namespace, Poll: g.Poll, MaxPoll: g.MaxPoll, ReadyTimeout: g.ReadyTimeout, Now: g.Now}
+	d := &Driver{API: g.Snapshots, Namespace: g.Namespace, Poll: g.Poll, MaxPoll: g.MaxPoll, ReadyTimeout: g.ReadyTimeout, Clock: g.Clock, Now: g.Now}
 	started := d.now()
 	name := VolumeGroupSnapshotName(req.Group, req.BatchID)
 	var created *groupv1.VolumeGroupSnapshot
@@ -253,7 +275,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 			return
 		}
 		// Thaw first: the databases must not wait for API calls that may hang.
-		closeAll()
+		err = closeAll(err)
 		if created == nil {
 			return
 		}
@@ -295,7 +317,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 	}
 
 	status("waiting for the storage to cut the group snapshot (status.creationTime)")
-	cut, err := g.waitGroup(ctx, vgsClient, name, min(d.maxPoll(), 50*time.Millisecond), func(s *groupv1.VolumeGroupSnapshotStatus) bool {
+	cut, err := g.waitGroup(ctx, vgsClient, name, min(d.maxPoll(), 50*time.Millisecond), time.Time{}, func(s *groupv1.VolumeGroupSnapshotStatus) bool {
 		return s.CreationTime != nil
 	})
 	if err != nil {
@@ -321,17 +343,20 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 	}
 	thawedAt := d.now()
 
+	// The deadline is read on the driver's clock; the context's timeout is the backstop for an
+	// API call that hangs past it.
 	rctx, cancel := context.WithTimeoutCause(ctx, d.readyTimeout(), ErrNotReady)
 	defer cancel()
+	deadline := g.clock().Now().Add(d.readyTimeout())
 	notReady := func(err error, what string) error {
-		if errors.Is(context.Cause(rctx), ErrNotReady) && ctx.Err() == nil {
+		if (errors.Is(err, ErrNotReady) || errors.Is(context.Cause(rctx), ErrNotReady)) && ctx.Err() == nil {
 			return fmt.Errorf("%w: VolumeGroupSnapshot %s/%s: %s (waited %s; raise snapshot.csi.readyTimeout for slow storage)", ErrNotReady, g.Namespace, name, what, d.readyTimeout())
 		}
 		return fmt.Errorf("while waiting for %s: %w", what, err)
 	}
 
 	status("waiting for the member VolumeSnapshots of the group snapshot")
-	byPVC, all, err := g.waitMembers(rctx, vsClient, cut, req.Members, d.maxPoll())
+	byPVC, all, err := g.waitMembers(rctx, vsClient, cut, req.Members, d.maxPoll(), deadline)
 	members = all
 	if err != nil {
 		if errors.Is(err, ErrGroupMembers) || errors.Is(err, ErrSnapshotFailed) {
@@ -395,7 +420,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 	}
 
 	status("waiting for the group snapshot to become ready to use")
-	if _, err := g.waitGroup(rctx, vgsClient, name, d.maxPoll(), func(s *groupv1.VolumeGroupSnapshotStatus) bool {
+	if _, err := g.waitGroup(rctx, vgsClient, name, d.maxPoll(), deadline, func(s *groupv1.VolumeGroupSnapshotStatus) bool {
 		return s.ReadyToUse != nil && *s.ReadyToUse
 	}); err != nil {
 		if errors.Is(err, ErrSnapshotFailed) {
@@ -408,7 +433,7 @@ func (g *GroupDriver) Create(ctx context.Context, req GroupRequest) (_ *GroupRes
 		for i, v := range meta.Volumes {
 			names[i] = v.VolumeSnapshot
 		}
-		ready, err := d.waitAll(rctx, vsClient, names, d.maxPoll(), func(vs *snapshotv1.VolumeSnapshot) bool {
+		ready, err := d.waitUntil(rctx, vsClient, names, d.maxPoll(), deadline, func(vs *snapshotv1.VolumeSnapshot) bool {
 			return vs.Status != nil && vs.Status.ReadyToUse != nil && *vs.Status.ReadyToUse
 		})
 		if err != nil {
@@ -462,8 +487,8 @@ func eachMemberIndexed(ms []GroupMember, fn func(int, GroupMember) error) error 
 }
 
 // waitGroup polls the VolumeGroupSnapshot until done holds, failing at once on status.error,
-// quoted verbatim.
-func (g *GroupDriver) waitGroup(ctx context.Context, client groupv1client.VolumeGroupSnapshotInterface, name string, maxPoll time.Duration, done func(*groupv1.VolumeGroupSnapshotStatus) bool) (*groupv1.VolumeGroupSnapshot, error) {
+// quoted verbatim, and with ErrNotReady once the driver's clock reaches a non-zero deadline.
+func (g *GroupDriver) waitGroup(ctx context.Context, client groupv1client.VolumeGroupSnapshotInterface, name string, maxPoll time.Duration, deadline time.Time, done func(*groupv1.VolumeGroupSnapshotStatus) bool) (*groupv1.VolumeGroupSnapshot, error) {
 	poll := min(g.firstPoll(), maxPoll)
 	for {
 		vgs, err := client.Get(ctx, name, metav1.GetOptions{})
@@ -483,7 +508,7 @@ func (g *GroupDriver) waitGroup(ctx context.Context, client groupv1client.Volume
 				return vgs, nil
 			}
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := g.sleep(ctx, poll, deadline); err != nil {
 			return nil, err
 		}
 		poll = min(poll*2, maxPoll)
@@ -493,8 +518,9 @@ func (g *GroupDriver) waitGroup(ctx context.Context, client groupv1client.Volume
 // waitMembers waits until the snapshot controller has made a member VolumeSnapshot of the group
 // snapshot for every requested PVC. Members are the VolumeSnapshots the group snapshot owns
 // (external-snapshotter v8.2+ no longer labels them); their source names the PVC. It returns the
-// members by PVC and the names of all members found, for cleanup.
-func (g *GroupDriver) waitMembers(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, vgs *groupv1.VolumeGroupSnapshot, ms []GroupMember, maxPoll time.Duration) (map[string]string, []string, error) {
+// members by PVC and the names of all members found, for cleanup; ErrNotReady once the driver's
+// clock reaches a non-zero deadline.
+func (g *GroupDriver) waitMembers(ctx context.Context, client snapshotv1client.VolumeSnapshotInterface, vgs *groupv1.VolumeGroupSnapshot, ms []GroupMember, maxPoll time.Duration, deadline time.Time) (map[string]string, []string, error) {
 	poll := min(g.firstPoll(), maxPoll)
 	var all []string
 	for {
@@ -535,7 +561,7 @@ func (g *GroupDriver) waitMembers(ctx context.Context, client snapshotv1client.V
 		if s := vgs.Status; s != nil && s.ReadyToUse != nil && *s.ReadyToUse && len(all) > 0 {
 			return nil, all, fmt.Errorf("%w: VolumeGroupSnapshot %s/%s is ready without PVC(s) %s; label them %s", ErrGroupMembers, g.Namespace, vgs.Name, strings.Join(missing, ", "), metav1.FormatLabelSelector(vgs.Spec.Source.Selector))
 		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := g.sleep(ctx, poll, deadline); err != nil {
 			return nil, all, err
 		}
 		poll = min(poll*2, maxPoll)
@@ -561,13 +587,22 @@ func (g *GroupDriver) firstPoll() time.Duration {
 	return g.Poll
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleep waits d on the driver's clock, or until a non-zero deadline, which it reports as
+// ErrNotReady (before waiting, when the deadline has passed already).
+func (g *GroupDriver) sleep(ctx context.Context, d time.Duration, deadline time.Time) error {
+	if !deadline.IsZero() {
+		left := deadline.Sub(g.clock().Now())
+		if left <= 0 {
+			return ErrNotReady
+		}
+		d = min(d, left)
+	}
+	t := g.clock().NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctxErr(ctx)
-	case <-t.C:
+	case <-t.C():
 		return nil
 	}
 }

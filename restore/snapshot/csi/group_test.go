@@ -19,8 +19,6 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-
-	"github.com/firedrill/firedrill/restore/snapshot/csi/csitest"
 )
 
 const testDriver = "test.csi.firedrill.io"
@@ -154,17 +152,19 @@ func TestGroupCreateOneCutThawsAtCut(t *testing.T) {
 	cs, kube := groupCluster(t, true, groupClass("group", testDriver, false))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	// readyToUse comes 1.5 s after the cut: a thaw within 1 s proves the members thaw at the
-	// cut, without a timed bound that a loaded machine could break.
-	ctrl := &csitest.GroupController{Snapshots: cs, Kube: kube, Namespace: "db", CutDelay: 30 * time.Millisecond, ReadyDelay: 1500 * time.Millisecond, Logf: t.Logf}
-	a, b := &fakeFreezer{}, &fakeFreezer{}
+	clk := newClock()
+	// readyToUse comes 1.5 s after the cut, on the fake clock: a thaw within the 50 ms poll cap
+	// of the frozen wait proves the members thaw at the cut, not at readyToUse.
+	ctrl := &groupController{cutDelay: 30 * time.Millisecond, readyDelay: 1500 * time.Millisecond}
+	ctrl.install(cs, kube, clk)
+	a, b := &fakeFreezer{clock: clk}, &fakeFreezer{clock: clk}
 	var frozenAtCreate atomic.Bool
 	cs.PrependReactor("create", "volumegroupsnapshots", func(k8stesting.Action) (bool, runtime.Object, error) {
 		frozenAtCreate.Store(a.isFrozen() && b.isFrozen())
 		return false, nil, nil
 	})
-	go ctrl.Run(ctx)
 	g := groupDriver(cs, kube)
+	g.Clock = clk
 	res, err := g.Create(ctx, groupRequest(a, b))
 	if err != nil {
 		t.Fatal(err)
@@ -177,12 +177,15 @@ func TestGroupCreateOneCutThawsAtCut(t *testing.T) {
 		if f.thawedAt.Before(cut) {
 			t.Errorf("a member thawed at %s, before the cut at %s", f.thawedAt, cut)
 		}
-		if lag := f.thawedAt.Sub(cut); lag >= time.Second {
-			t.Errorf("a member thawed %s after the cut: not before readyToUse, so the thaw waited for the upload", lag)
+		if lag := f.thawedAt.Sub(cut); lag > 50*time.Millisecond {
+			t.Errorf("a member thawed %s after the cut: more than the 50 ms poll cap while frozen", lag)
 		}
 		if got := strings.Join(f.calls, ","); got != "freeze,thaw,close" {
 			t.Errorf("calls %s", got)
 		}
+	}
+	if ready := clk.Since(cut); ready < 1500*time.Millisecond {
+		t.Errorf("Create returned %s after the cut, before readyToUse (1.5 s)", ready)
 	}
 	vgs, err := cs.GroupsnapshotV1().VolumeGroupSnapshots("db").Get(ctx, res.VolumeGroupSnapshot, metav1.GetOptions{})
 	if err != nil {
@@ -289,20 +292,19 @@ func TestGroupCreateFailuresThawAllAndCleanUp(t *testing.T) {
 				runs++
 				cs, kube := groupCluster(t, true, groupClass("group", testDriver, false))
 				ctx, cancel := context.WithCancel(t.Context())
-				cctx, stopCtrl := context.WithCancel(t.Context())
+				clk := newClock()
+				(&groupController{cutDelay: tc.ctrl.cut, errMsg: tc.ctrl.errMsg, never: tc.ctrl.never}).install(cs, kube, clk)
 				if tc.react != nil {
 					tc.react(cs, kube, cancel)
 				}
-				ctrl := &csitest.GroupController{Snapshots: cs, Kube: kube, Namespace: "db", CutDelay: tc.ctrl.cut, ErrMsg: tc.ctrl.errMsg, Never: tc.ctrl.never}
-				go ctrl.Run(cctx)
-				fs := []*fakeFreezer{{}, {}}
+				fs := []*fakeFreezer{{clock: clk}, {clock: clk}}
 				if tc.fail > 0 {
 					fs[tc.fail-1].freezeFn = func() error { return boom }
 				}
 				g := groupDriver(cs, kube)
+				g.Clock = clk
 				g.ReadyTimeout = 100 * time.Millisecond
 				_, err := g.Create(ctx, groupRequest(fs...))
-				stopCtrl()
 				cancel()
 				if err == nil || !tc.want(err) {
 					t.Fatalf("err = %v", err)

@@ -82,6 +82,14 @@ type CreateRequest struct {
 	Status func(string)
 }
 
+// release closes the freezer after a failed snapshot and joins what closing returned into err:
+// a failed backup stop or unlock leaves the database in backup mode or locked, which the caller
+// must hear about. It closes with a context that survives ctx's cancellation, so an interrupted
+// snapshot still releases the database.
+func release(ctx context.Context, f engine.Freezer, err error) error {
+	return engine.CloseAfter(context.WithoutCancel(ctx), f, err)
+}
+
 // Create takes a snapshot. On any failure or cancellation the freezer is released and the
 // partial snapshot removed; the returned error says which step failed.
 func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Metadata, err error) {
@@ -96,17 +104,14 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 		if err == nil {
 			err = errors.New("not a directory")
 		}
-		_ = req.Freezer.Close(ctx)
-		return nil, fmt.Errorf("while checking data directory %s: %w", req.DataDir, err)
+		return nil, release(ctx, req.Freezer, fmt.Errorf("while checking data directory %s: %w", req.DataDir, err))
 	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
-		_ = req.Freezer.Close(ctx)
-		return nil, fmt.Errorf("while creating repository %s: %w", r.Dir, err)
+		return nil, release(ctx, req.Freezer, fmt.Errorf("while creating repository %s: %w", r.Dir, err))
 	}
 	unlock, err := r.lock()
 	if err != nil {
-		_ = req.Freezer.Close(ctx)
-		return nil, err
+		return nil, release(ctx, req.Freezer, err)
 	}
 	defer unlock()
 	r.removeStalePartials()
@@ -116,7 +121,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 	staging := filepath.Join(r.Dir, partialPfx+id)
 	defer func() {
 		if err != nil {
-			_ = req.Freezer.Close(ctx)
+			err = release(ctx, req.Freezer, err)
 			_ = os.RemoveAll(staging)
 		}
 	}()

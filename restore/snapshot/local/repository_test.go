@@ -36,6 +36,8 @@ type fakeFreezer struct {
 	closeErr               error
 	onFreeze               func()
 	frozen                 *engine.Frozen
+	// closeCtxErr is what the context Close was given said (ctx.Err()) at the last Close.
+	closeCtxErr error
 }
 
 func (f *fakeFreezer) Freeze(context.Context) error {
@@ -59,10 +61,11 @@ func (f *fakeFreezer) Thaw(context.Context) (*engine.Frozen, error) {
 	return f.frozen, nil
 }
 
-func (f *fakeFreezer) Close(context.Context) error {
+func (f *fakeFreezer) Close(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closes++
+	f.closeCtxErr = ctx.Err()
 	return f.closeErr
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
@@ -59,11 +61,13 @@ func takeFreezeAll(ctx context.Context, name string, members []Options, maxFreez
 	batch := newBatchID(members[0].Now())
 	opened := make([]*opened, len(members))
 	// closeOpened releases the members opened so far after err; what releasing one returned
-	// is joined into err, never dropped.
+	// is joined into err, never dropped. The context survives ctx's cancellation: an
+	// interrupted group still releases its members.
 	closeOpened := func(err error) error {
+		cctx := context.WithoutCancel(ctx)
 		for i, fz := range opened {
 			if fz != nil {
-				if cerr := fz.freezer.Close(ctx); cerr != nil {
+				if cerr := fz.freezer.Close(cctx); cerr != nil {
 					err = errors.Join(err, fmt.Errorf("and while releasing member %s (it may still be frozen or in backup mode): %w", members[i].Target, cerr))
 				}
 			}
@@ -81,7 +85,7 @@ func takeFreezeAll(ctx context.Context, name string, members []Options, maxFreez
 
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	run := &groupRun{n: len(members), frozen: newBarrier(len(members)), cut: newBarrier(len(members)), now: members[0].Now}
+	run := &groupRun{n: len(members), frozen: newBarrier(len(members)), cut: newBarrier(len(members)), now: members[0].Now, clock: membersClock(members)}
 	if maxFreeze > 0 {
 		run.max, run.expire = maxFreeze, func() { cancel(ErrFreezeTimeout) }
 	}
@@ -153,16 +157,30 @@ func deleteSnapshot(ctx context.Context, o *Options, id string) error {
 	return o.Repository.Delete(dctx, id)
 }
 
+// membersClock is the clock the first member's CSI driver waits on, when it has one that can
+// run a function later, else the real clock. The group's freeze limit is timed on it, so the
+// limit runs on the same time as the waits it bounds (and a test's fake clock drives both).
+func membersClock(members []Options) clock.WithDelayedExecution {
+	if d := members[0].CSI; d != nil {
+		if c, ok := d.Clock.(clock.WithDelayedExecution); ok {
+			return c
+		}
+	}
+	return clock.RealClock{}
+}
+
 // groupRun is the shared state of one group's freeze.
 type groupRun struct {
 	n           int
 	frozen, cut *barrier
 	now         func() time.Time
-	max         time.Duration
-	expire      func()
+	// clock times the freeze limit; nil means the real clock.
+	clock  clock.WithDelayedExecution
+	max    time.Duration
+	expire func()
 
 	mu        sync.Mutex
-	timer     *time.Timer
+	timer     clock.Timer
 	firstAt   time.Time
 	lastThaw  time.Time
 	thawCount int
@@ -174,7 +192,11 @@ func (r *groupRun) freezing() {
 	if r.firstAt.IsZero() {
 		r.firstAt = r.now()
 		if r.max > 0 {
-			r.timer = time.AfterFunc(r.max, r.expire)
+			c := r.clock
+			if c == nil {
+				c = clock.RealClock{}
+			}
+			r.timer = c.AfterFunc(r.max, r.expire)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/firedrill/firedrill/restore/engine"
 	"github.com/firedrill/firedrill/restore/snapshot/csi"
@@ -95,14 +97,34 @@ func cutter(_ context.Context, cs *fake.Clientset, stuck string) {
 	})
 }
 
+// autoClock is a fake clock that moves forward by whatever a driver waits for, the moment it
+// waits: nothing sleeps in real time, and the group's freeze limit (timed on the same clock)
+// fires once the waits have added up to it.
+type autoClock struct{ *testingclock.FakeClock }
+
+func newClock() autoClock {
+	return autoClock{testingclock.NewFakeClock(time.Date(2026, 11, 30, 6, 0, 0, 0, time.UTC))}
+}
+
+func (c autoClock) NewTimer(d time.Duration) clock.Timer {
+	t := c.FakeClock.NewTimer(d)
+	c.Step(d) // fires t: its channel holds one value
+	return t
+}
+
 func members(cs *fake.Clientset, j *journal, names ...string) ([]Options, []*fakeFreezer) {
+	return membersOn(cs, nil, j, names...)
+}
+
+// membersOn is members whose drivers wait on clk (nil: the real clock).
+func membersOn(cs *fake.Clientset, clk clock.Clock, j *journal, names ...string) ([]Options, []*fakeFreezer) {
 	var out []Options
 	var fs []*fakeFreezer
 	for _, n := range names {
 		f := &fakeFreezer{name: n, j: j}
 		fs = append(fs, f)
 		out = append(out, Options{Target: n, Engine: "mariadb", Mode: "online", Freezer: f,
-			CSI:     &csi.Driver{API: cs.SnapshotV1(), Namespace: "db", ClassName: "c", Poll: time.Millisecond, MaxPoll: 2 * time.Millisecond, ReadyTimeout: time.Second},
+			CSI:     &csi.Driver{API: cs.SnapshotV1(), Namespace: "db", ClassName: "c", Poll: time.Millisecond, MaxPoll: 2 * time.Millisecond, ReadyTimeout: time.Second, Clock: clk},
 			Volumes: []csi.PVC{{Role: csi.RoleData, Name: n + "-data"}}})
 	}
 	return out, fs
@@ -122,7 +144,8 @@ func TestGroupFreezesAllBeforeAnyThaw(t *testing.T) {
 	ctx := t.Context()
 	cutter(ctx, cs, "")
 	j := &journal{}
-	ms, _ := members(cs, j, "a", "b", "c")
+	// On the fake clock the 5 s limit cannot fire under a loaded machine's delays.
+	ms, _ := membersOn(cs, newClock(), j, "a", "b", "c")
 	res, err := TakeGroup(ctx, "shop", ms, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +193,9 @@ func TestGroupFailureThawsAllAndDeletesBatch(t *testing.T) {
 				ctx, cancel := context.WithCancel(t.Context())
 				cutter(ctx, cs, tc.stuck)
 				j := &journal{}
-				ms, fs := members(cs, j, "a", "b", "c")
+				// The stuck member's polls move the fake clock; the limit fires once they add
+				// up to it, after no real wait.
+				ms, fs := membersOn(cs, newClock(), j, "a", "b", "c")
 				if tc.failFirst {
 					fs[2].fail = boom
 				}
