@@ -36,6 +36,9 @@ type Amcheck struct {
 // Name implements Check.
 func (a *Amcheck) Name() string { return AmcheckName }
 
+// Engines implements Check: amcheck reads PostgreSQL pages (verify_heapam, bt_index_check).
+func (*Amcheck) Engines() []string { return postgresOnly() }
+
 type amJob struct {
 	oid      uint32
 	name     string

@@ -32,6 +32,9 @@ type Checksums struct {
 // Name implements Check.
 func (c *Checksums) Name() string { return ChecksumsName }
 
+// Engines implements Check: PostgreSQL data checksums: pg_stat_database and pg_checksums.
+func (*Checksums) Engines() []string { return postgresOnly() }
+
 // Run implements Check.
 func (c *Checksums) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()

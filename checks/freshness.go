@@ -30,6 +30,9 @@ type Freshness struct {
 // Name implements Check.
 func (f *Freshness) Name() string { return FreshnessName }
 
+// Engines implements Check: the query is PostgreSQL SQL, run over pgx (another engine needs its own dialect and driver).
+func (*Freshness) Engines() []string { return postgresOnly() }
+
 // Run implements Check.
 func (f *Freshness) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()

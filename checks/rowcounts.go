@@ -37,6 +37,9 @@ type RowCounts struct {
 // Name implements Check.
 func (r *RowCounts) Name() string { return RowCountsName }
 
+// Engines implements Check: the tables are listed from PostgreSQL's catalogs and counted over pgx.
+func (*RowCounts) Engines() []string { return postgresOnly() }
+
 const tablesSQL = `
 SELECT n.nspname, c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

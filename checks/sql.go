@@ -30,6 +30,9 @@ type SQL struct {
 // Name implements Check.
 func (s *SQL) Name() string { return SQLPrefix + s.Assertion.Name }
 
+// Engines implements Check: the assertion is PostgreSQL SQL, run over pgx (another engine needs its own dialect and driver).
+func (*SQL) Engines() []string { return postgresOnly() }
+
 // Run implements Check.
 func (s *SQL) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()
