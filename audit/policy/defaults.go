@@ -1,13 +1,15 @@
 package policy
 
 import (
-	"github.com/firedrill/firedrill/checks"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/firedrill/firedrill/checks"
 )
 
-// Every default of the configuration, in one place (the README's reference repeats them).
+// Every default of the configuration is in this file, with the code that applies them (the
+// README's reference repeats them). Target, restore and objectives defaults:
 const (
 	DefaultEngine         = "postgres"
 	DefaultSnapshotDriver = "local"
@@ -43,6 +45,43 @@ const (
 	DefaultAuditFutureTolerance = 5 * time.Minute
 )
 
+// Defaults of the snapshot-taking core (the README's reference repeats them).
+const (
+	// DefaultMaxFreeze bounds how long a database stays locked for a snapshot.
+	DefaultMaxFreeze = 60 * time.Second
+	// DefaultCSIReadyTimeout bounds the wait for a cut VolumeSnapshot to become readyToUse:
+	// uploading a snapshot to slow storage can take minutes, but the database is thawed by then.
+	DefaultCSIReadyTimeout = 10 * time.Minute
+)
+
+// DefaultGroupSelectorKey is the PVC label a group's VolumeGroupSnapshot selects by when
+// groups[].csi.selector is not set; its value is the group's name.
+const DefaultGroupSelectorKey = "firedrill.io/group"
+
+// Auditor defaults (the README's reference repeats them).
+const (
+	DefaultAuditMaxReady     = 16
+	DefaultAuditIdleWALBytes = 8 << 10
+	DefaultAuditMinBytes     = 1
+	DefaultAuditMaxDrop      = 0.5
+	DefaultAuditMaxGrowth    = 1.0
+	DefaultAuditSizeHistory  = 7
+	DefaultAuditMinCopies    = 3
+	DefaultAuditMinMedia     = 2
+	DefaultAuditMinOffsite   = 1
+	DefaultAuditMinImmutable = 1
+	DefaultAuditImmutableFor = 30 * 24 * time.Hour
+	DefaultAuditSourceName   = "snapshots"
+	// DefaultAuditFailureGrace: the archiver retries a failed segment about every minute, so a
+	// segment that still waits five minutes after a failed attempt is stuck, not unlucky.
+	DefaultAuditFailureGrace = 5 * time.Minute
+	DefaultAuditVerify       = VerifyStore
+	// DefaultAuditImmutableMode counts GOVERNANCE and COMPLIANCE retention alike.
+	DefaultAuditImmutableMode = ImmutableAny
+	// DefaultAuditReadBytesPerSecond bounds copies.verify: read (64 MiB/s for all reads of a check).
+	DefaultAuditReadBytesPerSecond = 64 << 20
+)
+
 // DefaultHistoryDir is $XDG_STATE_HOME/firedrill/history, else ~/.local/state/firedrill/history.
 func DefaultHistoryDir() string {
 	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
@@ -55,8 +94,6 @@ func DefaultHistoryDir() string {
 }
 
 func applyDefaults(c *Config) {
-	defer applySnapshotDefaults(c)
-	defer applyAuditDefaults(c)
 	if c.History.Dir == "" {
 		c.History.Dir = DefaultHistoryDir()
 	}
@@ -109,6 +146,9 @@ func applyDefaults(c *Config) {
 			setStr(&ch.Freshness.Database, DefaultDatabase)
 		}
 	}
+	// The audit defaults read objectives.rpo; a group's maxFreeze reads its members'.
+	applyAuditDefaults(c)
+	applySnapshotDefaults(c)
 }
 
 func applyKubernetesDefaults(k *KubernetesRuntime) {
@@ -134,6 +174,139 @@ func applyKubernetesDefaults(k *KubernetesRuntime) {
 	setDur(&k.Timeouts.Schedule, DefaultKubernetesScheduleTimeout)
 	setDur(&k.Timeouts.Start, DefaultKubernetesStartTimeout)
 	setDur(&k.Timeouts.Ready, DefaultKubernetesReadyTimeout)
+}
+
+func applySnapshotDefaults(c *Config) {
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		setDur(&t.Snapshot.MaxFreeze, DefaultMaxFreeze)
+		setDur(&t.Snapshot.CSI.ReadyTimeout, DefaultCSIReadyTimeout)
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.CSI.VolumeGroupSnapshot == "" {
+			g.CSI.VolumeGroupSnapshot = GroupSnapshotAuto
+		}
+		if len(g.CSI.Selector) == 0 && nameRe.MatchString(g.Name) {
+			g.CSI.Selector = map[string]string{DefaultGroupSelectorKey: g.Name}
+		}
+	}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.MaxFreeze.Duration != 0 {
+			continue
+		}
+		g.MaxFreeze.Duration = DefaultMaxFreeze
+		first := true
+		for _, name := range g.Targets {
+			if t, ok := c.Target(name); ok && (first || t.Snapshot.MaxFreeze.Duration < g.MaxFreeze.Duration) {
+				g.MaxFreeze.Duration, first = t.Snapshot.MaxFreeze.Duration, false
+			}
+		}
+	}
+}
+
+func applyAuditDefaults(c *Config) {
+	base := ""
+	if c.File != "" {
+		base = filepath.Dir(c.File)
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) && base != "" {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for i := range c.Locations {
+		l := &c.Locations[i]
+		switch l.Kind {
+		case LocationS3:
+			setStr(&l.Media, MediaObjectStorage)
+			setStr(&l.Region, l.S3.Region)
+			setStr(&l.Provider, providerOf(l.S3.Endpoint))
+			abs(&l.S3.Credentials.File)
+		case LocationDirectory, LocationSnapshots:
+			setStr(&l.Media, MediaDisk)
+			abs(&l.Path)
+		}
+	}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		a := &t.Audit
+		if len(a.Sources) == 0 && hasOwnSnapshots(t) {
+			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
+		}
+		for j := range a.Sources {
+			s := &a.Sources[j]
+			if s.Location == "" {
+				setStr(&s.Name, DefaultAuditSourceName)
+			}
+			setStr(&s.Name, s.Location)
+		}
+		if a.WAL.MaxReady == 0 {
+			a.WAL.MaxReady = DefaultAuditMaxReady
+		}
+		if a.WAL.IdleWALBytes == 0 {
+			a.WAL.IdleWALBytes = DefaultAuditIdleWALBytes
+		}
+		setDur(&a.WAL.FailureGrace, DefaultAuditFailureGrace)
+		if a.WAL.Archive != nil {
+			abs(&a.WAL.Archive.Path)
+		}
+		setDur(&a.FutureTolerance, DefaultAuditFutureTolerance)
+		if a.Size.MinBytes == 0 {
+			a.Size.MinBytes = DefaultAuditMinBytes
+		}
+		if a.Size.MaxDrop == 0 {
+			a.Size.MaxDrop = DefaultAuditMaxDrop
+		}
+		if a.Size.MaxGrowth == 0 {
+			a.Size.MaxGrowth = DefaultAuditMaxGrowth
+		}
+		if a.Size.History == 0 {
+			a.Size.History = DefaultAuditSizeHistory
+		}
+		cp := &a.Copies
+		if cp.Primary == "" && len(a.Sources) > 0 {
+			cp.Primary = a.Sources[0].Name
+		}
+		if len(cp.In) == 0 {
+			for _, s := range a.Sources {
+				cp.In = append(cp.In, s.Name)
+			}
+		}
+		if cp.LiveDatabase == nil {
+			cp.LiveDatabase = ptr(true)
+		}
+		if cp.MinCopies == 0 {
+			cp.MinCopies = DefaultAuditMinCopies
+		}
+		if cp.MinMedia == 0 {
+			cp.MinMedia = DefaultAuditMinMedia
+		}
+		if cp.MinOffsite == nil {
+			cp.MinOffsite = ptr(DefaultAuditMinOffsite)
+		}
+		if cp.MinImmutable == nil {
+			cp.MinImmutable = ptr(DefaultAuditMinImmutable)
+		}
+		setDur(&cp.ImmutableFor, DefaultAuditImmutableFor)
+		setStr(&cp.Verify, DefaultAuditVerify)
+		setStr(&cp.ImmutableMode, DefaultAuditImmutableMode)
+		if cp.ReadBytesPerSecond == 0 {
+			cp.ReadBytesPerSecond = DefaultAuditReadBytesPerSecond
+		}
+		setDur(&cp.MaxLag, t.Objectives.RPO.Duration)
+		if a.Site == (Site{}) {
+			for _, s := range a.Sources {
+				if s.Name != cp.Primary || s.Location == "" {
+					continue
+				}
+				if l, ok := c.Location(s.Location); ok {
+					a.Site = Site{Region: l.Region, Provider: l.Provider}
+				}
+			}
+		}
+	}
 }
 
 func setStr(p *string, d string) {

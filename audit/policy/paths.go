@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"os/user"
 	"path/filepath"
 
 	"github.com/firedrill/firedrill/restore/paths"
@@ -99,23 +97,5 @@ func validatePaths(c *Config, add addFunc, lineOf func(key string) int) {
 				add(s.key, "inside the repository %s: drills' scratch copies would sit among its snapshots", r.describe(c, lineOf(r.key)))
 			}
 		}
-	}
-}
-
-// validateRunAs checks that restore.local.runAsUser names a user of this machine that
-// PostgreSQL can run as: the drill would otherwise fail at its start.
-func validateRunAs(key, name string, add addFunc) {
-	if name == "" {
-		return
-	}
-	u, err := user.Lookup(name)
-	var unknown user.UnknownUserError
-	switch {
-	case errors.As(err, &unknown):
-		add(key, "user %q does not exist on this machine: create it (useradd --system %s) or name an existing unprivileged user", name, name)
-	case err != nil:
-		add(key, "cannot look user %q up: %s", name, err.Error())
-	case u.Uid == "0":
-		add(key, "user %q is root, and PostgreSQL refuses to run as root: name an unprivileged user", name)
 	}
 }

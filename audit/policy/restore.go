@@ -1,10 +1,16 @@
 package policy
 
+// targets[].restore.*: where throwaway copies run (runtime local, docker or kubernetes).
+
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
+	"os"
+	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -12,7 +18,143 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// KubernetesRuntime is restore.kubernetes: the throwaway runs as a pod on a scratch PVC cloned
+// RestoreSpec is targets[].restore: where throwaway copies run.
+type RestoreSpec struct {
+	Runtime string       `yaml:"runtime" json:"runtime"`
+	Local   LocalRuntime `yaml:"local" json:"local"`
+	// Docker configures restore.runtime: docker (restore.local.scratchDir and startTimeout
+	// apply to it too).
+	Docker DockerRuntime `yaml:"docker" json:"docker"`
+	// Kubernetes configures restore.runtime: kubernetes (restore.go).
+	Kubernetes KubernetesRuntime `yaml:"kubernetes" json:"kubernetes"`
+}
+
+// Runtimes this build supports (restore.runtime).
+var supportedRuntimes = []string{"local", "docker", "kubernetes"}
+
+// How the local runtime listens (restore.local.listen).
+var supportedListen = []string{"socket", "tcp"}
+
+// validateRestore checks a target's restore keys (p is the target's path).
+func validateRestore(p string, t *Target, add addFunc) {
+	r := &t.Restore
+	if d := r.Local.StartTimeout; d.IsSet() && d.Duration <= 0 {
+		add(p+".restore.local.startTimeout", "must be greater than zero (leave it out for the default)")
+	}
+	oneOf(add, p+".restore.runtime", r.Runtime, supportedRuntimes)
+	validateRuntimeDriver(p, t, add)
+	oneOf(add, p+".restore.local.listen", r.Local.Listen, supportedListen)
+	validateDocker(p+".restore.docker", r.Docker, add)
+	validateKubernetes(p+".restore.kubernetes", r.Kubernetes, add)
+	if r.Runtime == "local" {
+		validateRunAs(p+".restore.local.runAsUser", r.Local.RunAsUser, add)
+	}
+	if r.Local.BinDir != "" {
+		if fi, err := os.Stat(r.Local.BinDir); err != nil || !fi.IsDir() {
+			add(p+".restore.local.binDir", "%s is not a directory", r.Local.BinDir)
+		}
+	}
+}
+
+// validateRuntimeDriver checks that restore.runtime can drill what snapshot.driver takes.
+func validateRuntimeDriver(p string, t *Target, add addFunc) {
+	if t.Restore.Runtime == "kubernetes" && t.Snapshot.Driver != "csi" {
+		add(p+".restore.runtime", "restore.runtime kubernetes drills CSI snapshots: set snapshot.driver: csi (or restore.runtime: local)")
+	}
+}
+
+// LocalRuntime is targets[].restore.local: it runs the throwaway database as a local process.
+type LocalRuntime struct {
+	// BinDir overrides the server binaries found from the snapshot's PG_VERSION.
+	BinDir string `yaml:"binDir" json:"binDir,omitempty"`
+	// ScratchDir is where scratch clones are made (a fresh subdirectory per drill).
+	ScratchDir string `yaml:"scratchDir" json:"scratchDir"`
+	// RunAsUser is the unprivileged user the server runs as when firedrill runs as root.
+	RunAsUser string `yaml:"runAsUser" json:"runAsUser,omitempty"`
+	// Listen is "socket" (a unix socket in the scratch directory) or "tcp" (127.0.0.1, a free port).
+	Listen string `yaml:"listen" json:"listen"`
+	// IsolateNetwork runs the server in an empty network namespace when firedrill is root.
+	IsolateNetwork *bool `yaml:"isolateNetwork" json:"isolateNetwork,omitempty"`
+	// StartTimeout bounds the server start and recovery.
+	StartTimeout Duration `yaml:"startTimeout" json:"startTimeout"`
+}
+
+// validateRunAs checks that restore.local.runAsUser names a user of this machine that
+// PostgreSQL can run as: the drill would otherwise fail at its start.
+func validateRunAs(key, name string, add addFunc) {
+	if name == "" {
+		return
+	}
+	u, err := user.Lookup(name)
+	var unknown user.UnknownUserError
+	switch {
+	case errors.As(err, &unknown):
+		add(key, "user %q does not exist on this machine: create it (useradd --system %s) or name an existing unprivileged user", name, name)
+	case err != nil:
+		add(key, "cannot look user %q up: %s", name, err.Error())
+	case u.Uid == "0":
+		add(key, "user %q is root, and PostgreSQL refuses to run as root: name an unprivileged user", name)
+	}
+}
+
+// DockerRuntime is targets[].restore.docker: it runs the throwaway database in a container of a Docker engine.
+type DockerRuntime struct {
+	// Image is the server's image; empty: postgres:<major> of the snapshot.
+	Image string `yaml:"image" json:"image,omitempty"`
+	// UID is the image's database user; 0: found by running 'id postgres' in the image.
+	UID int `yaml:"uid" json:"uid,omitempty"`
+	// Memory limits the container (bytes, or with a unit: 512MiB, 2GiB, 1G); "0": no limit.
+	Memory string `yaml:"memory" json:"memory"`
+	// CPUs limits the container (1.5 = one and a half CPUs); 0: no limit.
+	CPUs *float64 `yaml:"cpus" json:"cpus"`
+}
+
+// MemoryBytes is Memory in bytes (validated at load).
+func (d DockerRuntime) MemoryBytes() (int64, error) { return ParseBytes(d.Memory) }
+
+// NanoCPUs is CPUs as the Docker Engine API counts them.
+func (d DockerRuntime) NanoCPUs() int64 {
+	if d.CPUs == nil {
+		return 0
+	}
+	return int64(*d.CPUs * 1e9)
+}
+
+// validateDocker checks restore.docker's keys.
+func validateDocker(p string, d DockerRuntime, add addFunc) {
+	if _, err := d.MemoryBytes(); err != nil {
+		add(p+".memory", "%v", err)
+	}
+	if d.CPUs != nil && *d.CPUs < 0 {
+		add(p+".cpus", "must not be negative, got %g", *d.CPUs)
+	}
+	if d.UID < 0 {
+		add(p+".uid", "must not be negative, got %d", d.UID)
+	}
+	if strings.ContainsAny(d.Image, " \t\n") {
+		add(p+".image", "%q is not an image reference", d.Image)
+	}
+}
+
+// ParseBytes reads a size: a number of bytes, or one with a unit (K, M, G, T: powers of 1024,
+// with an optional i and B: 512MiB, 2G, 1gb). Empty or "0": no limit.
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "I")
+	mult := map[string]int64{"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (such as 512MiB or 2GiB)", s)
+	}
+	return n * mult, nil
+}
+
+// KubernetesRuntime is targets[].restore.kubernetes: the throwaway runs as a pod on a scratch PVC cloned
 // from the newest VolumeSnapshot (restore.runtime: kubernetes, with snapshot.driver: csi).
 type KubernetesRuntime struct {
 	// Kubeconfig is a kubeconfig file; empty: snapshot.csi.kubeconfig, then $KUBECONFIG,
@@ -52,7 +194,7 @@ type KubernetesRuntime struct {
 	Timeouts     KubernetesTimeouts `yaml:"timeouts" json:"timeouts"`
 }
 
-// KubernetesResources is restore.kubernetes.resources: the pod's requests and limits, by
+// KubernetesResources is targets[].restore.kubernetes.resources: the pod's requests and limits, by
 // resource name (cpu, memory, ephemeral-storage) in Kubernetes quantities (250m, 512Mi). A map
 // left out gets the defaults (DefaultKubernetes*); one given replaces them whole ({} for none).
 type KubernetesResources struct {
@@ -60,7 +202,7 @@ type KubernetesResources struct {
 	Limits   map[string]string `yaml:"limits" json:"limits,omitempty"`
 }
 
-// KubernetesTimeouts is restore.kubernetes.timeouts: how long each phase of the pod may take.
+// KubernetesTimeouts is targets[].restore.kubernetes.timeouts: how long each phase of the pod may take.
 type KubernetesTimeouts struct {
 	// Bind bounds the scratch PVC's wait to be bound (the clone from the snapshot).
 	Bind Duration `yaml:"bind" json:"bind"`
@@ -83,13 +225,6 @@ var (
 	supportedKubernetesConnect   = []string{KubernetesConnectAuto, KubernetesConnectPodIP, KubernetesConnectPortForward}
 	supportedKubernetesResources = []string{"cpu", "memory", "ephemeral-storage"}
 )
-
-// validateRuntimeDriver checks that restore.runtime can drill what snapshot.driver takes.
-func validateRuntimeDriver(p string, t *Target, add addFunc) {
-	if t.Restore.Runtime == "kubernetes" && t.Snapshot.Driver != "csi" {
-		add(p+".restore.runtime", "restore.runtime kubernetes drills CSI snapshots: set snapshot.driver: csi (or restore.runtime: local)")
-	}
-}
 
 // validateKubernetes checks restore.kubernetes's keys.
 func validateKubernetes(p string, k KubernetesRuntime, add addFunc) {
