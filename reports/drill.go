@@ -141,6 +141,10 @@ type Runtime struct {
 	NetworkIsolated bool   `json:"networkIsolated"`
 	// Isolation says what kept the throwaway from production, and what was not possible.
 	Isolation *Isolation `json:"isolation,omitempty"`
+	// Namespace, Pod and Node locate the Kubernetes runtime's throwaway pod.
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	Node      string `json:"node,omitempty"`
 }
 
 // Isolation is what isolated the throwaway server from production (README, "Isolation").
@@ -166,6 +170,8 @@ type Isolation struct {
 type IsolationProof struct {
 	Method string            `json:"method"`
 	Paths  []IsolationProbed `json:"paths"`
+	// Endpoints are the network probes (the Kubernetes runtime).
+	Endpoints []IsolationReach `json:"endpoints,omitempty"`
 }
 
 // IsolationProbed is one production path as the throwaway's superuser saw it.
@@ -173,6 +179,15 @@ type IsolationProbed struct {
 	Path    string `json:"path"`
 	Visible bool   `json:"visible"`
 	Detail  string `json:"detail"`
+}
+
+// IsolationReach is one production endpoint the throwaway tried to open a TCP connection to.
+type IsolationReach struct {
+	// Endpoint is host:port (the production database, the API server, restore.kubernetes.probeTargets).
+	Endpoint string `json:"endpoint"`
+	// Reachable is true when the connection opened: egress is not denied.
+	Reachable bool   `json:"reachable"`
+	Detail    string `json:"detail"`
 }
 
 // Kept is what a --keep drill left behind.
@@ -184,6 +199,8 @@ type Kept struct {
 	Connect    string `json:"connect,omitempty"`
 	// Container is the Docker runtime's container left running.
 	Container string `json:"container,omitempty"`
+	// Objects are the Kubernetes runtime's objects left in place (kind namespace/name).
+	Objects []string `json:"objects,omitempty"`
 }
 
 // Finalize derives Status from the findings and from what the drill already decided (a drill

@@ -118,8 +118,9 @@ func targetDrill(cfg *policy.Config, t *policy.Target, snapshotID string, keep b
 // drillFactory builds each target's Drill as its turn comes: its repository, a progress of its
 // own, the history (for what dead drills left) and the runtimes.
 func drillFactory(cfg *policy.Config, pr func() drill.Progress, log *slog.Logger) func(drill.Options) *drill.Drill {
+	w := newWiring(cfg)
 	return func(o drill.Options) *drill.Drill {
 		t, _ := cfg.Target(o.Target) // the options were built from cfg's targets
-		return &drill.Drill{Source: drillSource(t), Now: time.Now, Progress: pr(), Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
+		return &drill.Drill{Source: w.source(t), Now: time.Now, Progress: pr(), Log: log, History: history.New(cfg.History.Dir), Runtimes: w.runtimes()}
 	}
 }

@@ -55,7 +55,7 @@ not be stopped or removed (see its row).`,
 				gts = append(gts, drill.GCTarget{Name: t.Name, ScratchDir: t.Restore.Local.ScratchDir,
 					Runtime: drillOptions(&t, "", false).Runtime})
 			}
-			d := &drill.Drill{Now: time.Now, Log: log, History: history.New(cfg.History.Dir), Runtimes: runtimes()}
+			d := &drill.Drill{Now: time.Now, Log: log, History: history.New(cfg.History.Dir), Runtimes: newWiring(cfg).runtimes()}
 			found, gcErr := d.GC(cmd.Context(), gts, includeKept)
 			res := gcResult{Leftovers: found}
 			if res.Leftovers == nil {

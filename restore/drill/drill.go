@@ -56,7 +56,9 @@ type Options struct {
 // RuntimeOptions configures the throwaway server.
 type RuntimeOptions struct {
 	// Kind names the runtime in Drill.Runtimes (restore.runtime); empty: local.
-	Kind           string
+	Kind string
+	// Target is the drill's target (set by Run and GC), for runtimes configured per target.
+	Target         string
 	BinDir         string
 	ScratchDir     string
 	RunAsUser      string
@@ -142,6 +144,7 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 	}
 	id := newID()
 	log := d.Log.With("target", o.Target, "drill", id)
+	o.Runtime.Target = o.Target
 	rt, rtErr := d.runtime(ctx, o.Runtime)
 	// Dead drills' leftovers go first, outside the RTO clock: they are not this restore's work.
 	cleaned, kept := d.sweep(ctx, o, id, rt, log)
@@ -222,6 +225,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	r.copy = cp
 	res.Checks = append(res.Checks, cp.Findings...)
 	res.Milestones = append(res.Milestones, cp.Milestones...)
+	res.Notes = append(res.Notes, cp.Notes...)
 
 	r.begin("start-and-recovery")
 	major := cp.Major
@@ -248,6 +252,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	wctx, cancel := context.WithTimeout(ctx, o.Runtime.StartTimeout)
 	err = proc.WaitReady(wctx, d.Progress.Status)
 	cancel()
+	if ms, ok := proc.(interface{ Milestones() []reports.Milestone }); ok {
+		res.Milestones = append(res.Milestones, ms.Milestones()...)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -260,8 +267,12 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	// Proven rather than assumed: production's paths, probed from inside the throwaway.
 	res.Checks = append(res.Checks, proc.CheckIsolation(ctx))
 
+	dataDir := cp.DataDir
+	if dd, ok := proc.(interface{ DataDir() string }); ok {
+		dataDir = dd.DataDir() // where the runtime's tools see the copy (a pod's mount)
+	}
 	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
-		DataDir: cp.DataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
+		DataDir: dataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
 	for _, c := range checks.Build(o.Checks) {
 		if err := ctx.Err(); err != nil {
@@ -281,6 +292,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	// Verified and usable: the RTO clock stops here.
 	actual := d.Now().Sub(r.start)
 	res.RTO.ActualSeconds = actual.Seconds()
+	res.Milestones = append(res.Milestones, reports.Milestone{Name: "checks-done", At: d.Now().UTC(), Source: "firedrill"})
 	res.RTO.Met = actual <= o.RTO
 	rtoEv := checks.Evidence{"targetSeconds": o.RTO.Seconds(), "actualSeconds": actual.Seconds()}
 	if res.RTO.Met {

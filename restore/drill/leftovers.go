@@ -181,6 +181,7 @@ func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([
 		if !slices.Contains(byRoot[root], t.Name) {
 			byRoot[root] = append(byRoot[root], t.Name)
 		}
+		t.Runtime.Target = t.Name
 		rt, err := d.runtime(ctx, t.Runtime)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("while reaching target %s's restore runtime to remove its leftovers: %w", t.Name, err))

@@ -47,6 +47,8 @@ type Copy struct {
 	Tablespaces map[string]string
 	// Findings are what materialising proved or disproved (the manifest's SHA-256s).
 	Findings []checks.Finding
+	// Notes say what a reader of the result must know (no backup label: crash-consistent).
+	Notes []string
 	// Milestones are when materialising reached its steps, by the platform's clocks.
 	Milestones []reports.Milestone
 	// Release removes what materialising made outside the scratch directory (scratch PVCs,
@@ -107,4 +109,47 @@ func (s repositorySource) Materialize(ctx context.Context, req MaterializeReques
 	}
 	return &Copy{DataDir: clone.DataDir, Files: clone.Files, Tablespaces: clone.TablespaceLocations(),
 		Findings: []checks.Finding{integrityFinding(clone)}}, nil
+}
+
+// Lazy is a source built on first use, so that a client that cannot be built (no kubeconfig)
+// is the drill's error (exit 3), not the command's.
+func Lazy(build func() (Source, error)) Source { return &lazySource{build: build} }
+
+type lazySource struct {
+	build func() (Source, error)
+	src   Source
+	err   error
+	done  bool
+}
+
+func (l *lazySource) get() (Source, error) {
+	if !l.done {
+		l.src, l.err = l.build()
+		l.done = true
+	}
+	return l.src, l.err
+}
+
+func (l *lazySource) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.List(ctx)
+}
+
+func (l *lazySource) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+func (l *lazySource) Materialize(ctx context.Context, req MaterializeRequest) (*Copy, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Materialize(ctx, req)
 }

@@ -80,6 +80,30 @@ func throwawaySettings(o RestoreOptions, control map[string]string) [][2]string 
 	}
 }
 
+// ThrowawayConfig is the postgresql.conf of a throwaway server whose pg_control values are not
+// known yet (a pod prepares its own copy): settings that must be at least as large as the
+// primary's (max_prepared_transactions, ...) are left for the caller to append.
+func ThrowawayConfig(o RestoreOptions) string {
+	var conf strings.Builder
+	conf.WriteString("# Written by firedrill for a throwaway restore drill. This server must never touch\n# production: no archiving, no replication, no preload libraries.\n")
+	for _, kv := range throwawaySettings(o, nil) {
+		fmt.Fprintf(&conf, "%s = %s\n", kv[0], kv[1])
+	}
+	return conf.String()
+}
+
+// ControlMinimums are the settings a recovering server needs at least as large as the
+// primary's, with the pg_controldata line that holds the primary's value and firedrill's minimum.
+var ControlMinimums = []struct {
+	Setting, ControlKey string
+	Min                 int
+}{
+	{"max_prepared_transactions", "max_prepared_xacts setting", 0},
+	{"max_locks_per_transaction", "max_locks_per_xact setting", 64},
+	{"max_worker_processes", "max_worker_processes setting", 8},
+	{"max_connections", "max_connections setting", 40},
+}
+
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // PrepareRestore turns a restored copy of a data directory into one a throwaway server can
