@@ -274,7 +274,11 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
 		DataDir: dataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
-	for _, c := range checks.Build(o.Checks) {
+	enabled, skipped := checks.BuildFor(o.Checks, o.Engine)
+	for _, sk := range skipped {
+		res.Notes = append(res.Notes, "check "+sk.Check+" skipped: "+sk.Reason)
+	}
+	for _, c := range enabled {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("before check %s: %w", c.Name(), err)
 		}
