@@ -25,6 +25,11 @@ var ErrUsage = errors.New("invalid drill request")
 // ErrUnsupported means this build cannot drill the target's engine or snapshot driver.
 var ErrUnsupported = errors.New("drill not supported")
 
+// ErrPlatform marks a throwaway the platform could not run (an image that cannot be pulled, a
+// pod that cannot be scheduled, a phase timeout): the drill could not check (exit 3), which is
+// not a backup that failed to recover.
+var ErrPlatform = errors.New("the platform could not run the throwaway")
+
 // Finding names the drill itself produces (besides the registered checks).
 const (
 	SnapshotIntegrityName = "snapshot-integrity"
@@ -229,7 +234,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 
 	r.begin("start-and-recovery")
 	major := cp.Major
-	if major == "" {
+	if major == "" && cp.DataDir != "" {
 		if major, err = postgres.ReadPGVersion(cp.DataDir); err != nil {
 			return err
 		}
@@ -256,7 +261,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 		res.Milestones = append(res.Milestones, ms.Milestones()...)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrPlatform) {
 			return err
 		}
 		res.Checks = append(res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": proc.LogEvidence(30)},

@@ -113,6 +113,9 @@ func (r *Runtime) Start(ctx context.Context, s drill.StartSpec) (drill.Throwaway
 	}
 	image := r.o.Image
 	if image == "" {
+		if s.Major == "" {
+			return nil, fmt.Errorf("phase start: snapshot %s does not say its PostgreSQL version: set restore.kubernetes.image (such as postgres:16)", s.Snapshot.ID)
+		}
 		image = "postgres:" + s.Major
 	}
 	p := podSpec{
@@ -257,10 +260,14 @@ func (t *Pod) waitPhase(ctx context.Context, phase string, timeout time.Duration
 		return done || f != "", nil
 	})
 	if err == nil && failure != "" {
-		return fmt.Errorf("phase %s: pod %s/%s: %s", phase, t.p.Namespace, t.p.Name, failure)
+		if strings.HasPrefix(failure, "container "+ServerContainer+" ") {
+			// The server itself exited: the copy did not recover (its log says why).
+			return fmt.Errorf("%w: pod %s/%s: %s", postgres.ErrServerExited, t.p.Namespace, t.p.Name, failure)
+		}
+		return fmt.Errorf("%w: phase %s: pod %s/%s: %s", drill.ErrPlatform, phase, t.p.Namespace, t.p.Name, failure)
 	}
 	if err != nil && ctx.Err() == nil && wait.Interrupted(err) {
-		return fmt.Errorf("phase %s: pod %s/%s did not %s within %s (restore.kubernetes.timeouts.%s): %s", phase, t.p.Namespace, t.p.Name, phase, timeout, phase, t.why(ctx))
+		return fmt.Errorf("%w: phase %s: pod %s/%s did not %s within %s (restore.kubernetes.timeouts.%s): %s", drill.ErrPlatform, phase, t.p.Namespace, t.p.Name, phase, timeout, phase, t.why(ctx))
 	}
 	if err == nil {
 		t.record(phase)

@@ -81,16 +81,14 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]string, error) {
 	if !o.IncludeKept {
 		sel += ",!" + LabelKept
 	}
-	drills, err := r.drillAges(ctx, sel)
-	if err != nil {
-		return nil, err
-	}
+	// What could be listed is still swept when one kind could not be.
+	drills, listErr := r.drillAges(ctx, sel)
 	now := time.Now
 	if o.Now != nil {
 		now = o.Now
 	}
 	var done []string
-	var errs []error
+	errs := []error{listErr}
 	for id, created := range drills {
 		if o.OlderThan > 0 && now().Sub(created) < o.OlderThan {
 			continue
@@ -136,6 +134,20 @@ func (r *Runtime) drillAges(ctx context.Context, sel string) (map[string]time.Ti
 		}
 	} else {
 		errs = append(errs, fmt.Errorf("while listing PVCs in %s: %w", ns, err))
+	}
+	if l, err := r.c.Core.NetworkingV1().NetworkPolicies(ns).List(ctx, opts); err == nil {
+		for _, o := range l.Items {
+			note(o.ObjectMeta)
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("while listing NetworkPolicies in %s: %w", ns, err))
+	}
+	if l, err := r.c.Snapshots.VolumeSnapshots(ns).List(ctx, opts); err == nil {
+		for _, o := range l.Items {
+			note(o.ObjectMeta)
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("while listing VolumeSnapshots in %s: %w", ns, err))
 	}
 	if l, err := r.c.Snapshots.VolumeSnapshotContents().List(ctx, opts); err == nil {
 		for _, o := range l.Items {

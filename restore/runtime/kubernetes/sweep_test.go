@@ -228,7 +228,6 @@ func TestGCFindsLoneLeftovers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Skip("BUG: GC's drillAges lists pods, ConfigMaps, PVCs and VolumeSnapshotContents only: a drill that left only a NetworkPolicy or a scratch VolumeSnapshot is never collected")
 			c, s := leftovers("lone", "orders", 3*time.Hour, false)
 			core := kubefake.NewSimpleClientset(slices.DeleteFunc(c, func(o runtime.Object) bool { return !tt.keep(o) })...)
 			snaps := snapfake.NewSimpleClientset(slices.DeleteFunc(s, func(o runtime.Object) bool { return !tt.keep(o) })...)

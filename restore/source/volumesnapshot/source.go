@@ -93,7 +93,7 @@ func ScratchName(drillID, role string) string { return "firedrill-" + drillID + 
 // and creates a PVC from it. Whatever fails half way is removed before it returns.
 func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (_ *drill.Copy, err error) {
 	m := req.Snapshot
-	cp := &drill.Copy{Files: m.EngineFiles}
+	cp := &drill.Copy{Files: m.EngineFiles, Major: major(m.EngineVersion)}
 	cp.Release = func(ctx context.Context) error { return s.release(ctx, req.DrillID) }
 	defer func() {
 		if err != nil {
@@ -380,6 +380,19 @@ func DeleteScratch(ctx context.Context, core kubernetes.Interface, snaps snapsho
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// major is the major version of "15.18 (Debian 15.18-0+deb12u1)" or "9.6.24": 15, 9.6; "" if unknown.
+func major(v string) string {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return ""
+	}
+	parts := strings.Split(f[0], ".")
+	if len(parts) >= 2 && parts[0] == "9" {
+		return parts[0] + "." + parts[1]
+	}
+	return parts[0]
 }
 
 func deref(s *string) string {
