@@ -60,8 +60,8 @@ type fakeCluster struct {
 	mu        sync.Mutex
 	podMounts map[string]map[string]string
 	volumes   map[string]string // claim -> volume root
-	servers map[string]*exec.Cmd
-	done    map[string]bool
+	servers   map[string]*exec.Cmd
+	done      map[string]bool
 }
 
 func newFakeCluster(t *testing.T, core kubernetes.Interface, snaps snapshotclient.Interface, ns string) *fakeCluster {
