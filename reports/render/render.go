@@ -62,6 +62,12 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if r.Error != "" {
 		field(w, "error", r.Error)
 	}
+	if r.Runtime != nil && r.Runtime.Pod != "" {
+		field(w, "pod", r.Runtime.Namespace+"/"+r.Runtime.Pod)
+	}
+	for _, n := range r.Notes {
+		field(w, "note", n)
+	}
 	leftoverNote(w, r)
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(r.Phases))
@@ -98,7 +104,14 @@ func keptNote(w io.Writer, r *reports.DrillResult) error {
 		if r.Kept.PID != 0 {
 			fmt.Fprintf(w, "\n  server:   pid %d, log %s (stop it with: kill -INT %d)", r.Kept.PID, r.Kept.ServerLog, r.Kept.PID)
 		}
-		fmt.Fprintf(w, "\n  remove it when done: rm -rf %s\n", r.Kept.ScratchDir)
+		for _, o := range r.Kept.Objects {
+			fmt.Fprintf(w, "\n  left in the cluster: %s", o)
+		}
+		fmt.Fprintf(w, "\n  remove it when done: rm -rf %s", r.Kept.ScratchDir)
+		if len(r.Kept.Objects) > 0 {
+			fmt.Fprintf(w, " and firedrill gc --include-kept")
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
