@@ -38,6 +38,9 @@ type AuditSpec struct {
 	WAL    WALAudit    `yaml:"wal" json:"wal"`
 	Size   SizeAudit   `yaml:"size" json:"size"`
 	Copies CopiesAudit `yaml:"copies" json:"copies"`
+	// Interval is targets[].audit.interval: how often serve audits this target; default
+	// serve.auditInterval.
+	Interval Duration `yaml:"interval" json:"interval"`
 	// FutureTolerance is how far ahead of the audit's clock a backup may be dated (clock skew)
 	// before it is reported as future-dated and left out of the age, size and copy checks.
 	FutureTolerance Duration `yaml:"futureTolerance" json:"futureTolerance"`

@@ -19,6 +19,10 @@ type Config struct {
 	Groups []Group `yaml:"groups" json:"groups,omitempty"`
 	// Locations are where backup copies live, for the auditor (locations.go).
 	Locations []Location `yaml:"locations" json:"locations,omitempty"`
+	// Serve configures the long-running daemon (serve.go).
+	Serve Serve `yaml:"serve" json:"serve"`
+	// Notifications are where outcomes are sent (serve.go).
+	Notifications []Notification `yaml:"notifications" json:"notifications,omitempty"`
 	// File is where the configuration was read from ("" for an embedded one).
 	File string `yaml:"-" json:"-"`
 }
@@ -45,6 +49,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		validateAuditSpec(c, p+".audit", t, locs, add)
 	}
 	validateGroups(c, add)
+	validateServe(c, add)
 	validatePaths(c, add, idx.lineOf)
 	validateEnvNames(c, add)
 	return errs

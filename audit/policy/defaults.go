@@ -93,10 +93,33 @@ func DefaultHistoryDir() string {
 	return filepath.Join(os.TempDir(), "firedrill", "history")
 }
 
+// serve: the daemon.
+const (
+	DefaultServeListen        = ":9187"
+	DefaultServeAuditInterval = 5 * time.Minute
+	DefaultServeJitter        = 5 * time.Minute
+	DefaultServeConcurrency   = 1
+	DefaultServeShutdownGrace = 2 * time.Minute
+)
+
+func applyServeDefaults(c *Config) {
+	setStr(&c.Serve.Listen, DefaultServeListen)
+	setDur(&c.Serve.AuditInterval, DefaultServeAuditInterval)
+	setDur(&c.Serve.Jitter, DefaultServeJitter)
+	if c.Serve.Concurrency == 0 {
+		c.Serve.Concurrency = DefaultServeConcurrency
+	}
+	setDur(&c.Serve.ShutdownGrace, DefaultServeShutdownGrace)
+	for i := range c.Targets {
+		setDur(&c.Targets[i].Audit.Interval, c.Serve.AuditInterval.Duration)
+	}
+}
+
 func applyDefaults(c *Config) {
 	if c.History.Dir == "" {
 		c.History.Dir = DefaultHistoryDir()
 	}
+	defer applyServeDefaults(c)
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		setStr(&t.Engine, DefaultEngine)

@@ -246,7 +246,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown key far from any known one lists them",
 			yaml: minimalTarget + "    zzzzzzzz: 1\n",
-			want: []wantErr{{at: "zzzzzzzz", key: "targets[0].zzzzzzzz", msg: `unknown key "zzzzzzzz" (known keys: name, engine, connection, snapshot, restore, objectives, checks, retention, audit)`}},
+			want: []wantErr{{at: "zzzzzzzz", key: "targets[0].zzzzzzzz", msg: `unknown key "zzzzzzzz" (known keys: name, engine, connection, snapshot, restore, objectives, checks, retention, audit, schedule)`}},
 		},
 		{
 			name: "bad duration",

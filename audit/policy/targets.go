@@ -30,6 +30,9 @@ type Target struct {
 	Retention Retention `yaml:"retention" json:"retention"`
 	// Audit configures the auditor's checks of this target (audit.go).
 	Audit AuditSpec `yaml:"audit" json:"audit"`
+	// Schedule is targets[].schedule: when serve drills this target (cron: "0 3 1 * *",
+	// @monthly, @weekly, @daily, @every 24h); empty: serve never drills it (audits still run).
+	Schedule string `yaml:"schedule" json:"schedule,omitempty"`
 }
 
 // Target returns the target called name.
