@@ -83,7 +83,8 @@ type Leftover struct {
 	// State is dead (its drill is gone), kept (--keep), live (its drill still runs) or orphan
 	// (a directory with no lock file: left by a firedrill that kept none).
 	State string `json:"state"`
-	// Action is what was done: removed, left (kept or live), or failed (see Error).
+	// Action is what was done: removed, left (kept, live, or younger than gc --older-than),
+	// failed (see Error), or would-remove (gc --dry-run).
 	Action string `json:"action"`
 	// Stopped says what was stopped or released (a server, a shared memory segment).
 	Stopped []string `json:"stopped,omitempty"`
@@ -102,6 +103,8 @@ const (
 	LeftoverRemoved = "removed"
 	LeftoverLeft    = "left"
 	LeftoverFailed  = "failed"
+	// LeftoverWouldRemove is what a dry run (gc --dry-run) reports instead of removing.
+	LeftoverWouldRemove = "would-remove"
 )
 
 // SchemaVersion of DrillResult's JSON.

@@ -37,6 +37,27 @@ func Leftovers(w io.Writer, los []reports.Leftover) error {
 	return Fit(w, cols, rows)
 }
 
+// LeftoverObject is one object of a runtime (a container, a Kubernetes object) that gc
+// removed or, dry run, would remove.
+type LeftoverObject struct {
+	Runtime, Target, Object, Action string
+}
+
+// LeftoverObjects writes the runtimes' objects gc removed (or would remove); nothing when
+// there are none.
+func LeftoverObjects(w io.Writer, objs []LeftoverObject) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	rows := make([][]string, 0, len(objs))
+	for _, o := range objs {
+		rows = append(rows, []string{o.Target, o.Runtime, strings.ToUpper(o.Action), o.Object})
+	}
+	cols := Columns("TARGET", "RUNTIME", "ACTION", "OBJECT")
+	cols[1].Shrink, cols[2].Shrink = Keep, Keep
+	return Fit(w, cols, rows)
+}
+
 // leftoverNote says what the drill removed before it started, and which kept throwaways of its
 // target it left alone.
 func leftoverNote(w io.Writer, r *reports.DrillResult) {

@@ -71,3 +71,34 @@ func TestDrillSaysWhatItCleanedUp(t *testing.T) {
 		}
 	}
 }
+
+func TestLeftoverObjects(t *testing.T) {
+	objs := []LeftoverObject{
+		{Runtime: "kubernetes", Target: "orders", Object: "Pod firedrill-scratch/firedrill-1a2b3c4d", Action: reports.LeftoverRemoved},
+		{Runtime: "kubernetes", Target: "orders", Object: "VolumeSnapshotContent firedrill-1a2b3c4d-data", Action: reports.LeftoverWouldRemove},
+		{Runtime: "docker", Target: "payments", Object: "container 0123456789ab (drill 0000beef)", Action: reports.LeftoverRemoved},
+	}
+	for _, width := range []int{0, 80} {
+		t.Run("width "+strconv.Itoa(width), func(t *testing.T) {
+			var b bytes.Buffer
+			if err := LeftoverObjects(WithWidth(&b, width), objs); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			for _, want := range []string{"RUNTIME", "OBJECT", "kubernetes", "docker", "REMOVED", "WOULD-REMOVE", "1a2b3c4d-data", "0000beef"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("width %d: table lacks %q:\n%s", width, want, out)
+				}
+			}
+			for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+				if width > 0 && textWidth(l) > width {
+					t.Errorf("line wider than %d: %q", width, l)
+				}
+			}
+		})
+	}
+	var b bytes.Buffer
+	if err := LeftoverObjects(&b, nil); err != nil || b.Len() != 0 {
+		t.Errorf("empty: %q, %v", b.String(), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/firedrill/firedrill/reports"
 	dirscratch "github.com/firedrill/firedrill/restore/drill/scratch"
@@ -67,7 +68,7 @@ func (d *Drill) sweep(ctx context.Context, o Options, id string, rt Runtime, log
 	}
 	if ts, ok := rt.(TargetSweeper); ok {
 		// What outlived its scratch directory (a container whose directory a sweep removed).
-		removed, err := ts.SweepTarget(ctx, o.Target)
+		removed, err := ts.SweepTarget(ctx, o.Target, GCOptions{})
 		if err != nil {
 			log.Warn("could not remove dead drills' leftover containers", "error", err)
 		}
@@ -164,15 +165,52 @@ type GCTarget struct {
 	Runtime RuntimeOptions
 }
 
+// GCOptions choose what 'firedrill gc' removes. The zero value is what a drill's own sweep
+// does: every dead drill's leftovers, whatever their age, kept ones left alone.
+type GCOptions struct {
+	// IncludeKept also stops and removes what drills run with --keep left.
+	IncludeKept bool
+	// OlderThan leaves alone leftovers of drills younger than this; 0: any age. A scratch
+	// directory's lock proves its drill dead, but a runtime's objects (Kubernetes) have no
+	// lock: only their age tells a crashed drill from one still running elsewhere.
+	OlderThan time.Duration
+	// DryRun lists what would be removed; nothing is stopped, removed or recorded.
+	DryRun bool
+}
+
+// SweptObject is one object a runtime removed (or, dry run, would remove) beyond the scratch
+// directories: a container, a Kubernetes object.
+type SweptObject struct {
+	Runtime string `json:"runtime"`
+	Target  string `json:"target"`
+	// Object names it as its runtime does ("Pod firedrill-scratch/firedrill-1a2b3c4d").
+	Object string `json:"object"`
+	// Action is removed or would-remove (reports.Leftover*).
+	Action string `json:"action"`
+}
+
+// GCResult is what a gc found and did.
+type GCResult struct {
+	// Leftovers are the scratch directories found, with what was done to each.
+	Leftovers []reports.Leftover
+	// Objects are the runtimes' objects removed (or, dry run, that would be).
+	Objects []SweptObject
+}
+
 // GC sweeps the scratch roots of targets: dead drills' leftovers are stopped and removed (and
 // their drills recorded as interrupted), live drills are listed, kept throwaways are listed or,
-// with includeKept, stopped and removed too.
-func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([]reports.Leftover, error) {
+// with o.IncludeKept, stopped and removed too. Then each target's runtime removes what
+// outlived its scratch directory. o.OlderThan and o.DryRun apply to both.
+func (d *Drill) GC(ctx context.Context, targets []GCTarget, o GCOptions) (GCResult, error) {
 	byRoot := map[string][]string{}
 	rtsByRoot := map[string][]Runtime{}
 	var roots []string
 	var errs []error
-	sweepers := map[string]TargetSweeper{}
+	type sweeper struct {
+		kind string
+		ts   TargetSweeper
+	}
+	sweepers := map[string]sweeper{}
 	for _, t := range targets {
 		root := scratchRoot(t.ScratchDir)
 		if _, ok := byRoot[root]; !ok {
@@ -189,32 +227,43 @@ func (d *Drill) GC(ctx context.Context, targets []GCTarget, includeKept bool) ([
 		}
 		rtsByRoot[root] = append(rtsByRoot[root], rt)
 		if ts, ok := rt.(TargetSweeper); ok {
-			sweepers[t.Name] = ts
+			kind := t.Runtime.Kind
+			if kind == "" {
+				kind = "local"
+			}
+			sweepers[t.Name] = sweeper{kind: kind, ts: ts}
 		}
 	}
-	var out []reports.Leftover
+	var res GCResult
 	for _, root := range roots {
 		found, err := dirscratch.Sweep(ctx, dirscratch.Options{
-			Root: root, Targets: byRoot[root], IncludeKept: includeKept,
+			Root: root, Targets: byRoot[root], IncludeKept: o.IncludeKept, OlderThan: o.OlderThan, DryRun: o.DryRun, Now: d.Now,
 			Stop: d.stopLeftover(rtsByRoot[root]...), History: d.History, By: "firedrill gc",
 		})
-		out = append(out, found...)
+		res.Leftovers = append(res.Leftovers, found...)
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	action := reports.LeftoverRemoved
+	if o.DryRun {
+		action = reports.LeftoverWouldRemove
+	}
 	// What outlived its scratch directory (a kept drill's container once gc removed the
-	// directory, or a container whose directory a crash removed).
+	// directory, or a container whose directory a crash removed), and what has none
+	// (Kubernetes objects).
 	for _, name := range slices.Sorted(maps.Keys(sweepers)) {
-		removed, err := sweepers[name].SweepTarget(ctx, name)
+		s := sweepers[name]
+		removed, err := s.ts.SweepTarget(ctx, name, o)
 		for _, what := range removed {
-			d.logger().Info("removed a dead drill's leftover", "target", name, "stopped", what)
+			res.Objects = append(res.Objects, SweptObject{Runtime: s.kind, Target: name, Object: what, Action: action})
+			d.logger().Info("a dead drill's leftover", "target", name, "object", what, "action", action)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("while removing target %s's leftover containers: %w", name, err))
+			errs = append(errs, fmt.Errorf("while removing target %s's leftovers in its %s runtime: %w", name, s.kind, err))
 		}
 	}
-	return out, errors.Join(errs...)
+	return res, errors.Join(errs...)
 }
 
 // logger is d.Log, or a logger that discards when none was given.

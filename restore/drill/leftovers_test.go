@@ -134,3 +134,78 @@ func (s *lockPeekSource) Materialize(ctx context.Context, _ MaterializeRequest) 
 	s.seen <- found
 	return nil, errors.New("clone refused by the test")
 }
+
+// optionsSweeper records the options each SweepTarget got and says what it (would have)
+// removed, as the Kubernetes runtime does.
+type optionsSweeper struct {
+	fakeRuntime
+	got []GCOptions
+}
+
+func (s *optionsSweeper) SweepTarget(_ context.Context, target string, o GCOptions) ([]string, error) {
+	s.got = append(s.got, o)
+	return []string{"Pod firedrill-scratch/firedrill-0000dead of " + target}, nil
+}
+
+// gc hands its options to the scratch sweep and to every target's runtime, and lists the
+// runtime's objects in its result with the action taken.
+func TestGCPassesItsOptions(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       GCOptions
+		dirAction  string // the dead drill's scratch directory
+		keptAction string
+		objAction  string
+	}{
+		{"plain", GCOptions{}, reports.LeftoverRemoved, reports.LeftoverLeft, reports.LeftoverRemoved},
+		{"include kept", GCOptions{IncludeKept: true}, reports.LeftoverRemoved, reports.LeftoverRemoved, reports.LeftoverRemoved},
+		{"dry run", GCOptions{IncludeKept: true, DryRun: true}, reports.LeftoverWouldRemove, reports.LeftoverWouldRemove, reports.LeftoverWouldRemove},
+		{"older than its drills", GCOptions{IncludeKept: true, OlderThan: 2 * time.Hour}, reports.LeftoverLeft, reports.LeftoverLeft, reports.LeftoverRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			dead := deadDrill(t, root, "orders", "0000dead", false) // started an hour ago
+			kept := deadDrill(t, root, "orders", "0000cafe", true)
+			fake := &optionsSweeper{}
+			hist := &memHistory{}
+			d := &Drill{Now: time.Now, History: hist, StopLeftover: func(context.Context, string) ([]string, error) { return nil, nil },
+				Runtimes: map[string]RuntimeFactory{"kubernetes": func(context.Context, RuntimeOptions) (Runtime, error) { return fake, nil }}}
+			res, err := d.GC(t.Context(), []GCTarget{{Name: "orders", ScratchDir: root, Runtime: RuntimeOptions{Kind: "kubernetes"}}}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fake.got) != 1 || fake.got[0] != tt.opts {
+				t.Errorf("the runtime's sweep got %+v, want %+v", fake.got, tt.opts)
+			}
+			actions := map[string]string{}
+			for _, lo := range res.Leftovers {
+				actions[lo.ScratchDir] = lo.Action
+			}
+			if actions[dead] != tt.dirAction || actions[kept] != tt.keptAction {
+				t.Errorf("dead drill %s, kept drill %s; want %s, %s", actions[dead], actions[kept], tt.dirAction, tt.keptAction)
+			}
+			want := SweptObject{Runtime: "kubernetes", Target: "orders", Object: "Pod firedrill-scratch/firedrill-0000dead of orders", Action: tt.objAction}
+			if len(res.Objects) != 1 || res.Objects[0] != want {
+				t.Errorf("objects %+v, want [%+v]", res.Objects, want)
+			}
+			if _, err := os.Stat(dead); (err == nil) != (tt.dirAction != reports.LeftoverRemoved) {
+				t.Errorf("dead drill's directory: %v after %s", err, tt.dirAction)
+			}
+			if recorded := len(hist.got) > 0; recorded == tt.opts.DryRun {
+				t.Errorf("history records %d, dry run %v", len(hist.got), tt.opts.DryRun)
+			}
+		})
+	}
+}
+
+// A drill's own sweep asks its runtime with the zero options: any age, kept drills left, for
+// real.
+func TestDrillSweepPassesZeroOptions(t *testing.T) {
+	fake := &optionsSweeper{}
+	d := &Drill{Now: time.Now, StopLeftover: func(context.Context, string) ([]string, error) { return nil, nil }}
+	d.sweep(t.Context(), Options{Target: "orders", Runtime: RuntimeOptions{ScratchDir: t.TempDir()}}, "11111111", fake, d.logger())
+	if len(fake.got) != 1 || fake.got[0] != (GCOptions{}) {
+		t.Errorf("the runtime's sweep got %+v, want the zero options", fake.got)
+	}
+}

@@ -36,9 +36,10 @@ type LeftoverStopper interface {
 }
 
 // TargetSweeper is a runtime whose leftovers can outlive their scratch directory (a
-// container): it removes those of one target whose scratch directory is gone.
+// container, Kubernetes objects): it removes those of one target (a drill's own sweep passes
+// the zero GCOptions) and says what it removed, or with o.DryRun would remove.
 type TargetSweeper interface {
-	SweepTarget(ctx context.Context, target string) ([]string, error)
+	SweepTarget(ctx context.Context, target string, o GCOptions) ([]string, error)
 }
 
 // StartSpec is what a runtime starts a throwaway on.

@@ -101,7 +101,7 @@ type sweepingRuntime struct {
 	swept []string
 }
 
-func (s *sweepingRuntime) SweepTarget(_ context.Context, target string) ([]string, error) {
+func (s *sweepingRuntime) SweepTarget(_ context.Context, target string, _ GCOptions) ([]string, error) {
 	s.swept = append(s.swept, target)
 	return []string{"container of a removed directory"}, nil
 }
@@ -121,11 +121,12 @@ func TestGCAsksEachTargetsRuntime(t *testing.T) {
 			"down": func(context.Context, RuntimeOptions) (Runtime, error) { return nil, errors.New("no engine answers") }},
 		StopLeftover: func(_ context.Context, dir string) ([]string, error) { return nil, nil },
 	}
-	found, err := d.GC(t.Context(), []GCTarget{
+	res, err := d.GC(t.Context(), []GCTarget{
 		{Name: "orders", ScratchDir: root, Runtime: RuntimeOptions{Kind: "fake"}},
 		{Name: "payments", ScratchDir: root},
 		{Name: "billing", ScratchDir: root, Runtime: RuntimeOptions{Kind: "down"}},
-	}, true)
+	}, GCOptions{IncludeKept: true})
+	found := res.Leftovers
 	if err == nil || !strings.Contains(err.Error(), "target billing's restore runtime") || !strings.Contains(err.Error(), "no engine answers") {
 		t.Errorf("err = %v, want the unreachable runtime of billing named", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
@@ -36,10 +37,20 @@ type Options struct {
 	History Recorder
 	// By names the sweeper in the interrupted record ("drill 1a2b3c4d", "firedrill gc").
 	By string
+	// OlderThan leaves alone the leftovers of drills that started less than this long ago
+	// (without a record: whose files changed less than this long ago); 0: any age. The lock
+	// already proves a drill dead; this is for a gc that keeps young leftovers on purpose.
+	OlderThan time.Duration
+	// DryRun lists what would be removed (Action would-remove): it stops, removes and
+	// records nothing.
+	DryRun bool
+	// Now is the clock OlderThan is measured with; nil: time.Now.
+	Now func() time.Time
 }
 
 // Sweep finds the drills' scratch directories under the root and removes dead drills' (and,
-// with IncludeKept, kept ones'), after stopping what runs on them. It returns every directory
+// with IncludeKept, kept ones'; with OlderThan, only those old enough), after stopping what
+// runs on them; a dry run only says what it would remove. It returns every directory
 // it found, with what it did; the error is only for a root it could not read. An entry whose
 // removal failed has Action failed and says why; its lock file stays for the next sweep.
 func Sweep(ctx context.Context, o Options) ([]reports.Leftover, error) {
@@ -59,7 +70,9 @@ func Sweep(ctx context.Context, o Options) ([]reports.Leftover, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, tmpLockPrefix) {
-			removeStaleTemp(filepath.Join(o.Root, name))
+			if !o.DryRun {
+				removeStaleTemp(filepath.Join(o.Root, name))
+			}
 			continue
 		}
 		target, id, isLock, ok := parseName(name)
@@ -118,6 +131,10 @@ func (o Options) sweepOne(ctx context.Context, target, id string, hasLock, hasDi
 			return lo, false
 		}
 		lo.State = reports.LeftoverOrphan
+		if o.young(time.Time{}, dir) {
+			lo.Action, lo.Bytes = reports.LeftoverLeft, diskBytes(dir)
+			return lo, true
+		}
 		o.remove(ctx, &lo, dir)
 		return lo, true
 	}
@@ -150,7 +167,7 @@ func (o Options) sweepOne(ctx context.Context, target, id string, hasLock, hasDi
 		lo.State = reports.LeftoverKept
 	}
 	// A drill that died before finishing gets its history record, once, kept or not.
-	if rerr == nil && rec.FinishedAt == nil && !rec.Recorded && o.History != nil {
+	if rerr == nil && rec.FinishedAt == nil && !rec.Recorded && o.History != nil && !o.DryRun {
 		if err := o.record(ctx, rec); err != nil {
 			lo.Error = err.Error()
 		} else {
@@ -158,7 +175,7 @@ func (o Options) sweepOne(ctx context.Context, target, id string, hasLock, hasDi
 			_ = writeRecord(f, rec)
 		}
 	}
-	if rec.Kept && !o.IncludeKept {
+	if (rec.Kept && !o.IncludeKept) || o.young(rec.StartedAt, lockPath, dir) {
 		lo.Action = reports.LeftoverLeft
 		if hasDir {
 			lo.Bytes = diskBytes(dir)
@@ -174,8 +191,39 @@ func (o Options) sweepOne(ctx context.Context, target, id string, hasLock, hasDi
 	return lo, true
 }
 
-// remove stops what runs on dir and removes it; it reports whether that worked.
+// young reports whether a leftover is younger than o.OlderThan: by its drill's start, or,
+// when that is unknown, by the newest change to its files.
+func (o Options) young(started time.Time, paths ...string) bool {
+	if o.OlderThan <= 0 {
+		return false
+	}
+	if started.IsZero() {
+		for _, p := range paths {
+			if fi, err := os.Lstat(p); err == nil && fi.ModTime().After(started) {
+				started = fi.ModTime()
+			}
+		}
+		if started.IsZero() {
+			return false
+		}
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	return now().Sub(started) < o.OlderThan
+}
+
+// remove stops what runs on dir and removes it; it reports whether that worked. A dry run
+// only says it would (and reports false: the lock file stays too).
 func (o Options) remove(ctx context.Context, lo *reports.Leftover, dir string) bool {
+	if o.DryRun {
+		if _, err := os.Lstat(dir); err == nil {
+			lo.Bytes = diskBytes(dir)
+		}
+		lo.Action = reports.LeftoverWouldRemove
+		return false
+	}
 	if _, err := os.Lstat(dir); err == nil {
 		lo.Bytes = diskBytes(dir)
 		if o.Stop != nil {

@@ -3,6 +3,7 @@ package scratch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -301,5 +302,97 @@ func TestSweepEveryTarget(t *testing.T) {
 	}
 	if want := []string{"orders:removed", "payments:removed"}; !slices.Equal(targets, want) {
 		t.Errorf("swept %v, want %v", targets, want)
+	}
+}
+
+// A dry run reports what a sweep would remove and changes nothing: no server stopped, no
+// directory or lock file removed, no interrupted record written (a later real sweep does it).
+func TestSweepDryRun(t *testing.T) {
+	tests := []struct {
+		state       drillState
+		includeKept bool
+		wantAction  string
+	}{
+		{live, true, reports.LeftoverLeft},
+		{killed, false, reports.LeftoverWouldRemove},
+		{finished, false, reports.LeftoverWouldRemove},
+		{keptAlive, false, reports.LeftoverLeft},
+		{keptKilled, true, reports.LeftoverWouldRemove},
+		{orphan, false, reports.LeftoverWouldRemove},
+		{lockOnly, false, reports.LeftoverWouldRemove},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("state %d include kept %v", tt.state, tt.includeKept), func(t *testing.T) {
+			root := t.TempDir()
+			hist := history.New(t.TempDir())
+			if l := fakeDrill(t, root, "orders", "0000abcd", tt.state); l != nil {
+				defer l.Release(true)
+			}
+			stale := filepath.Join(root, tmpLockPrefix+"123")
+			if err := os.WriteFile(stale, []byte("{"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadDir(root)
+			st := &stopper{}
+			found, err := Sweep(t.Context(), Options{Root: root, IncludeKept: tt.includeKept, DryRun: true, Stop: st.stop, History: hist})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != 1 || found[0].Action != tt.wantAction || found[0].Recorded || found[0].Error != "" {
+				t.Fatalf("found %+v, want one leftover with action %s, not recorded", found, tt.wantAction)
+			}
+			if tt.state != lockOnly && found[0].Bytes < 64<<10 {
+				t.Errorf("bytes = %d, want the size it would free", found[0].Bytes)
+			}
+			if len(st.calls) != 0 {
+				t.Errorf("a dry run stopped %v", st.calls)
+			}
+			if after, _ := os.ReadDir(root); len(after) != len(before) {
+				t.Errorf("a dry run changed the root: %v, was %v", after, before)
+			}
+			if rs, _ := hist.List(t.Context(), "orders"); len(rs) != 0 {
+				t.Errorf("a dry run wrote history: %+v", rs)
+			}
+		})
+	}
+}
+
+// --older-than leaves young leftovers alone, dated by the drill's start or, with no record,
+// by the files' last change.
+func TestSweepOlderThan(t *testing.T) {
+	started := time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC) // fakeDrill's StartedAt
+	tests := []struct {
+		name       string
+		state      drillState
+		now        time.Time
+		olderThan  time.Duration
+		wantAction string
+	}{
+		{"no limit", killed, started.Add(time.Minute), 0, reports.LeftoverRemoved},
+		{"dead, young", killed, started.Add(time.Hour), 2 * time.Hour, reports.LeftoverLeft},
+		{"dead, old enough", killed, started.Add(3 * time.Hour), 2 * time.Hour, reports.LeftoverRemoved},
+		{"kept with include-kept, young", keptAlive, started.Add(time.Hour), 2 * time.Hour, reports.LeftoverLeft},
+		{"orphan, just made", orphan, time.Now(), 2 * time.Hour, reports.LeftoverLeft},
+		{"orphan, old enough", orphan, time.Now().Add(3 * time.Hour), 2 * time.Hour, reports.LeftoverRemoved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			fakeDrill(t, root, "orders", "0000abcd", tt.state)
+			found, err := Sweep(t.Context(), Options{Root: root, IncludeKept: true, OlderThan: tt.olderThan, Now: func() time.Time { return tt.now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(found) != 1 || found[0].Action != tt.wantAction {
+				t.Fatalf("found %+v, want action %s", found, tt.wantAction)
+			}
+			_, statErr := os.Stat(found[0].ScratchDir)
+			if gone := errors.Is(statErr, os.ErrNotExist); gone != (tt.wantAction == reports.LeftoverRemoved) {
+				t.Errorf("directory gone = %v, want %v", gone, tt.wantAction == reports.LeftoverRemoved)
+			}
+			if tt.wantAction == reports.LeftoverLeft && found[0].Bytes < 64<<10 {
+				t.Errorf("bytes = %d, want its size listed", found[0].Bytes)
+			}
+		})
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/snapshot/csi"
 	"github.com/firedrill/firedrill/restore/source/volumesnapshot"
 )
@@ -78,9 +81,6 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]string, error) {
 	if o.Target != "" {
 		sel += "," + volumesnapshot.LabelTarget + "=" + csi.LabelValue(o.Target)
 	}
-	if !o.IncludeKept {
-		sel += ",!" + LabelKept
-	}
 	// What could be listed is still swept when one kind could not be.
 	drills, listErr := r.drillAges(ctx, sel)
 	now := time.Now
@@ -89,27 +89,46 @@ func (r *Runtime) GC(ctx context.Context, o GCOptions) ([]string, error) {
 	}
 	var done []string
 	errs := []error{listErr}
-	for id, created := range drills {
-		if o.OlderThan > 0 && now().Sub(created) < o.OlderThan {
+	for _, id := range slices.Sorted(maps.Keys(drills)) {
+		d := drills[id]
+		if d.kept && !o.IncludeKept {
+			continue
+		}
+		if o.OlderThan > 0 && now().Sub(d.oldest) < o.OlderThan {
 			continue
 		}
 		one := metav1.ListOptions{LabelSelector: sel + "," + volumesnapshot.LabelDrillID + "=" + id}
-		d, err := deleteThrowaways(ctx, r.c.Core, r.o.Namespace, one, o.DryRun)
-		done, errs = append(done, d...), append(errs, err)
-		d, err = volumesnapshot.DeleteScratch(ctx, r.c.Core, r.c.Snapshots, r.o.Namespace, one, o.DryRun)
-		done, errs = append(done, d...), append(errs, err)
+		objs, err := deleteThrowaways(ctx, r.c.Core, r.o.Namespace, one, o.DryRun)
+		done, errs = append(done, objs...), append(errs, err)
+		objs, err = volumesnapshot.DeleteScratch(ctx, r.c.Core, r.c.Snapshots, r.o.Namespace, one, o.DryRun)
+		done, errs = append(done, objs...), append(errs, err)
 	}
 	return done, errors.Join(errs...)
 }
 
-// drillAges finds the drills that left objects, with the creation time of their oldest one.
-func (r *Runtime) drillAges(ctx context.Context, sel string) (map[string]time.Time, error) {
-	ages := map[string]time.Time{}
+// drillLeftovers is what one drill left: when its oldest object was made, and whether it ran
+// with --keep. Only the throwaway's own objects carry LabelKept (the source makes the scratch
+// PVC and VolumeSnapshot before the drill decides to keep them), so one kept object marks
+// the whole drill kept.
+type drillLeftovers struct {
+	oldest time.Time
+	kept   bool
+}
+
+// drillAges finds the drills that left objects, with the creation time of their oldest one
+// and whether any of them is labelled kept.
+func (r *Runtime) drillAges(ctx context.Context, sel string) (map[string]drillLeftovers, error) {
+	ages := map[string]drillLeftovers{}
 	note := func(m metav1.ObjectMeta) {
 		id := m.Labels[volumesnapshot.LabelDrillID]
-		if t, ok := ages[id]; !ok || m.CreationTimestamp.Time.Before(t) {
-			ages[id] = m.CreationTimestamp.Time
+		d, ok := ages[id]
+		if !ok || m.CreationTimestamp.Time.Before(d.oldest) {
+			d.oldest = m.CreationTimestamp.Time
 		}
+		if _, kept := m.Labels[LabelKept]; kept {
+			d.kept = true
+		}
+		ages[id] = d
 	}
 	opts := metav1.ListOptions{LabelSelector: sel}
 	ns := r.o.Namespace
@@ -159,9 +178,13 @@ func (r *Runtime) drillAges(ctx context.Context, sel string) (map[string]time.Ti
 	return ages, errors.Join(errs...)
 }
 
-// SweepTarget removes what dead drills of one target left (a drill starts with it, outside
-// its RTO clock). A drill of the same target still running elsewhere is left alone only if it
-// is younger than the sweep's grace: drills of one target do not overlap by design.
-func (r *Runtime) SweepTarget(ctx context.Context, target string) ([]string, error) {
-	return r.GC(ctx, GCOptions{Target: target, Now: r.o.Now})
+// The runtime removes what has no scratch directory: its objects.
+var _ drill.TargetSweeper = (*Runtime)(nil)
+
+// SweepTarget removes what dead drills of one target left. A drill starts with it (the zero
+// options), outside its RTO clock; 'firedrill gc' passes its own. Kubernetes objects have no
+// lock: a drill of the same target still running elsewhere is left alone only if it is
+// younger than o.OlderThan (drills of one target do not overlap by design).
+func (r *Runtime) SweepTarget(ctx context.Context, target string, o drill.GCOptions) ([]string, error) {
+	return r.GC(ctx, GCOptions{Target: target, OlderThan: o.OlderThan, IncludeKept: o.IncludeKept, DryRun: o.DryRun, Now: r.o.Now})
 }

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -17,14 +18,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/firedrill/firedrill/restore/drill"
 )
 
 // leftovers of one drill: a throwaway pod, ConfigMap and NetworkPolicy, a scratch PVC and
-// VolumeSnapshot, and a Retain content copy, all created age before t0.
+// VolumeSnapshot, and a Retain content copy, all created age before t0. As in a real kept
+// drill, only the throwaway's objects carry the kept label: the source made the scratch
+// objects before the drill decided to keep them.
 func leftovers(id, target string, age time.Duration, kept bool) (core, snaps []runtime.Object) {
 	meta := func(name, ns, role string) metav1.ObjectMeta {
 		l := map[string]string{"app.kubernetes.io/managed-by": "firedrill", "firedrill.io/drill-id": id, "firedrill.io/target": target, "firedrill.io/role": role}
-		if kept {
+		if kept && role == RoleThrowaway {
 			l[LabelKept] = "true"
 		}
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: l, CreationTimestamp: metav1.NewTime(t0.Add(-age))}
@@ -158,18 +163,40 @@ func TestGC(t *testing.T) {
 	}
 }
 
+// SweepTarget is GC for one target: a drill's own sweep (zero options) takes every dead
+// drill's objects whatever their age and leaves kept ones; gc passes its options through.
 func TestSweepTarget(t *testing.T) {
-	core, snaps := estate()
-	done, err := newRuntime(core, snaps).SweepTarget(context.Background(), "orders")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		opts   drill.GCOptions
+		swept  []string // drill ids whose objects are listed
+		remain []string
+	}{
+		{"a drill's own sweep", drill.GCOptions{}, []string{"old", "young"}, []string{"billing", "kept"}},
+		{"gc --older-than 2h", drill.GCOptions{OlderThan: 2 * time.Hour}, []string{"old"}, []string{"billing", "kept", "young"}},
+		{"gc --include-kept", drill.GCOptions{IncludeKept: true}, []string{"kept", "old", "young"}, []string{"billing"}},
+		{"gc --include-kept --dry-run", drill.GCOptions{IncludeKept: true, DryRun: true}, []string{"kept", "old", "young"}, []string{"billing", "kept", "old", "young"}},
 	}
-	if len(done) != 12 {
-		t.Errorf("swept %d objects, want the 12 of drills old and young: %v", len(done), done)
-	}
-	left, intact := remaining(t, core, snaps)
-	if !slices.Equal(left, []string{"billing", "kept"}) || !intact {
-		t.Errorf("left %v (production intact %v), want billing's and the kept drill's", left, intact)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			core, snaps := estate()
+			done, err := newRuntime(core, snaps).SweepTarget(context.Background(), "orders", tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]bool{}
+			for _, what := range done {
+				name := what[strings.LastIndexAny(what, " /")+1:]
+				ids[strings.TrimSuffix(strings.TrimPrefix(name, "firedrill-"), "-data")] = true
+			}
+			if got := slices.Sorted(maps.Keys(ids)); !slices.Equal(got, tt.swept) || len(done) != 6*len(tt.swept) {
+				t.Errorf("swept %v, want the 6 objects of each of %v", done, tt.swept)
+			}
+			left, intact := remaining(t, core, snaps)
+			if !slices.Equal(left, tt.remain) || !intact {
+				t.Errorf("left %v (production intact %v), want %v", left, intact, tt.remain)
+			}
+		})
 	}
 }
 
