@@ -9,7 +9,8 @@ set -euo pipefail
 
 # component|a file that proves it is installed|Debian package to install
 # postgresql-contrib-15 is provided by postgresql-15 on bookworm; amcheck.so proves the contrib
-# modules are there.
+# modules are there. chromium renders the serve status page headless (--no-install-recommends
+# leaves out its recommended fonts, so one font package is named for legible screenshots).
 PACKAGES=(
 	"postgresql-15|/usr/lib/postgresql/15/bin/postgres|postgresql-15"
 	"postgresql-contrib-15|/usr/lib/postgresql/15/lib/amcheck.so|postgresql-contrib"
@@ -21,6 +22,8 @@ PACKAGES=(
 	"debootstrap|/usr/sbin/debootstrap|debootstrap"
 	"btrfs-progs (reflink tests)|/usr/sbin/mkfs.btrfs|btrfs-progs"
 	"util-linux|/usr/sbin/runuser|util-linux"
+	"chromium (status page tests)|/usr/bin/chromium|chromium"
+	"fonts-dejavu-core (chromium's screenshots)|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf|fonts-dejavu-core"
 )
 
 want=()
