@@ -59,6 +59,20 @@ type DrillResult struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
+// GroupDrillResult is the drill of a group: the members' snapshots of one batch (one freeze,
+// or one VolumeGroupSnapshot), each restored into a throwaway of its own, as one unit.
+type GroupDrillResult struct {
+	SchemaVersion int       `json:"schemaVersion"`
+	Group         string    `json:"group"`
+	BatchID       string    `json:"batchId"`
+	StartedAt     time.Time `json:"startedAt"`
+	FinishedAt    time.Time `json:"finishedAt"`
+	// Status is the members' by Overall's precedence; error when no batch could be drilled.
+	Status  Status         `json:"status"`
+	Error   string         `json:"error,omitempty"`
+	Members []*DrillResult `json:"members"`
+}
+
 // Milestone is one moment of a drill as the platform recorded it.
 type Milestone struct {
 	Name string    `json:"name"`

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,6 +20,8 @@ func newDrillCmd(g *globals) *cobra.Command {
 		target     string
 		snapshotID string
 		keep       bool
+		group      string
+		batch      string
 	)
 	cmd := &cobra.Command{
 		Use:   "drill",
@@ -43,17 +46,29 @@ Each result is also written to the history directory (history.dir).
 Before it starts, a drill removes what dead drills of its target left in the scratch directory
 (a killed drill's copy, its server, its shared memory), says so, and records them as
 interrupted; kept throwaways are left alone ('firedrill gc' sweeps every target on demand).
+With --group, the members' snapshots of one batch (one freeze, or one VolumeGroupSnapshot) are
+drilled in turn, each in a throwaway of its own, and reported as one result.
 A proven failure outranks "could not check": a drill with a failed check exits 1 even if
 another check could not run.
 
 ` + exitCodesHelp,
 		Example: `  firedrill drill --target orders
+  firedrill drill --group shop --output json
   firedrill drill --target orders --output json > result.json
   firedrill drill --target orders --snapshot 20261121T161502Z-a1b2c3 --keep`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, cfg, log, err := g.open()
 			if err != nil {
 				return err
+			}
+			if group != "" {
+				if target != "" || snapshotID != "" {
+					return usageError{errors.New("--group drills its members' snapshots of one batch: it cannot be combined with --target or --snapshot (use --batch)")}
+				}
+				return drillGroup(cmd.Context(), g, f, cfg, log, group, batch, keep)
+			}
+			if batch != "" {
+				return usageError{errors.New("--batch needs --group")}
 			}
 			if snapshotID != "" && target == "" && len(cfg.Targets) > 1 {
 				return usageError{fmt.Errorf("--snapshot needs --target: %s has %d targets", cfg.File, len(cfg.Targets))}
@@ -67,7 +82,7 @@ another check could not run.
 				opts[i] = targetDrill(cfg, &targets[i], snapshotID, keep)
 			}
 			newDrill := drillFactory(cfg, func() drill.Progress { return g.progress(log) }, log)
-			b, err := drill.RunTargets(cmd.Context(), opts, newDrill, history.New(cfg.History.Dir))
+			b, err := drill.RunTargets(cmd.Context(), opts, newDrill, cliDrillSink(cfg))
 			if err != nil {
 				return err
 			}
@@ -86,6 +101,8 @@ another check could not run.
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to drill (default: every target, in turn)")
 	cmd.Flags().StringVar(&snapshotID, "snapshot", "", "snapshot id to restore instead of the newest (see 'firedrill snapshots')")
+	cmd.Flags().StringVar(&group, "group", "", "drill a group as one unit: every member's snapshot of the newest batch they all have, one throwaway each, one result")
+	cmd.Flags().StringVar(&batch, "batch", "", "with --group: the batch id to drill instead of the newest common one")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the scratch copy (and the server of a passing drill) and print where they are")
 	return cmd
 }
