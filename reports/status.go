@@ -25,10 +25,11 @@ type TargetStatus struct {
 	Engine     string  `json:"engine"`
 	RPOSeconds float64 `json:"rpoSeconds"`
 	RTOSeconds float64 `json:"rtoSeconds"`
-	// RPOStatus is the backup-age check's status (pass, warn, fail, error; "" before the first
-	// audit); RTOStatus is the last drill's RTO (pass when met, fail when missed, "" before).
-	RPOStatus checks.Status `json:"rpoStatus,omitempty"`
-	RTOStatus checks.Status `json:"rtoStatus,omitempty"`
+	// RPOStatus is the backup-age check's status (pass, warn, fail, error; absent before the
+	// first audit); RTOStatus is the last drill's RTO (pass when met, fail when missed; absent
+	// before the first drill).
+	RPOStatus *checks.Status `json:"rpoStatus,omitempty"`
+	RTOStatus *checks.Status `json:"rtoStatus,omitempty"`
 	// BackupAgeSeconds is the newest backup's age at the last audit; nil when unknown.
 	BackupAgeSeconds *float64 `json:"backupAgeSeconds,omitempty"`
 	// Copies and CopiesRequired are the 3-2-1 check's counts; nil when not audited.

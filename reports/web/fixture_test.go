@@ -75,7 +75,7 @@ func fixtureStatus() *reports.ServeStatus {
 		Targets: []reports.TargetStatus{
 			{
 				Target: "orders", Engine: "postgres", RPOSeconds: 86400, RTOSeconds: 3600,
-				RPOStatus: checks.Pass, RTOStatus: checks.Pass, BackupAgeSeconds: ptr(3*3600 + 300.0),
+				RPOStatus: ptr(checks.Pass), RTOStatus: ptr(checks.Pass), BackupAgeSeconds: ptr(3*3600 + 300.0),
 				Copies: ptr(2), CopiesRequired: ptr(3), LastAudit: &lastAudit,
 				Findings: []checks.Finding{
 					checks.Passf("backup-age", nil, "newest backup is 3h05m old"),
@@ -85,7 +85,7 @@ func fixtureStatus() *reports.ServeStatus {
 			},
 			{
 				Target: "sessions-eu", Engine: "redis", RPOSeconds: 3600, RTOSeconds: 600,
-				RPOStatus: checks.Fail, BackupAgeSeconds: ptr(7200.0), LastAudit: &lastAudit,
+				RPOStatus: ptr(checks.Fail), BackupAgeSeconds: ptr(7200.0), LastAudit: &lastAudit,
 				Findings: []checks.Finding{checks.Failf("backup-age", nil, "newest backup is 2h old, RPO 1h")},
 				Running:  "audit",
 			},

@@ -175,7 +175,10 @@ func targetView(t reports.TargetStatus, now time.Time) targetRow {
 	audited := t.LastAudit != nil
 	row.RPO, row.Audit, row.Copies = none("not audited"), none("not audited"), none("not audited")
 	if audited {
-		row.RPO = checkBadge(t.RPOStatus)
+		row.RPO = none("no backup-age check")
+		if t.RPOStatus != nil {
+			row.RPO = checkBadge(*t.RPOStatus)
+		}
 		row.Audit = checkBadge(checks.Worst(t.Findings))
 		row.Copies = none("not checked")
 	}
@@ -204,7 +207,9 @@ func targetView(t reports.TargetStatus, now time.Time) targetRow {
 
 	row.RTO = none("never drilled")
 	if d := t.LastDrill; d != nil {
-		row.RTO = checkBadge(t.RTOStatus)
+		if t.RTOStatus != nil {
+			row.RTO = checkBadge(*t.RTOStatus)
+		}
 		row.RTOActual = render.Dur(d.RTOSeconds)
 		if !d.RTOMet && d.RTOSeconds == 0 {
 			row.RTOActual = "not reached"

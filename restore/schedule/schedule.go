@@ -198,7 +198,8 @@ func (s *Scheduler) Run(ctx context.Context, grace time.Duration) {
 	}
 }
 
-// RunDue starts every job that is due now once, and waits for them (serve --once).
+// RunDue starts every job that is due now once, and waits for them (serve --once): the
+// limited jobs (drills) first, then the others (audits).
 func (s *Scheduler) RunDue(ctx context.Context) {
 	s.runCtx, s.cancelRun = context.WithCancel(ctx)
 	defer s.cancelRun()
@@ -258,11 +259,21 @@ func (s *Scheduler) startDue(ctx context.Context, once bool) time.Duration {
 		}
 		return names[a] < names[b]
 	})
+	// Once: drills first, then the audits, which then see the drills' fresh results.
+	limitedPending := false
+	if once {
+		limitedPending = s.limited > 0
+		for _, j := range s.jobs {
+			if d := j.due(); j.Limited && !j.ranOnce && !d.IsZero() && !d.After(now) {
+				limitedPending = true
+			}
+		}
+	}
 	wait := time.Duration(-1)
 	for _, n := range names {
 		j := s.jobs[n]
 		due := j.due()
-		if due.IsZero() || (once && j.ranOnce) {
+		if due.IsZero() || (once && j.ranOnce) || (once && !j.Limited && limitedPending) {
 			continue
 		}
 		if due.After(now) {

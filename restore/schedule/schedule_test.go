@@ -160,14 +160,18 @@ func TestRunDueRunsWhatIsDueOnce(t *testing.T) {
 	fc := clocktesting.NewFakeClock(t0)
 	s := New(fc, 1, nil)
 	var audit, due, future atomic.Int32
+	var auditSawDrill atomic.Bool
 	s.Set([]Job{
-		{Name: "audit/orders", Next: Every(time.Minute), Run: func(context.Context) { audit.Add(1) }},
-		{Name: "drill/orders", Limited: true, Next: Every(time.Hour), Last: t0.Add(-2 * time.Hour), Run: func(context.Context) { due.Add(1) }},
+		{Name: "audit/orders", Next: Every(time.Minute), Run: func(context.Context) { audit.Add(1); auditSawDrill.Store(due.Load() == 1) }},
+		{Name: "drill/orders", Limited: true, Next: Every(time.Hour), Last: t0.Add(-2 * time.Hour), Run: func(context.Context) { time.Sleep(time.Millisecond); due.Add(1) }},
 		{Name: "drill/billing", Limited: true, Next: Every(time.Hour), Last: t0.Add(-time.Minute), Run: func(context.Context) { future.Add(1) }},
 	})
 	s.RunDue(context.Background())
 	if audit.Load() != 1 || due.Load() != 1 || future.Load() != 0 {
 		t.Errorf("runs: audit %d, overdue drill %d, drill not due %d; want 1, 1, 0", audit.Load(), due.Load(), future.Load())
+	}
+	if !auditSawDrill.Load() {
+		t.Error("the audit ran before the drill finished: it would judge drill recency on stale results")
 	}
 }
 

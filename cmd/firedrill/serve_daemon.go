@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports/history"
+	"github.com/firedrill/firedrill/reports/metrics"
+	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/schedule"
+)
+
+// daemon is firedrill serve: the configuration (reloaded on SIGHUP), the scheduler of every
+// target's audits and drills, what the last audits found, and the metrics.
+type daemon struct {
+	log   *slog.Logger
+	file  string
+	reg   *prometheus.Registry
+	m     *metrics.Metrics
+	sched *schedule.Scheduler
+
+	mu         sync.Mutex
+	cfg        *policy.Config
+	loadedAt   time.Time
+	reloadErr  string
+	audits     map[string]auditSeen
+	firstAudit map[string]bool // targets audited at least once since the config loaded
+	outcomes   []checks.Status // what this process's audits and drills found (--once's exit)
+}
+
+type auditSeen struct {
+	at       time.Time
+	findings []checks.Finding
+}
+
+func newDaemon(cfg *policy.Config, log *slog.Logger) (*daemon, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := metrics.New(reg, metricTargets(cfg), metrics.WithVersion(version))
+	if err != nil {
+		return nil, fmt.Errorf("while registering metrics: %w", err)
+	}
+	d := &daemon{log: log, file: cfg.File, reg: reg, m: m, sched: schedule.New(nil, cfg.Serve.Concurrency, log),
+		cfg: cfg, loadedAt: time.Now(), audits: map[string]auditSeen{}, firstAudit: map[string]bool{}}
+	d.sched.Set(d.jobs(context.Background(), cfg))
+	return d, nil
+}
+
+// metricTargets are the configured targets as the metrics know them.
+func metricTargets(cfg *policy.Config) []metrics.Target {
+	out := make([]metrics.Target, 0, len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		mt := metrics.Target{Name: t.Name, Engine: t.Engine, RPO: t.Objectives.RPO.Duration, RTO: t.Objectives.RTO.Duration,
+			Phases: []string{"select", "clone", "start-and-recovery", "teardown"}}
+		enabled, _ := checks.BuildFor(t.Checks, t.Engine)
+		for _, c := range enabled {
+			mt.Checks = append(mt.Checks, c.Name())
+		}
+		for _, s := range t.Audit.Sources {
+			mt.Sources = append(mt.Sources, s.Name)
+		}
+		out = append(out, mt)
+	}
+	return out
+}
+
+// config is the configuration in force.
+func (d *daemon) config() *policy.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// jobs are every target's audit (every audit.interval) and, with a schedule, its drill.
+func (d *daemon) jobs(ctx context.Context, cfg *policy.Config) []schedule.Job {
+	var jobs []schedule.Job
+	for i := range cfg.Targets {
+		t := cfg.Targets[i]
+		jobs = append(jobs, schedule.Job{Name: "audit/" + t.Name, Key: "audit/" + t.Name,
+			Next: schedule.Every(t.Audit.Interval.Duration), Run: func(ctx context.Context) { d.audit(ctx, t.Name) }})
+		if t.Schedule == "" {
+			continue
+		}
+		sched, err := policy.CronParser.Parse(t.Schedule) // validated at load
+		if err != nil {
+			continue
+		}
+		var last time.Time
+		if runs, err := history.New(cfg.History.Dir).List(ctx, t.Name); err == nil && len(runs) > 0 {
+			last = runs[0].StartedAt
+		}
+		jobs = append(jobs, schedule.Job{Name: "drill/" + t.Name, Key: "drill/" + t.Name, Limited: true, Last: last,
+			Jitter: cfg.Serve.Jitter.Duration, Next: schedule.Cron(sched), Run: func(ctx context.Context) { d.drill(ctx, t.Name) }})
+	}
+	return jobs
+}
+
+// audit audits one target and keeps what it found.
+func (d *daemon) audit(ctx context.Context, name string) {
+	cfg := d.config()
+	t, ok := cfg.Target(name)
+	if !ok {
+		return // removed by a reload
+	}
+	start := time.Now()
+	rep := runAudit(ctx, cfg, []policy.Target{*t}, d.log)
+	if ctx.Err() != nil {
+		return
+	}
+	var fs []checks.Finding
+	for _, tr := range rep.Targets {
+		fs = append(fs, tr.Findings...)
+	}
+	d.m.ObserveAudit(name, fs, time.Since(start))
+	for _, f := range fs {
+		if f.Status == checks.Error {
+			d.m.AuditError(name, f.Check)
+		}
+	}
+	d.mu.Lock()
+	d.audits[name] = auditSeen{at: time.Now().UTC(), findings: fs}
+	d.firstAudit[name] = true
+	d.outcomes = append(d.outcomes, checks.Decisive(checks.Pass, checks.Worst(fs)))
+	d.mu.Unlock()
+	if err := d.notifyAudit(ctx, cfg, name, fs); err != nil {
+		d.log.Warn("could not send the audit's notifications", "target", name, "error", err)
+	}
+}
+
+// drill drills one target with the same runner as 'firedrill drill', its result recorded in
+// the history, the metrics and the notifications.
+func (d *daemon) drill(ctx context.Context, name string) {
+	cfg := d.config()
+	t, ok := cfg.Target(name)
+	if !ok {
+		return
+	}
+	sink := d.drillSinks(cfg)
+	newDrill := drillFactory(cfg, func() drill.Progress { return nil }, d.log.With("target", name))
+	b, err := drill.RunTargets(ctx, []drill.Options{targetDrill(cfg, t, "", false)}, newDrill, sink)
+	switch {
+	case err != nil:
+		d.log.Error("the drill could not run", "target", name, "error", err)
+	case b.RecordErr != nil:
+		d.log.Error("the drill's result could not be recorded everywhere", "target", name, "error", b.RecordErr)
+	case len(b.Results) == 1:
+		d.log.Info("drill finished", "target", name, "status", b.Results[0].Status, "id", b.Results[0].ID)
+	}
+}
+
+// ready is /readyz: the configuration is loaded and every target was audited once.
+func (d *daemon) ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.cfg.Targets {
+		if !d.firstAudit[t.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+// reload reads the configuration file again; a bad one keeps the running configuration and
+// is reported (log, status page, /api/v1/status).
+func (d *daemon) reload(ctx context.Context) {
+	cfg, err := policy.Load(d.file)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.reloadErr = err.Error()
+		d.log.Error("configuration reload failed: the previous configuration keeps running", "file", d.file, "error", err)
+		return
+	}
+	d.cfg, d.loadedAt, d.reloadErr = cfg, time.Now(), ""
+	d.m.SetTargets(metricTargets(cfg))
+	d.sched.SetConcurrency(cfg.Serve.Concurrency)
+	d.sched.Set(d.jobs(ctx, cfg))
+	d.log.Info("configuration reloaded", "file", d.file, "targets", len(cfg.Targets))
+}
