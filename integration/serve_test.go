@@ -155,3 +155,13 @@ func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool)
 		}
 	}
 }
+
+func httpGetStatus(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}

@@ -13,8 +13,7 @@ import (
 	"time"
 )
 
-// pushgatewayHow names the package to install by hand: integration/setup/apt.sh does not list
-// prometheus-pushgateway yet.
+// pushgatewayHow says how to get the Pushgateway (integration/setup/apt.sh installs it).
 const pushgatewayHow = "run 'make setup' as root, or apt-get install -y --no-install-recommends prometheus-pushgateway (its service is not needed)"
 
 var pushgatewayVersion = sync.OnceValues(func() (string, error) {
