@@ -12,6 +12,7 @@ import (
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/reports/metrics"
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/schedule"
@@ -77,6 +78,7 @@ func (d *daemon) audit(ctx context.Context, name string) {
 		fs = append(fs, tr.Findings...)
 	}
 	d.m.ObserveAudit(name, fs, time.Since(start))
+	d.observeNewestSnapshot(ctx, t)
 	for _, f := range fs {
 		if f.Status == checks.Error {
 			d.m.AuditError(name, f.Check)
@@ -90,6 +92,20 @@ func (d *daemon) audit(ctx context.Context, name string) {
 	if err := d.notifyAudit(ctx, cfg, name, fs); err != nil {
 		d.log.Warn("could not send the audit's notifications", "target", name, "error", err)
 	}
+}
+
+// observeNewestSnapshot exports the newest snapshot's freeze time and recovery point (snapshots
+// are taken by 'firedrill snapshot', a CronJob or cron; serve only reads them).
+func (d *daemon) observeNewestSnapshot(ctx context.Context, t *policy.Target) {
+	st, err := store(newClients(), t)
+	if err != nil {
+		return
+	}
+	snaps, err := st.List(ctx)
+	if err != nil || len(snaps) == 0 {
+		return
+	}
+	d.m.ObserveSnapshot(&reports.SnapshotResult{Target: t.Name, Status: reports.SnapshotStatusComplete, Snapshot: &snaps[0]})
 }
 
 // drill drills one target with the same runner as 'firedrill drill', its result recorded in
@@ -111,34 +127,4 @@ func (d *daemon) drill(ctx context.Context, name string) {
 	case len(b.Results) == 1:
 		d.log.Info("drill finished", "target", name, "status", b.Results[0].Status, "id", b.Results[0].ID)
 	}
-}
-
-// ready is /readyz: the configuration is loaded and every target was audited once.
-func (d *daemon) ready() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, t := range d.cfg.Targets {
-		if !d.firstAudit[t.Name] {
-			return false
-		}
-	}
-	return true
-}
-
-// reload reads the configuration file again; a bad one keeps the running configuration and
-// is reported (log, status page, /api/v1/status).
-func (d *daemon) reload(ctx context.Context) {
-	cfg, err := policy.Load(d.file)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err != nil {
-		d.reloadErr = err.Error()
-		d.log.Error("configuration reload failed: the previous configuration keeps running", "file", d.file, "error", err)
-		return
-	}
-	d.cfg, d.loadedAt, d.reloadErr = cfg, time.Now(), ""
-	d.m.SetTargets(metricTargets(cfg))
-	d.sched.SetConcurrency(cfg.Serve.Concurrency)
-	d.sched.Set(d.jobs(ctx, cfg))
-	d.log.Info("configuration reloaded", "file", d.file, "targets", len(cfg.Targets))
 }
