@@ -38,7 +38,7 @@ func (c *clients) Kube(subject, kubeconfig string) (*snaprun.KubeClients, error)
 		return nil, fmt.Errorf("%w: while loading the Kubernetes configuration for %s (set snapshot.csi.kubeconfig, $KUBECONFIG, or run in a pod): %w", take.ErrUnreachable, subject, err)
 	}
 	rc.UserAgent = "firedrill"
-	k := &snaprun.KubeClients{}
+	k := &snaprun.KubeClients{Rest: rc}
 	if k.Snapshots, err = snapshotclient.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("while building the Kubernetes snapshot client: %w", err)
 	}

@@ -11,12 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/restore/drill"
 	kuberuntime "github.com/firedrill/firedrill/restore/runtime/kubernetes"
-	"github.com/firedrill/firedrill/restore/snapshot/take"
 	"github.com/firedrill/firedrill/restore/source/volumesnapshot"
 )
 
@@ -57,14 +55,8 @@ func (w *wiring) kubeClients(t *policy.Target) (kuberuntime.Clients, error) {
 	if err != nil {
 		return kuberuntime.Clients{}, err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return kuberuntime.Clients{}, fmt.Errorf("%w: while loading the Kubernetes configuration for target %s: %w", take.ErrUnreachable, t.Name, err)
-	}
 	inCluster := path == "" && os.Getenv("KUBECONFIG") == "" && os.Getenv("KUBERNETES_SERVICE_HOST") != ""
-	return kuberuntime.Clients{Core: k.Core, Snapshots: k.Snapshots.SnapshotV1(), Rest: rc, InCluster: inCluster}, nil
+	return kuberuntime.Clients{Core: k.Core, Snapshots: k.Snapshots.SnapshotV1(), Rest: k.Rest, InCluster: inCluster}, nil
 }
 
 func (w *wiring) volumeSnapshots(t *policy.Target) (drill.Source, error) {

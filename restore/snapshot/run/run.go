@@ -9,6 +9,7 @@ import (
 
 	snapshotclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -28,6 +29,8 @@ type Factory interface {
 type KubeClients struct {
 	Snapshots snapshotclient.Interface
 	Core      kubernetes.Interface
+	// Rest is the configuration they were built from (port-forwarding dials with it).
+	Rest *rest.Config
 }
 
 // Sink is where snapshot outcomes go as they are known: one call per target, or one per group.
