@@ -25,6 +25,7 @@ PACKAGES=(
 	"util-linux|/usr/sbin/runuser|util-linux"
 	"chromium (status page tests)|/usr/bin/chromium|chromium"
 	"fonts-dejavu-core (chromium's screenshots)|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf|fonts-dejavu-core"
+	"poppler-utils (pdftotext and pdfinfo read the report's PDF)|/usr/bin/pdftotext|poppler-utils"
 )
 
 want=()
