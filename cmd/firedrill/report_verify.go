@@ -34,7 +34,7 @@ subject digest cannot be told from the original; give the public key to rule tha
 
 ` + exitCodesHelp,
 		Example: `  firedrill report verify --history /var/lib/firedrill/evidence --key firedrill-evidence.pub`,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runReportVerify(cmd, g, o) },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runReportVerify(cmd, g, o) },
 	}
 	cmd.Flags().StringVar(&o.history, "history", "", "evidence directory (<dir>/<target>/<seq>-<kind>-<id>.json)")
 	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "trusted public key (PEM); repeat for several")

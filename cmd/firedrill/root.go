@@ -86,6 +86,7 @@ firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill dril
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default: warn; logs go to stderr, as JSON when stderr is not a terminal)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetHelpCommand(&cobra.Command{Hidden: true})
+	root.AddCommand(newKeygenCmd(g))
 	root.AddCommand(newVersionCmd(g), newSnapshotCmd(g), newSnapshotsCmd(g), newDrillCmd(g), newDemoCmd(g), newAuditCmd(g), newGCCmd(g), newServeCmd(g))
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
