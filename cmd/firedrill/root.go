@@ -87,7 +87,7 @@ firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill dril
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetHelpCommand(&cobra.Command{Hidden: true})
 	root.AddCommand(newKeygenCmd(g))
-	root.AddCommand(newVersionCmd(g), newSnapshotCmd(g), newSnapshotsCmd(g), newDrillCmd(g), newDemoCmd(g), newAuditCmd(g), newGCCmd(g), newServeCmd(g))
+	root.AddCommand(newVersionCmd(g), newSnapshotCmd(g), newSnapshotsCmd(g), newDrillCmd(g), newDemoCmd(g), newAuditCmd(g), newGCCmd(g), newServeCmd(g), newReportCmd(g), newHistoryCmd(g))
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
 	}

@@ -230,9 +230,40 @@ func TestTable(t *testing.T) {
 	if err := Table(&b, yearReport(t, nil)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"12/12", "92%", "2026-07-"} {
+	for _, want := range []string{"12/12", "92%", "2026-07"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	for _, c := range []struct {
+		values  []float64
+		ceiling float64
+		want    string
+	}{
+		{[]float64{1, 2, 3, 4, 5, 6, 7, 8}, 0, "▁▂▃▄▅▆▇█"},
+		{[]float64{100, 200}, 800, "▁▂"},
+		{[]float64{0, 10}, 0, " █"},
+		{nil, 10, ""},
+	} {
+		if got := Sparkline(c.values, c.ceiling); got != c.want {
+			t.Errorf("Sparkline(%v, %v) = %q, want %q", c.values, c.ceiling, got, c.want)
+		}
+	}
+}
+
+func TestHistoryFromEvidence(t *testing.T) {
+	es := FromEvidence(syntheticYear())
+	if len(es) != 12 || es[2].Status != "fail" || es[0].RTOTargetSeconds != 3600 || es[0].Source != "evidence" {
+		t.Fatalf("entries = %+v", es)
+	}
+	var b bytes.Buffer
+	if err := WriteHistory(&b, [][]HistoryEntry{es}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "orders RTO trend, oldest to newest: ▂▂▂▂▂▂▂▂▂▂▃▃") {
+		t.Errorf("history:\n%s", b.String())
 	}
 }

@@ -20,7 +20,7 @@ func Table(w io.Writer, r *Report) error {
 		}
 		rows = append(rows, []string{t.Name, fmt.Sprintf("%d/%d", s.DrillsPerformed, s.DrillsRequired), percent(s.PassRate),
 			human(s.WorstRTOSeconds) + " / " + human(s.MedianRTOSeconds), fmt.Sprintf("%d (longest %s)", s.RPOBreaches, human(s.LongestRPOBreachSeconds)),
-			fmt.Sprint(s.WALIncidents), cp, fmt.Sprint(s.OpenExceptions), noneOr(missedWindows(t))})
+			fmt.Sprint(s.WALIncidents), cp, fmt.Sprint(s.OpenExceptions), fmt.Sprintf("%d (months: %s)", s.MissedWindows, noneOr(t.MonthsWithoutDrill))})
 	}
 	if err := render.Fit(w, cols, rows); err != nil {
 		return fmt.Errorf("while writing the report table: %w", err)
