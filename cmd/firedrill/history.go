@@ -17,8 +17,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Use:   "history",
 		Short: "List past drills with their outcome, RTO against the objective, and the trend",
 		Long: `history lists every target's past drills (or --target's), oldest first: when each ran, its
-outcome, the RTO achieved against the objective, and a sparkline of the RTO over time scaled
-to the objective (a bar at full height reached it).
+outcome, the RTO achieved against the objective, and a sparkline of the RTO over time (scaled
+to the slowest drill, whose RTO is printed beside it with the objective).
 
 Drills are read from the evidence records under history.dir; a target with none is read from
 the drill results kept there by earlier versions (the "from" at the end of its line says which).

@@ -84,10 +84,8 @@ func runReport(cmd *cobra.Command, g *globals, o reportOptions) error {
 		}
 	}
 	ctx := cmd.Context()
-	store := evidence.NewDirStore(cfg.History.Dir, nil)
-	records := map[string][]compliance.Stored{}
-	verify := &compliance.VerifyReport{}
-	var policies []compliance.TargetPolicy
+	store, records := evidence.NewDirStore(cfg.History.Dir, nil), map[string][]compliance.Stored{}
+	verify, policies := &compliance.VerifyReport{}, []compliance.TargetPolicy{}
 	for _, t := range targets {
 		policies = append(policies, targetPolicy(t))
 		if records[t.Name], err = store.List(ctx, t.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {

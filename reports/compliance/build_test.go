@@ -263,7 +263,7 @@ func TestHistoryFromEvidence(t *testing.T) {
 	if err := WriteHistory(&b, [][]HistoryEntry{es}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "orders RTO trend, oldest to newest: ▂▂▂▂▂▂▂▂▂▂▃▃") {
+	if !strings.Contains(b.String(), "orders RTO trend, oldest to newest: ▆▆▆▆▆▇▇▇████  (slowest 16m, objective 1h") {
 		t.Errorf("history:\n%s", b.String())
 	}
 }

@@ -105,8 +105,9 @@ func WriteHistory(w io.Writer, byTarget [][]HistoryEntry) error {
 				passed++
 			}
 		}
-		fmt.Fprintf(w, "%s RTO trend, oldest to newest: %s  (objective %s; %d of %d drills passed; from %s)\n",
-			es[0].Target, Sparkline(rtos, target), objective(target), passed, len(es), es[0].Source)
+		// The trend is scaled to the slowest drill, so that it shows; the figures give the scale.
+		fmt.Fprintf(w, "%s RTO trend, oldest to newest: %s  (slowest %s, objective %s; %d of %d drills passed; from %s)\n",
+			es[0].Target, Sparkline(rtos, 0), human(slices.Max(rtos)), objective(target), passed, len(es), es[0].Source)
 	}
 	return nil
 }
