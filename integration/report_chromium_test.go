@@ -34,7 +34,7 @@ func reportYear(t *testing.T) (cfg, pub string) {
 		t.Fatal(err)
 	}
 	hist := filepath.Join(base, "history")
-	store := evidence.NewDirStore(hist, signer)
+	store := evidence.NewDirStore(filepath.Join(hist, ".evidence"), signer) // history.evidenceDir's default
 	add := func(rec evidence.Record) {
 		rec.Objectives = evidence.Objectives{RPOSeconds: 86400, RTOSeconds: 3600, DrillEverySeconds: 31 * 86400}
 		rec.ToolVersion = "integration"

@@ -119,6 +119,9 @@ func applyDefaults(c *Config) {
 	if c.History.Dir == "" {
 		c.History.Dir = DefaultHistoryDir()
 	}
+	if c.History.EvidenceDir == "" {
+		c.History.EvidenceDir = EvidenceDirDefault(c.History.Dir)
+	}
 	defer applyServeDefaults(c)
 	for i := range c.Targets {
 		t := &c.Targets[i]

@@ -411,11 +411,18 @@ func resolvePaths(c *Config, base string) {
 		}
 	}
 	abs(&c.History.Dir)
+	abs(&c.History.EvidenceDir)
+	abs(&c.History.SigningKey)
+	abs(&c.Serve.TokenFile)
+	abs(&c.Serve.TLS.CertFile)
+	abs(&c.Serve.TLS.KeyFile)
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		abs(&t.Snapshot.Local.DataDir)
 		abs(&t.Snapshot.Local.Repository)
 		abs(&t.Restore.Local.BinDir)
 		abs(&t.Restore.Local.ScratchDir)
+		abs(&t.Restore.Kubernetes.Kubeconfig)
+		abs(&t.Snapshot.CSI.Kubeconfig)
 	}
 }

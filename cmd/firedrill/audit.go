@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -60,11 +61,19 @@ timeout) and evidence (the numbers compared). Fields are only ever added.
 			if err != nil {
 				return err
 			}
+			started := time.Now()
 			rep := runAudit(cmd.Context(), cfg, targets, log)
+			var recErr error
+			for _, tr := range rep.Targets {
+				recErr = errors.Join(recErr, recordAudit(cmd.Context(), cfg, tr.Target, started, tr.Findings))
+			}
 			if err := printAudit(g, f, rep); err != nil {
 				return err
 			}
-			return auditErr(rep)
+			if err := auditErr(rep); err != nil || recErr == nil {
+				return err // a proven failure outranks evidence that could not be recorded
+			}
+			return recErr
 		},
 	}
 	cmd.Flags().StringVarP(&target, "target", "t", "", "target to audit (default: every target)")

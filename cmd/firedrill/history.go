@@ -20,7 +20,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 outcome, the RTO achieved against the objective, and a sparkline of the RTO over time (scaled
 to the slowest drill, whose RTO is printed beside it with the objective).
 
-Drills are read from the evidence records under history.dir; a target with none is read from
+Drills are read from the evidence records under history.evidenceDir; a target with none is read from
 the drill results kept there by earlier versions (the "from" at the end of its line says which).
 
 ` + exitCodesHelp,
@@ -42,7 +42,7 @@ func runHistory(cmd *cobra.Command, g *globals, target string) error {
 		return err
 	}
 	ctx := cmd.Context()
-	store, old := evidence.NewDirStore(cfg.History.Dir, nil), history.New(cfg.History.Dir)
+	store, old := evidence.NewDirStore(cfg.History.EvidenceDir, nil), history.New(cfg.History.Dir)
 	var byTarget [][]compliance.HistoryEntry
 	all := []compliance.HistoryEntry{}
 	for _, t := range targets {

@@ -14,7 +14,7 @@ import (
 // and the status page read), and serve.pushgateway when set (a drill in a Kubernetes Job is
 // seen by Prometheus without serve).
 func cliDrillSink(cfg *policy.Config) drill.Sink {
-	s := sinks{history.New(cfg.History.Dir)}
+	s := sinks{history.New(cfg.History.Dir), evidenceSink{cfg}}
 	if cfg.Serve.Pushgateway != "" {
 		s = append(s, pushSink{cfg: cfg})
 	}

@@ -27,7 +27,7 @@ func newReportCmd(g *globals) *cobra.Command {
 		Use:   "report",
 		Short: "Write the period report an auditor asks for, from the evidence records",
 		Long: `report builds the report of a period (--from and --to are whole days, UTC, both included)
-from the evidence records under history.dir: per target the objectives, drills performed
+from the evidence records under history.evidenceDir: per target the objectives, drills performed
 against those required (one per drillEvery), windows and months without a drill, pass rate,
 worst and median RTO, RPO breaches, WAL archiving incidents, the 3-2-1 status over time and
 open exceptions; every drill with a link to its record; failures with their findings and the
@@ -84,7 +84,7 @@ func runReport(cmd *cobra.Command, g *globals, o reportOptions) error {
 		}
 	}
 	ctx := cmd.Context()
-	store, records := evidence.NewDirStore(cfg.History.Dir, nil), map[string][]compliance.Stored{}
+	store, records := evidence.NewDirStore(cfg.History.EvidenceDir, nil), map[string][]compliance.Stored{}
 	verify, policies := &compliance.VerifyReport{}, []compliance.TargetPolicy{}
 	for _, t := range targets {
 		policies = append(policies, targetPolicy(t))

@@ -78,6 +78,9 @@ func (d *daemon) audit(ctx context.Context, name string) {
 		fs = append(fs, tr.Findings...)
 	}
 	d.m.ObserveAudit(name, fs, time.Since(start))
+	if err := recordAudit(ctx, cfg, name, start, fs); err != nil {
+		d.log.Error("the audit's evidence could not be recorded", "target", name, "error", err)
+	}
 	d.observeNewestSnapshot(ctx, t)
 	for _, f := range fs {
 		if f.Status == checks.Error {

@@ -52,4 +52,3 @@ func (d *daemon) jobs(ctx context.Context, cfg *policy.Config) []schedule.Job {
 	}
 	return jobs
 }
-

@@ -74,7 +74,7 @@ func (s outcomeSink) RecordDrill(_ context.Context, r *reports.DrillResult) erro
 // drillSinks are where serve's drill results go: the history first (what the status page and
 // drill-recency read), the metrics, the notifications.
 func (d *daemon) drillSinks(cfg *policy.Config) drill.Sink {
-	s := sinks{history.New(cfg.History.Dir), metricsSink{d.m}, outcomeSink{d}}
+	s := sinks{history.New(cfg.History.Dir), evidenceSink{cfg}, metricsSink{d.m}, outcomeSink{d}}
 	return append(s, d.notifiers(cfg)...)
 }
 

@@ -79,7 +79,7 @@ exit code is the worst outcome.
 				}
 				o.Targets = snapTargets(targets)
 			}
-			res, err := snaprun.Run(cmd.Context(), newClients(), nil, o)
+			res, err := snaprun.Run(cmd.Context(), newClients(), snapshotEvidence{cfg, time.Now()}, o)
 			switch {
 			case res.Group != nil && f == render.FormatJSON:
 				return errors.Join(err, render.JSON(g.stdout, res.Group))

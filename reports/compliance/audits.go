@@ -3,7 +3,6 @@ package compliance
 import (
 	"encoding/json"
 
-	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports/evidence"
 )
@@ -87,9 +86,9 @@ func statusOf(s string) checks.Status {
 // audits fills in what the target's audit records show: RPO breaches, WAL archiving incidents,
 // the 3-2-1 status over time, and the backup age (and size, without snapshot records) series.
 func audits(t *TargetReport, rs []Stored) {
-	age := checkResults(rs, policy.CheckBackupAge)
+	age := checkResults(rs, checkBackupAge)
 	t.RPOBreaches = episodes(age, func(s checks.Status) bool { return s == checks.Fail })
-	t.WALIncidents = episodes(checkResults(rs, policy.CheckWALArchiving), func(s checks.Status) bool {
+	t.WALIncidents = episodes(checkResults(rs, checkWALArchiving), func(s checks.Status) bool {
 		return s == checks.Fail || s == checks.Warn
 	})
 	for _, a := range age {
@@ -98,13 +97,13 @@ func audits(t *TargetReport, rs []Stored) {
 		}
 	}
 	if len(t.Charts.BackupSizeBytes) == 0 {
-		for _, a := range checkResults(rs, policy.CheckBackupSize) {
+		for _, a := range checkResults(rs, checkBackupSize) {
 			if v, ok := maxSourceValue(a.ev, "newestBytes"); ok {
 				t.Charts.BackupSizeBytes = append(t.Charts.BackupSizeBytes, Point{At: a.s.Record.StartedAt.UTC(), Value: v, Status: a.status.String()})
 			}
 		}
 	}
-	for _, a := range checkResults(rs, policy.CheckCopies) {
+	for _, a := range checkResults(rs, checkCopies) {
 		at := a.s.Record.StartedAt.UTC()
 		n := len(t.Copies)
 		if n > 0 && t.Copies[n-1].Status == a.status.String() {
@@ -140,3 +139,12 @@ func maxSourceValue(fs []checks.Finding, key string) (float64, bool) {
 	}
 	return best, found
 }
+
+// The audit's check names (audit/policy.AuditChecks, spelled out here because reports never
+// imports audit: reports/deps_test.go).
+const (
+	checkBackupAge    = "backup-age"
+	checkWALArchiving = "wal-archiving"
+	checkBackupSize   = "backup-size"
+	checkCopies       = "copies-3-2-1"
+)

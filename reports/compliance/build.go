@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports/evidence"
 )
@@ -176,7 +175,7 @@ func objectives(p TargetPolicy, rs []Stored) Objectives {
 		}
 	}
 	if o.DrillEverySeconds == 0 {
-		o.DrillEverySeconds = policy.DefaultDrillEvery.Seconds()
+		o.DrillEverySeconds = DefaultDrillEvery.Seconds()
 	}
 	return o
 }
@@ -339,3 +338,7 @@ func summarise(t *TargetReport) {
 func seconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
+
+// DefaultDrillEvery is objectives.drillEvery's default (audit/policy.DefaultDrillEvery: a test
+// in audit/policy keeps the two equal).
+const DefaultDrillEvery = 31 * 24 * time.Hour
