@@ -165,3 +165,47 @@ func httpGetStatus(url string) (int, string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
+
+// SIGTERM while a scheduled drill runs: with no grace left the drill is interrupted, cleans up
+// (no scratch copy, no server), is recorded as interrupted, and serve exits 0.
+func TestServeShutdownInterruptsDrillCleanly(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{PgbenchScale: 5, Archive: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	tg, cfg := serveConfig(t, pg, "serve: {jitter: 0s, shutdownGrace: 0s}\n")
+	snapshotID(t, ctx, cfg)
+	port := harness.FreePort(t)
+	cmd := exec.CommandContext(ctx, binary, "serve", "--config", cfg, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// The drill has started once its scratch directory exists.
+	waitUntil(t, "the scheduled drill's scratch directory", 2*time.Minute, func() bool { return len(leftovers(t, tg.scratch)) > 0 })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("serve after SIGTERM during a drill: %v\n%s", err, stderr.String())
+	}
+	if left := leftovers(t, tg.scratch); len(left) != 0 {
+		t.Errorf("scratch left behind: %v", left)
+	}
+	if procs := processesUnder(tg.scratch); len(procs) != 0 {
+		t.Errorf("processes left running: %v", procs)
+	}
+	entries, _ := os.ReadDir(filepath.Join(tg.history, "orders"))
+	var interrupted bool
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(tg.history, "orders", e.Name()))
+		var r struct {
+			Interrupted bool `json:"interrupted"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.Interrupted {
+			interrupted = true
+		}
+	}
+	if !interrupted {
+		t.Errorf("no interrupted drill in the history (%d entries)\n%s", len(entries), stderr.String())
+	}
+}
