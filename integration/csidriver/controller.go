@@ -79,7 +79,10 @@ func (d *Driver) capacityFor(r *csi.CapacityRange, minimum int64) (int64, error)
 		return 0, status.Errorf(codes.OutOfRange, "required bytes %d exceed the maximum volume size %d", req, d.opts.MaxCapacity)
 	}
 	capacity := req
-	if capacity == 0 {
+	switch {
+	case capacity == 0 && minimum > 0:
+		capacity = minimum // a restore or clone without a size is as large as its source
+	case capacity == 0:
 		capacity = DefaultCapacity
 		if lim > 0 && lim < capacity {
 			capacity = lim

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,7 +57,7 @@ func copyTree(src, dst string) error {
 }
 
 func keepMetadata(target string, info fs.FileInfo) error {
-	st, ok := info.Sys().(*unix.Stat_t)
+	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
