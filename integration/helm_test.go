@@ -659,3 +659,49 @@ func TestHelmChartMonitoring(t *testing.T) {
 		}
 	}
 }
+
+// The chart's README documents every value, and the image runs as the uid the chart sets. The
+// image itself is not built here: no registry is reachable for its base images.
+func TestHelmChartREADMEAndImage(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals map[string]any
+	if err := yaml.Unmarshal(b, &vals); err != nil {
+		t.Fatal(err)
+	}
+	// Maps whose keys are the user's (targets, variables) are documented as one value.
+	opaque := map[string]bool{"config": true, "secretEnv": true, "drills": true, "resources": true}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			key := prefix + k
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && !opaque[key] {
+				walk(key+".", sub)
+				continue
+			}
+			if !bytes.Contains(readme, []byte("`"+key+"`")) && !bytes.Contains(readme, []byte("`"+key+"` /")) && !bytes.Contains(readme, []byte("/ `"+key+"`")) {
+				t.Errorf("values.yaml's %s is not in the README's values table", key)
+			}
+		}
+	}
+	walk("", vals)
+
+	docker, err := os.ReadFile(filepath.Join("..", "deploy", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"USER 65532:65532", "-trimpath", "./cmd/firedrill", "FROM debian:${DEBIAN_RELEASE}-slim", "postgresql-client-15", "postgresql-15"} {
+		if !bytes.Contains(docker, []byte(want)) {
+			t.Errorf("deploy/Dockerfile lacks %q", want)
+		}
+	}
+	if uid, ok := vals["runAsUser"].(float64); !ok || uid != 65532 {
+		t.Errorf("values runAsUser %v, the image's user is 65532", vals["runAsUser"])
+	}
+}
