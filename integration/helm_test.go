@@ -341,7 +341,7 @@ func podTemplates(t *testing.T, objs []helmObject) map[string]corev1.PodTemplate
 // the label the throwaways' NetworkPolicies admit, the downward-API environment, and secrets
 // only by reference.
 func TestHelmChartPodSecurity(t *testing.T) {
-	for _, tc := range []struct{ name, vals string }{{"defaults", ""}, {"full", fullValues}} {
+	for _, tc := range []struct{ name, vals string }{{"defaults and one target", "config: {targets: [{name: orders}]}"}, {"full", fullValues}} {
 		t.Run(tc.name, func(t *testing.T) {
 			pods := podTemplates(t, mustRender(t, helmValues(t, tc.vals)))
 			if len(pods) == 0 {
@@ -380,7 +380,7 @@ func TestHelmChartPodSecurity(t *testing.T) {
 							t.Errorf("%s: env %s not from the downward API's %s: %+v", name, v, path, e)
 						}
 					}
-					if tc.vals != "" {
+					if tc.vals == fullValues {
 						for v, secret := range map[string]string{"ORDERS_DSN": "orders-db", "USERS_DSN": "users-db", "FIREDRILL_TOKEN": "firedrill-token"} {
 							e := env[v]
 							if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret {
