@@ -126,15 +126,16 @@ config:
   targets:
     - name: orders
       connection: {dsnEnv: ORDERS_DSN}
-      snapshot: {driver: csi, csi: {namespace: shop, pvc: orders-data}}
+      snapshot: {driver: csi, csi: {namespace: shop, pvc: orders-data, className: csi-snapclass}}
       restore: {runtime: kubernetes, kubernetes: {namespace: drills-scratch}}
       objectives: {rto: 30m}
     - name: users
       connection: {dsnEnv: USERS_DSN}
-      snapshot: {driver: csi, csi: {namespace: accounts, pvc: users-data}}
+      snapshot: {driver: csi, csi: {namespace: accounts, pvc: users-data, className: csi-snapclass}}
       restore: {runtime: kubernetes, kubernetes: {namespace: drills-scratch}}
     - name: audit-only
       connection: {dsnEnv: ORDERS_DSN}
+      snapshot: {local: {dataDir: /var/lib/postgresql/15/main, repository: /var/lib/firedrill/snapshots}}
       schedule: "@monthly"
 drills:
   orders: {schedule: "45 3 * * *", activeDeadlineSeconds: 3600}
