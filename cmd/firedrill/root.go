@@ -67,7 +67,9 @@ proves from inside that it sees nothing of it; 'firedrill drill --help' says how
 RTO, and keeps the evidence.
 
 Start with 'firedrill demo' (needs only local PostgreSQL server binaries), then write a
-firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill drill'.
+firedrill.yaml (see the README) and run 'firedrill snapshot' and 'firedrill drill';
+'firedrill serve' does it continuously with metrics and alerts, and 'firedrill report' writes
+the signed evidence up as the period report an auditor asks for.
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,
