@@ -179,7 +179,7 @@ func (l *localRuntime) Start(ctx context.Context, s StartSpec) (Throwaway, error
 	p, err := local.Start(ctx, local.Options{
 		BinDir: binDir, DataDir: s.DataDir, ScratchDir: s.ScratchDir, RunAs: runAs,
 		Listen: l.o.Listen, IsolateNetwork: l.o.IsolateNetwork, Superuser: s.Superuser,
-		Files: s.Files, Tablespaces: s.Tablespaces, EngineVersion: s.EngineVersion,
+		Files: s.Files, Tablespaces: s.Tablespaces, Clean: s.Copy != nil && s.Copy.Clean, EngineVersion: s.EngineVersion,
 		Keep: s.Keep, UserFrom: l.userFrom, ProductionPaths: s.ProductionPaths,
 	})
 	if err != nil {

@@ -43,6 +43,9 @@ type Copy struct {
 	Major string
 	// Files are the engine's files from backup time (backup_label, tablespace_map).
 	Files map[string][]byte
+	// Clean is a cleanly shut down cluster (one a logical dump was restored into): it has no
+	// backup_label and starts as is.
+	Clean bool
 	// Tablespaces maps a tablespace OID to its restored location (local copies).
 	Tablespaces map[string]string
 	// Findings are what materialising proved or disproved (the manifest's SHA-256s).

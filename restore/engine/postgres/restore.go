@@ -25,6 +25,9 @@ type RestoreOptions struct {
 	// Tablespaces maps a tablespace OID to where its restored copy lives. tablespace_map is
 	// rewritten to point there: the original paths are production's.
 	Tablespaces map[string]string
+	// Clean is a cleanly shut down cluster (a logical dump restored into a fresh one): it has
+	// no backup_label and needs none, and starts as is.
+	Clean bool
 }
 
 // throwawaySettings is the whole configuration of a throwaway server. The snapshot's own
@@ -112,11 +115,13 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 func PrepareRestore(ctx context.Context, o RestoreOptions) error {
 	d := o.DataDir
 	label, ok := o.Files[BackupLabelFile]
-	if !ok {
+	switch {
+	case ok:
+		if err := os.WriteFile(filepath.Join(d, BackupLabelFile), label, 0o600); err != nil {
+			return fmt.Errorf("while writing back backup_label: %w", err)
+		}
+	case !o.Clean:
 		return fmt.Errorf("while preparing %s: the snapshot has no backup_label", d)
-	}
-	if err := os.WriteFile(filepath.Join(d, BackupLabelFile), label, 0o600); err != nil {
-		return fmt.Errorf("while writing back backup_label: %w", err)
 	}
 	if m, ok := o.Files[TablespaceMapFile]; ok && len(bytes.TrimSpace(m)) > 0 {
 		remapped, err := RemapTablespaceMap(m, o.Tablespaces)

@@ -170,9 +170,12 @@ func TestPrepareRestoreBeforePgControl(t *testing.T) {
 	tests := []struct {
 		name    string
 		files   map[string][]byte
+		clean   bool
 		wantErr string
 	}{
 		{name: "no backup_label", files: map[string][]byte{}, wantErr: "the snapshot has no backup_label"},
+		// A cluster a dump was restored into was shut down cleanly: no label, none needed.
+		{name: "clean without backup_label", files: map[string][]byte{}, clean: true, wantErr: "pg_controldata"},
 		{name: "malformed tablespace_map", files: map[string][]byte{BackupLabelFile: []byte(pg15Label), TablespaceMapFile: []byte("16384\n")}, wantErr: "malformed line"},
 		{name: "unknown tablespace", files: map[string][]byte{BackupLabelFile: []byte(pg15Label), TablespaceMapFile: []byte("16384 /srv/a\n")}, wantErr: "tablespace 16384 has no restored copy"},
 		{name: "then pg_controldata", files: map[string][]byte{BackupLabelFile: []byte(pg15Label)}, wantErr: "pg_controldata"},
@@ -185,9 +188,15 @@ func TestPrepareRestoreBeforePgControl(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := PrepareRestore(context.Background(), RestoreOptions{BinDir: noBin, DataDir: dir, Files: tt.files})
+			err := PrepareRestore(context.Background(), RestoreOptions{BinDir: noBin, DataDir: dir, Files: tt.files, Clean: tt.clean})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("PrepareRestore error %v, want one containing %q", err, tt.wantErr)
+			}
+			if tt.clean {
+				if _, err := os.Stat(filepath.Join(dir, BackupLabelFile)); !os.IsNotExist(err) {
+					t.Errorf("a clean cluster got a backup_label (%v)", err)
+				}
+				return
 			}
 			if tt.name != "then pg_controldata" {
 				return

@@ -42,8 +42,10 @@ type Options struct {
 	// Superuser is the role to connect as (the snapshot's bootstrap superuser).
 	Superuser string
 	// Files and Tablespaces are handed to postgres.PrepareRestore.
-	Files         map[string][]byte
-	Tablespaces   map[string]string
+	Files       map[string][]byte
+	Tablespaces map[string]string
+	// Clean is a cleanly shut down cluster with no backup_label (postgres.RestoreOptions).
+	Clean         bool
 	EngineVersion string
 	// Keep lets the server outlive firedrill (--keep); otherwise it dies with firedrill.
 	Keep bool
@@ -105,7 +107,7 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	p.socketDir = socketDir
 	if err := postgres.PrepareRestore(ctx, postgres.RestoreOptions{
 		BinDir: o.BinDir, DataDir: o.DataDir, SocketDir: socketDir, Port: port, ListenAddresses: listen,
-		Files: o.Files, Tablespaces: o.Tablespaces,
+		Files: o.Files, Tablespaces: o.Tablespaces, Clean: o.Clean,
 	}); err != nil {
 		p.cleanupSocket()
 		return nil, err
