@@ -15,14 +15,18 @@ const (
 	DefaultSnapshotDriver = "local"
 	DefaultSnapshotMode   = "online"
 	DefaultRuntime        = "local"
-	DefaultListen         = "socket"
-	DefaultCopyParallel   = 4
-	DefaultCheckParallel  = 2
-	DefaultDatabase       = "postgres"
-	DefaultRTO            = time.Hour
-	DefaultRPO            = 24 * time.Hour
-	DefaultDrillEvery     = 31 * 24 * time.Hour
-	DefaultStartTimeout   = 30 * time.Minute
+	DefaultSource         = SourceSnapshots
+	// restore.source kind dump: every file of the directory, pg_restore --jobs 2.
+	DefaultDumpPattern   = "*"
+	DefaultDumpJobs      = 2
+	DefaultListen        = "socket"
+	DefaultCopyParallel  = 4
+	DefaultCheckParallel = 2
+	DefaultDatabase      = "postgres"
+	DefaultRTO           = time.Hour
+	DefaultRPO           = 24 * time.Hour
+	DefaultDrillEvery    = 31 * 24 * time.Hour
+	DefaultStartTimeout  = 30 * time.Minute
 	// restore.docker: the image defaults to postgres:<major> of the snapshot (not a constant).
 	DefaultDockerMemory = "2GiB"
 	DefaultDockerCPUs   = 2.0
@@ -135,6 +139,11 @@ func applyDefaults(c *Config) {
 			t.Snapshot.Local.Parallel = DefaultCopyParallel
 		}
 		setStr(&t.Restore.Runtime, DefaultRuntime)
+		setStr(&t.Restore.Source.Kind, DefaultSource)
+		setStr(&t.Restore.Source.Pattern, DefaultDumpPattern)
+		if t.Restore.Source.Jobs == 0 {
+			t.Restore.Source.Jobs = DefaultDumpJobs
+		}
 		setStr(&t.Restore.Local.Listen, DefaultListen)
 		setStr(&t.Restore.Local.ScratchDir, os.TempDir())
 		if t.Restore.Local.IsolateNetwork == nil {

@@ -421,6 +421,7 @@ func resolvePaths(c *Config, base string) {
 		abs(&t.Snapshot.Local.DataDir)
 		abs(&t.Snapshot.Local.Repository)
 		abs(&t.Restore.Local.BinDir)
+		abs(&t.Restore.Source.Dir)
 		abs(&t.Restore.Local.ScratchDir)
 		abs(&t.Restore.Kubernetes.Kubeconfig)
 		abs(&t.Snapshot.CSI.Kubeconfig)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,13 +21,55 @@ import (
 
 // RestoreSpec is targets[].restore: where throwaway copies run.
 type RestoreSpec struct {
-	Runtime string       `yaml:"runtime" json:"runtime"`
-	Local   LocalRuntime `yaml:"local" json:"local"`
+	// Source is where drills get backups from: the target's own snapshots, or dump files.
+	Source  RestoreSource `yaml:"source" json:"source"`
+	Runtime string        `yaml:"runtime" json:"runtime"`
+	Local   LocalRuntime  `yaml:"local" json:"local"`
 	// Docker configures restore.runtime: docker (restore.local.scratchDir and startTimeout
 	// apply to it too).
 	Docker DockerRuntime `yaml:"docker" json:"docker"`
 	// Kubernetes configures restore.runtime: kubernetes (restore.go).
 	Kubernetes KubernetesRuntime `yaml:"kubernetes" json:"kubernetes"`
+}
+
+// RestoreSource is targets[].restore.source: where the target's drills get backups from.
+type RestoreSource struct {
+	// Kind is "snapshots" (the target's own snapshots) or "dump" (pg_dump files in Dir).
+	Kind string `yaml:"kind" json:"kind"`
+	// Dir is the directory holding the dump files (kind dump).
+	Dir string `yaml:"dir" json:"dir,omitempty"`
+	// Pattern is a glob on the files' base names (kind dump); checksum sidecars never match.
+	Pattern string `yaml:"pattern" json:"pattern,omitempty"`
+	// Jobs is pg_restore --jobs for custom and directory dumps.
+	Jobs int `yaml:"jobs" json:"jobs,omitempty"`
+}
+
+// Backup sources this build supports (restore.source.kind).
+const (
+	SourceSnapshots = "snapshots"
+	SourceDump      = "dump"
+)
+
+var supportedSources = []string{SourceSnapshots, SourceDump}
+
+// validateSource checks restore.source's keys (p is restore.source's path).
+func validateSource(p string, s RestoreSource, add addFunc) {
+	oneOf(add, p+".kind", s.Kind, supportedSources)
+	if s.Kind != SourceDump {
+		return
+	}
+	switch fi, err := os.Stat(s.Dir); {
+	case s.Dir == "":
+		add(p+".dir", "required with kind dump: the directory that holds the dump files")
+	case err != nil || !fi.IsDir():
+		add(p+".dir", "%s is not a directory", s.Dir)
+	}
+	if _, err := filepath.Match(s.Pattern, ""); err != nil || strings.Contains(s.Pattern, "/") {
+		add(p+".pattern", "%q is not a glob on file names (such as *.dump)", s.Pattern)
+	}
+	if s.Jobs < 1 || s.Jobs > 64 {
+		add(p+".jobs", "must be between 1 and 64, got %d", s.Jobs)
+	}
 }
 
 // Runtimes this build supports (restore.runtime).
@@ -41,6 +84,7 @@ func validateRestore(p string, t *Target, add addFunc) {
 	if d := r.Local.StartTimeout; d.IsSet() && d.Duration <= 0 {
 		add(p+".restore.local.startTimeout", "must be greater than zero (leave it out for the default)")
 	}
+	validateSource(p+".restore.source", r.Source, add)
 	oneOf(add, p+".restore.runtime", r.Runtime, supportedRuntimes)
 	validateRuntimeDriver(p, t, add)
 	oneOf(add, p+".restore.local.listen", r.Local.Listen, supportedListen)
