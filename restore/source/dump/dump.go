@@ -1,0 +1,240 @@
+package dump
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// Driver is the snapshot driver name a dump's metadata carries.
+const Driver = "dump"
+
+// RestoreName is the finding of the restore itself: every error pg_restore or psql reported.
+const RestoreName = "dump-restore"
+
+// Attribute keys of a dump's metadata.
+const (
+	AttrFormat      = "format"
+	AttrCompression = "compression"
+)
+
+// sidecarSuffix names a dump's checksum file: sha256sum's output for it.
+const sidecarSuffix = ".sha256"
+
+// Source lists and restores the dumps of one target's directory.
+type Source struct {
+	Target string
+	Dir    string
+	// Pattern is a glob on file names; empty: every file.
+	Pattern string
+	// Jobs is pg_restore --jobs for custom and directory dumps.
+	Jobs int
+	// BinDir overrides the PostgreSQL binaries found for the dump's version.
+	BinDir string
+}
+
+// List returns the directory's dumps, newest (by modification time) first.
+func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("while listing dumps in %s: %w", s.Dir, err)
+	}
+	var out []snapshot.Metadata
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !s.matches(e.Name()) {
+			continue
+		}
+		m, err := s.describe(e.Name())
+		if err != nil {
+			continue // not a dump (a stray file or directory): nothing to restore
+		}
+		out = append(out, *m)
+	}
+	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
+		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// Get returns the dump called id (its file name).
+func (s *Source) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
+	if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." || !s.matches(id) {
+		return nil, fmt.Errorf("%w: no dump %q in %s", snapshot.ErrNotFound, id, s.Dir)
+	}
+	m, err := s.describe(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", snapshot.ErrNotFound, err)
+	}
+	return m, nil
+}
+
+func (s *Source) matches(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, sidecarSuffix) {
+		return false
+	}
+	pattern := s.Pattern
+	if pattern == "" {
+		pattern = "*"
+	}
+	ok, _ := filepath.Match(pattern, name)
+	return ok
+}
+
+func (s *Source) describe(name string) (*snapshot.Metadata, error) {
+	path := filepath.Join(s.Dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Detect(path)
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if fi.IsDir() {
+		size = dirSize(path)
+	}
+	attrs := map[string]string{AttrFormat: f.Kind, postgres.AttrSuperuser: "postgres"}
+	if f.Compression != "" {
+		attrs[AttrCompression] = f.Compression
+	}
+	mt := fi.ModTime().UTC()
+	return &snapshot.Metadata{ID: name, Target: s.Target, Engine: "postgres", Mode: "logical", Driver: Driver,
+		TakenAt: mt, FinishedAt: mt, SizeBytes: size, Attributes: attrs, Status: "complete"}, nil
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// Materialize verifies the dump's checksum, restores it into a fresh cluster in the scratch
+// directory and shuts that cluster down cleanly.
+func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
+	path := filepath.Join(s.Dir, req.Snapshot.ID)
+	format, err := Detect(path)
+	if err != nil {
+		return nil, err
+	}
+	req.Status("verifying the checksum of " + req.Snapshot.ID)
+	integrity, err := verify(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	cp := &drill.Copy{Clean: true, Findings: []checks.Finding{integrity}}
+	r := &restorer{src: s, path: path, format: format, scratch: req.ScratchDir, status: req.Status}
+	defer r.cleanup()
+	res, err := r.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp.DataDir, cp.Major = r.dataDir, r.major
+	cp.Findings = append(cp.Findings, res.finding())
+	cp.Notes = append(cp.Notes, res.notes...)
+	return cp, nil
+}
+
+// verify hashes the dump (every file of a directory dump, in name order) and compares a file
+// dump's hash with its .sha256 sidecar when there is one.
+func verify(ctx context.Context, path string) (checks.Finding, error) {
+	h := sha256.New()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return checks.Finding{}, err
+	}
+	var files []string
+	if fi.IsDir() {
+		_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
+		slices.Sort(files)
+	} else {
+		files = []string{path}
+	}
+	var n int64
+	for _, p := range files {
+		if err := ctx.Err(); err != nil {
+			return checks.Finding{}, err
+		}
+		if fi.IsDir() {
+			rel, _ := filepath.Rel(path, p)
+			h.Write([]byte(rel + "\x00"))
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return checks.Finding{}, fmt.Errorf("while hashing dump %s: %w", p, err)
+		}
+		m, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return checks.Finding{}, fmt.Errorf("while hashing dump %s: %w", p, err)
+		}
+		n += m
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	ev := checks.Evidence{"algorithm": "sha256", "sha256": sum, "bytes": n}
+	if fi.IsDir() {
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "read %d files of the directory dump (no checksum to compare: a directory dump has no sidecar)", len(files)), nil
+	}
+	want, err := readSidecar(path + sidecarSuffix)
+	switch {
+	case os.IsNotExist(err):
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "read the whole dump (no %s sidecar to compare its SHA-256 with)", sidecarSuffix), nil
+	case err != nil:
+		return checks.Finding{}, err
+	}
+	ev["sidecar"] = path + sidecarSuffix
+	ev["expected"] = want
+	if !strings.EqualFold(want, sum) {
+		return checks.Failf(drill.SnapshotIntegrityName, ev, "the dump's SHA-256 is %s, but its sidecar says %s: the file changed after it was written", sum, want), nil
+	}
+	return checks.Passf(drill.SnapshotIntegrityName, ev, "the dump's SHA-256 matches its sidecar"), nil
+}
+
+// readSidecar reads the first field of a sha256sum line.
+func readSidecar(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 4096))
+	if sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) > 0 {
+			return fields[0], nil
+		}
+	}
+	return "", fmt.Errorf("while reading checksum sidecar %s: no checksum in it", path)
+}
+
+var _ drill.Source = (*Source)(nil)
