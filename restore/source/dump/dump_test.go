@@ -3,8 +3,8 @@ package dump
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
