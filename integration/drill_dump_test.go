@@ -121,6 +121,13 @@ func TestDrillDumps(t *testing.T) {
         min: {public.pgbench_accounts: 100000, public.pgbench_branches: 1}
 history: {dir: %s}
 `, pg.DSN("postgres"), dumps, scratch, filepath.Join(base, "history"))))
+			if tc.name == "custom" {
+				// 'snapshots' lists a dump target's restorable backups: its dump files.
+				r := runCLI(t, ctx, "snapshots", "--config", cfg, "--output", "json")
+				if r.code != 0 || !strings.Contains(r.stdout, `"id": "orders.dump"`) && !strings.Contains(r.stdout, `"id":"orders.dump"`) {
+					t.Errorf("snapshots exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+				}
+			}
 			r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
 			d := parseDrill(t, r)
 			if r.code != tc.wantCode {

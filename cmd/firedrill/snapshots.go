@@ -43,6 +43,10 @@ backup-integrity while any is there. Snapshots being taken (.partial-*) are not 
 			}
 			t := &targets[0]
 			snaps, err := snaprun.List(cmd.Context(), newClients(), new(snapTarget(t)))
+			list, dir := foreignBackups(t)
+			if list != nil {
+				snaps, err = list(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
@@ -53,6 +57,10 @@ backup-integrity while any is there. Snapshots being taken (.partial-*) are not 
 				where := t.Snapshot.Local.Repository
 				if t.Snapshot.Driver == csi.DriverName {
 					where = "namespace " + t.Snapshot.CSI.Namespace
+				}
+				if list != nil {
+					fmt.Fprintf(g.stdout, "No dumps of %s in %s match restore.source.pattern.\n", t.Name, dir)
+					return nil
 				}
 				fmt.Fprintf(g.stdout, "No snapshots of %s in %s yet: take one with 'firedrill snapshot --target %s'.\n", t.Name, where, t.Name)
 				return nil

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/dump"
 )
 
@@ -15,4 +18,13 @@ func drillSource(t *policy.Target) drill.Source {
 	default:
 		return drill.Repository(repository(t))
 	}
+}
+
+// foreignBackups lists the backups of a target whose drills restore what another tool made
+// (dump files), for 'snapshots'; nil for a target drilled from its own snapshots.
+func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Metadata, error), where string) {
+	if t.Restore.Source.Kind == policy.SourceDump {
+		return drillSource(t).List, t.Restore.Source.Dir
+	}
+	return nil, ""
 }
