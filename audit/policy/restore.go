@@ -85,6 +85,9 @@ func validateRestore(p string, t *Target, add addFunc) {
 		add(p+".restore.local.startTimeout", "must be greater than zero (leave it out for the default)")
 	}
 	validateSource(p+".restore.source", r.Source, add)
+	if r.Source.Kind == SourceDump && r.Runtime != "" && r.Runtime != "local" {
+		add(p+".restore.runtime", "restore.source.kind dump is restored into a fresh local cluster: use restore.runtime: local (got %q)", r.Runtime)
+	}
 	oneOf(add, p+".restore.runtime", r.Runtime, supportedRuntimes)
 	validateRuntimeDriver(p, t, add)
 	oneOf(add, p+".restore.local.listen", r.Local.Listen, supportedListen)

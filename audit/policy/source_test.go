@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/firedrill/firedrill/audit/policy"
@@ -59,5 +60,13 @@ func TestRestoreSource(t *testing.T) {
 	s := cfg.Targets[0].Restore.Source
 	if s.Pattern != policy.DefaultDumpPattern || s.Jobs != policy.DefaultDumpJobs {
 		t.Errorf("defaults: pattern %q jobs %d", s.Pattern, s.Jobs)
+	}
+}
+
+func TestDumpSourceNeedsTheLocalRuntime(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Parse("f.yaml", []byte("targets:\n  - name: orders\n    connection: {dsn: \"host=/tmp dbname=postgres\"}\n    restore:\n      runtime: docker\n      source: {kind: dump, dir: "+dir+"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "restore.runtime: local") {
+		t.Errorf("a dump source on the docker runtime: %v, want an error naming restore.runtime: local", err)
 	}
 }
