@@ -65,7 +65,7 @@ func TestRestoreSource(t *testing.T) {
 
 func TestDumpSourceNeedsTheLocalRuntime(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Parse("f.yaml", []byte("targets:\n  - name: orders\n    connection: {dsn: \"host=/tmp dbname=postgres\"}\n    restore:\n      runtime: docker\n      source: {kind: dump, dir: "+dir+"}\n"))
+	_, err := policy.Parse("f.yaml", []byte("targets:\n  - name: orders\n    connection: {dsn: \"host=/tmp dbname=postgres\"}\n    restore:\n      runtime: docker\n      source: {kind: dump, dir: "+dir+"}\n"))
 	if err == nil || !strings.Contains(err.Error(), "restore.runtime: local") {
 		t.Errorf("a dump source on the docker runtime: %v, want an error naming restore.runtime: local", err)
 	}
