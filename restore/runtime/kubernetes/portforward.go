@@ -48,9 +48,13 @@ func portForward(ctx context.Context, c Clients, namespace, pod string, port int
 		return 0, nil, fmt.Errorf("the port-forward was not ready after 30s")
 	}
 	ports, err := fw.GetPorts()
-	if err != nil || len(ports) == 0 {
+	if err != nil {
 		close(stop)
-		return 0, nil, fmt.Errorf("while reading the forwarded port: %v", err)
+		return 0, nil, fmt.Errorf("while reading the forwarded port: %w", err)
+	}
+	if len(ports) == 0 {
+		close(stop)
+		return 0, nil, fmt.Errorf("the port-forward forwards no port")
 	}
 	return int(ports[0].Local), func() { close(stop) }, nil
 }
