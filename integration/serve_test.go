@@ -112,10 +112,12 @@ func TestServeDaemon(t *testing.T) {
 	if s := st.Targets[0]; s.LastDrill.Status != "pass" || s.NextDrill == nil || !s.NextDrill.After(time.Now()) || len(s.Findings) == 0 {
 		t.Errorf("status of orders: last drill %+v, next drill %v, %d findings", s.LastDrill, s.NextDrill, len(s.Findings))
 	}
-	c, metricsText := get("/metrics")
-	if c != 200 || !strings.Contains(metricsText, `firedrill_drill_success{target="orders"} 1`) {
-		t.Errorf("/metrics %d lacks the drill's success:\n%.2000s", c, metricsText)
-	}
+	var metricsText string
+	waitUntil(t, "the drill's success in /metrics", time.Minute, func() bool {
+		var c int
+		c, metricsText = get("/metrics")
+		return c == 200 && strings.Contains(metricsText, `firedrill_drill_success{target="orders"} 1`)
+	})
 	if out, err := harness.RunPromtool(t, metricsText, "check", "metrics"); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}

@@ -71,10 +71,11 @@ func (s outcomeSink) RecordDrill(_ context.Context, r *reports.DrillResult) erro
 	return nil
 }
 
-// drillSinks are where serve's drill results go: the history first (what the status page and
-// drill-recency read), the metrics, the notifications.
+// drillSinks are where serve's drill results go: the metrics, the history (what the status page
+// and drill-recency read), the evidence chain, the notifications.
 func (d *daemon) drillSinks(cfg *policy.Config) drill.Sink {
-	s := sinks{history.New(cfg.History.Dir), evidenceSink{cfg}, metricsSink{d.m}, outcomeSink{d}}
+	// The metrics first: once the history (what the status API reads) has a drill, /metrics has it too.
+	s := sinks{metricsSink{d.m}, outcomeSink{d}, history.New(cfg.History.Dir), evidenceSink{cfg}}
 	return append(s, d.notifiers(cfg)...)
 }
 
