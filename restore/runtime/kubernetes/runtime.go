@@ -210,46 +210,67 @@ func (t *Pod) WaitReady(ctx context.Context, status func(string)) error {
 	return nil
 }
 
-type podCheck func(*corev1.Pod) (done bool, failure string)
+// podFailure is why a pod will not become ready: cause is postgres.ErrServerExited when the
+// copy itself did not recover (the drill's recovery fails, exit 1), drill.ErrPlatform when
+// the platform could not run the throwaway (exit 3).
+type podFailure struct {
+	cause error
+	msg   string
+}
 
-func scheduled(p *corev1.Pod) (bool, string) {
+type podCheck func(*corev1.Pod) (done bool, failure *podFailure)
+
+func platform(format string, a ...any) *podFailure {
+	return &podFailure{cause: drill.ErrPlatform, msg: fmt.Sprintf(format, a...)}
+}
+
+func damaged(format string, a ...any) *podFailure {
+	return &podFailure{cause: postgres.ErrServerExited, msg: fmt.Sprintf(format, a...)}
+}
+
+func scheduled(p *corev1.Pod) (bool, *podFailure) {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled {
 			if c.Status == corev1.ConditionTrue {
-				return true, ""
+				return true, nil
 			}
 			if c.Reason == corev1.PodReasonUnschedulable {
-				return false, "" // may still be scheduled: reported at the timeout
+				return false, nil // may still be scheduled: reported at the timeout
 			}
 		}
 	}
-	return p.Spec.NodeName != "" && p.Status.Phase != corev1.PodPending, ""
+	return p.Spec.NodeName != "" && p.Status.Phase != corev1.PodPending, nil
 }
 
-func running(p *corev1.Pod) (bool, string) {
+func running(p *corev1.Pod) (bool, *podFailure) {
 	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "InvalidImageName") {
-			return false, fmt.Sprintf("image %s cannot be pulled (%s: %s): set restore.kubernetes.image to an image the cluster can pull", cs.Image, w.Reason, w.Message)
+			return false, platform("image %s cannot be pulled (%s: %s): set restore.kubernetes.image to an image the cluster can pull", cs.Image, w.Reason, w.Message)
 		}
 		if term := cs.State.Terminated; term != nil && term.ExitCode != 0 {
-			return false, fmt.Sprintf("container %s exited with code %d (%s): %s", cs.Name, term.ExitCode, term.Reason, lastLines(term.Message, 15))
+			msg := fmt.Sprintf("container %s exited with code %d (%s): %s", cs.Name, term.ExitCode, term.Reason, lastLines(term.Message, 15))
+			if cs.Name == ServerContainer || (cs.Name == PrepareContainer && term.ExitCode == prepareDamaged) {
+				// The copy itself: the server exited, or its pg_control cannot be read.
+				return false, damaged("%s", msg)
+			}
+			return false, platform("%s", msg)
 		}
 		if w := cs.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
-			return false, fmt.Sprintf("container %s is crash-looping: %s", cs.Name, w.Message)
+			return false, platform("container %s is crash-looping: %s", cs.Name, w.Message)
 		}
 	}
 	switch p.Status.Phase {
 	case corev1.PodFailed:
-		return false, "the pod failed: " + p.Status.Reason + " " + p.Status.Message
+		return false, platform("the pod failed: %s %s", p.Status.Reason, p.Status.Message)
 	case corev1.PodSucceeded:
-		return false, "the server exited"
+		return false, damaged("the server exited")
 	}
-	return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", ""
+	return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
 }
 
 func (t *Pod) waitPhase(ctx context.Context, phase string, timeout time.Duration, status func(string), check podCheck) error {
 	status(fmt.Sprintf("waiting for pod %s/%s to %s", t.p.Namespace, t.p.Name, phase))
-	var failure string
+	var failure *podFailure
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		pod, err := t.get(ctx)
 		if err != nil {
@@ -257,14 +278,10 @@ func (t *Pod) waitPhase(ctx context.Context, phase string, timeout time.Duration
 		}
 		done, f := check(pod)
 		failure = f
-		return done || f != "", nil
+		return done || f != nil, nil
 	})
-	if err == nil && failure != "" {
-		if strings.HasPrefix(failure, "container "+ServerContainer+" ") {
-			// The server itself exited: the copy did not recover (its log says why).
-			return fmt.Errorf("%w: pod %s/%s: %s", postgres.ErrServerExited, t.p.Namespace, t.p.Name, failure)
-		}
-		return fmt.Errorf("%w: phase %s: pod %s/%s: %s", drill.ErrPlatform, phase, t.p.Namespace, t.p.Name, failure)
+	if err == nil && failure != nil {
+		return fmt.Errorf("%w: phase %s: pod %s/%s: %s", failure.cause, phase, t.p.Namespace, t.p.Name, failure.msg)
 	}
 	if err != nil && ctx.Err() == nil && wait.Interrupted(err) {
 		return fmt.Errorf("%w: phase %s: pod %s/%s did not %s within %s (restore.kubernetes.timeouts.%s): %s", drill.ErrPlatform, phase, t.p.Namespace, t.p.Name, phase, timeout, phase, t.why(ctx))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
 // kubelet plays the scheduler and the kubelet: a pod whose name passes match gets status on
@@ -70,6 +71,9 @@ func TestWaitReadyFailures(t *testing.T) {
 		setup  func(t *testing.T, core *kubefake.Clientset, o *Options)
 		want   []string
 		is     func(error) bool
+		// cause is the sentinel the error wraps, when the case says which: drill.ErrPlatform
+		// (exit 3) or postgres.ErrServerExited (the copy did not recover: exit 1).
+		cause error
 	}{
 		{
 			name: "image cannot be pulled",
@@ -89,7 +93,8 @@ func TestWaitReadyFailures(t *testing.T) {
 					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}}}}
 				return s
 			}(),
-			want: []string{"image registry.example/postgres:16.4 cannot be pulled", "ImagePullBackOff", "restore.kubernetes.image"},
+			want:  []string{"image registry.example/postgres:16.4 cannot be pulled", "ImagePullBackOff", "restore.kubernetes.image"},
+			cause: drill.ErrPlatform,
 		},
 		{
 			name: "prepare exits non-zero: its termination message lines",
@@ -99,7 +104,19 @@ func TestWaitReadyFailures(t *testing.T) {
 					ExitCode: 2, Reason: "Error", Message: "firedrill: no PG_VERSION in /var/lib/postgresql/data/pgdata: is restore.kubernetes.subPath right?\ntotal 8\ndrwx------ 2 26 26 4096 lost+found\n"}}}}
 				return s
 			}(),
-			want: []string{"phase start", "container prepare exited with code 2 (Error)", "no PG_VERSION in /var/lib/postgresql/data/pgdata", "lost+found"},
+			want:  []string{"phase start", "container prepare exited with code 2 (Error)", "no PG_VERSION in /var/lib/postgresql/data/pgdata", "lost+found"},
+			cause: drill.ErrPlatform,
+		},
+		{
+			name: "prepare cannot read pg_control: the backup is damaged, not the platform",
+			status: func() *corev1.PodStatus {
+				s := pending.DeepCopy()
+				s.InitContainerStatuses = []corev1.ContainerStatus{{Name: PrepareContainer, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: prepareDamaged, Reason: "Error", Message: "pg_controldata: error: could not read file \"global/pg_control\"\nfiredrill: pg_controldata cannot read the restored copy's pg_control: the backup is damaged\n"}}}}
+				return s
+			}(),
+			want:  []string{"container prepare exited with code 3", "the backup is damaged"},
+			cause: postgres.ErrServerExited,
 		},
 		{
 			name: "server crash-looping",
@@ -193,6 +210,15 @@ func TestWaitReadyFailures(t *testing.T) {
 			}
 			if tt.is != nil && !tt.is(err) {
 				t.Errorf("error %v does not wrap the API error", err)
+			}
+			if tt.cause != nil {
+				other := error(drill.ErrPlatform)
+				if tt.cause == drill.ErrPlatform {
+					other = postgres.ErrServerExited
+				}
+				if !errors.Is(err, tt.cause) || errors.Is(err, other) {
+					t.Errorf("error %v: want it to wrap %v and not %v", err, tt.cause, other)
+				}
 			}
 			if err := th.Remove(); err != nil && tt.is == nil {
 				t.Fatal(err)

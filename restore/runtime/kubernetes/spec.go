@@ -32,7 +32,10 @@ const (
 	ServerContainer  = "postgres"
 	// RoleThrowaway marks the throwaway's pod, ConfigMap and NetworkPolicy.
 	RoleThrowaway = "throwaway"
-	RoleExec      = "exec"
+	// prepareDamaged is the prepare container's exit code when the copy's pg_control cannot be
+	// read: the backup is damaged (a failed recovery, exit 1), not a platform error (exit 3).
+	prepareDamaged = 3
+	RoleExec       = "exec"
 )
 
 // podSpec is what one throwaway pod is built from.
@@ -119,7 +122,7 @@ echo "# Emptied by firedrill: ALTER SYSTEM settings belong to production." > "$D
 : > "$D/pg_ident.conf"
 chmod 0600 "$D/postgresql.conf" "$D/pg_hba.conf" "$D/postgresql.auto.conf" "$D/pg_ident.conf"
 chmod 0700 "$D"
-CD=$(pg_controldata "$D")
+CD=$(pg_controldata "$D") || { echo "firedrill: pg_controldata cannot read the restored copy's pg_control: the backup is damaged" >&2; exit ` + strconv.Itoa(prepareDamaged) + `; }
 atleast() { v=$(printf '%s\n' "$CD" | sed -n "s/^$2: *//p"); if [ -n "$v" ] && [ "$v" -gt "$3" ]; then echo "$1 = $v" >> "$D/postgresql.conf"; else echo "$1 = $3" >> "$D/postgresql.conf"; fi; }
 `)
 	for _, m := range postgres.ControlMinimums {
