@@ -145,7 +145,7 @@ func newID(prefix string) (string, error) {
 // Run serves the driver on endpoint (unix:///path, unix:/path or a plain socket path) until ctx
 // ends, then stops gracefully. A stale socket file from an earlier run is removed first.
 func (d *Driver) Run(ctx context.Context, endpoint string) error {
-	path, err := socketPath(endpoint)
+	path, err := SocketPath(endpoint)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,8 @@ func (d *Driver) Run(ctx context.Context, endpoint string) error {
 	return nil
 }
 
-func socketPath(endpoint string) (string, error) {
+// SocketPath is the file path of a unix:// CSI endpoint.
+func SocketPath(endpoint string) (string, error) {
 	switch {
 	case strings.HasPrefix(endpoint, "unix://"):
 		endpoint = strings.TrimPrefix(endpoint, "unix://")

@@ -24,6 +24,9 @@ type options struct {
 	nodeID     string
 	maxVolumes int64
 	debug      bool
+	// registry is the kubelet's plugin registry directory; when set, the driver also serves
+	// the registration socket there, as node-driver-registrar would.
+	registry string
 }
 
 func main() {
@@ -35,6 +38,7 @@ func main() {
 	fs.StringVar(&o.nodeID, "nodeid", "", "node ID (default: the host name)")
 	fs.Int64Var(&o.maxVolumes, "max-volumes-per-node", 0, "reported by NodeGetInfo; 0 means no limit")
 	fs.BoolVar(&o.debug, "debug", false, "log every failed CSI call")
+	fs.StringVar(&o.registry, "kubelet-registry", "", "register with the kubelet through this plugin registry directory (e.g. /var/lib/kubelet/plugins_registry); empty: do not register")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -59,5 +63,26 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	return d.Run(ctx, o.endpoint)
+	if o.registry == "" {
+		return d.Run(ctx, o.endpoint)
+	}
+	path, err := csidriver.SocketPath(o.endpoint)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reg := &csidriver.Registrar{Name: o.name, Endpoint: path}
+	regErr := make(chan error, 1)
+	go func() {
+		err := reg.Serve(ctx, o.registry)
+		cancel() // a registrar that stops takes the driver down with it: the kubelet would lose it
+		regErr <- err
+	}()
+	err = d.Run(ctx, o.endpoint)
+	cancel()
+	if rerr := <-regErr; err == nil {
+		err = rerr
+	}
+	return err
 }
