@@ -4,6 +4,11 @@
 #   $FIREDRILL_CACHE_DIR/bin/versitygw-<v>       S3 gateway   (integration/tools/versitygw)
 #   $FIREDRILL_CACHE_DIR/bin/kube-apiserver-<v>  API server   (integration/tools/kube-apiserver)
 #   $FIREDRILL_CACHE_DIR/bin/etcd-<v>            etcd         (Debian's etcd-server package)
+#   $FIREDRILL_CACHE_DIR/bin/{kubelet,kube-controller-manager,kube-scheduler}-<v>
+#                                                the e2e cluster's node (integration/tools/kube-apiserver/cmd)
+#   $FIREDRILL_CACHE_DIR/bin/{snapshot-controller,csi-snapshotter}-<v>, csi-provisioner-<v>
+#                                                CSI snapshot machinery (integration/tools/external-*)
+#   (FIREDRILL_E2E_TOOLS=0 leaves the e2e cluster's tools out.)
 #
 # Versions come from the tools modules' go.mod files (one place to bump them) and, for etcd,
 # from the installed binary. A binary already in the cache is kept, so a second run does nothing
@@ -130,11 +135,39 @@ if kas_version=$(require_version k8s.io/kubernetes "$kas_mod"); then
 	major=${kas_version#v}
 	major=${major%%.*}
 	pfx=k8s.io/component-base/version
-	build_tool kube-apiserver "$kas_version" "$tools/kube-apiserver" . \
-		-ldflags "-s -w -X $pfx.gitVersion=$kas_version -X $pfx.gitMajor=$major -X $pfx.gitMinor=$minor -X $pfx.gitTreeState=clean"
+	ldflags="-s -w -X $pfx.gitVersion=$kas_version -X $pfx.gitMajor=$major -X $pfx.gitMinor=$minor -X $pfx.gitTreeState=clean"
+	build_tool kube-apiserver "$kas_version" "$tools/kube-apiserver" . -ldflags "$ldflags"
+	# The rest of the e2e cluster's node (make e2e), from the same module: most packages are
+	# shared with the API server, so each adds a minute or two to a cold build.
+	if [[ ${FIREDRILL_E2E_TOOLS:-1} != 0 ]]; then
+		for t in kubelet kube-controller-manager kube-scheduler; do
+			build_tool "$t" "$kas_version" "$tools/kube-apiserver" "./cmd/$t" -ldflags "$ldflags"
+		done
+	fi
 else
 	summary+=("FAILED kube-apiserver (no version in $kas_mod)")
 	status=1
+fi
+
+# The CSI snapshot machinery of the e2e cluster, each from its own tools module (their
+# Kubernetes libraries do not compile together).
+if [[ ${FIREDRILL_E2E_TOOLS:-1} != 0 ]]; then
+	snap_mod=$tools/external-snapshotter/go.mod
+	if snap_version=$(require_version github.com/kubernetes-csi/external-snapshotter/v8 "$snap_mod"); then
+		for t in snapshot-controller csi-snapshotter; do
+			build_tool "$t" "$snap_version" "$tools/external-snapshotter" "github.com/kubernetes-csi/external-snapshotter/v8/cmd/$t" -ldflags "-s -w -X main.version=$snap_version"
+		done
+	else
+		summary+=("FAILED external-snapshotter (no version in $snap_mod)")
+		status=1
+	fi
+	prov_mod=$tools/external-provisioner/go.mod
+	if prov_version=$(require_version github.com/kubernetes-csi/external-provisioner/v6 "$prov_mod"); then
+		build_tool csi-provisioner "$prov_version" "$tools/external-provisioner" github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner -ldflags "-s -w -X main.version=$prov_version"
+	else
+		summary+=("FAILED external-provisioner (no version in $prov_mod)")
+		status=1
+	fi
 fi
 
 install_etcd
