@@ -14,6 +14,10 @@ type Config struct {
 	SQL []SQLAssertion `yaml:"sql" json:"sql,omitempty"`
 	// Freshness finds the data's recovery point.
 	Freshness *FreshnessConfig `yaml:"freshness" json:"freshness,omitempty"`
+	// Canary compares a known sentinel value in the restored data byte for byte.
+	Canary *CanaryConfig `yaml:"canary" json:"canary,omitempty"`
+	// Schema holds the restored schema to a baseline: named tables, a minimum table count.
+	Schema *SchemaConfig `yaml:"schema" json:"schema,omitempty"`
 	// Parallel bounds the connections a check opens to one database (default 2).
 	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
 }
@@ -53,4 +57,31 @@ func Enabled(b *bool, def bool) bool {
 		return def
 	}
 	return *b
+}
+
+// CanaryConfig is checks.canary: a query whose single value must equal a known sentinel,
+// byte for byte. Exactly one of Equals, EqualsEnv and EqualsFile gives the sentinel; it is a
+// secret of sorts (it proves the data is the real data), so it is never shown: not in
+// findings, evidence, logs or errors, and not when the configuration is encoded (json:"-").
+type CanaryConfig struct {
+	Query string `yaml:"query" json:"query"`
+	// Database defaults to postgres.
+	Database string `yaml:"database" json:"database,omitempty"`
+	// Equals is the sentinel written in the configuration.
+	Equals *string `yaml:"equals" json:"-"`
+	// EqualsEnv names an environment variable holding the sentinel.
+	EqualsEnv string `yaml:"equalsEnv" json:"equalsEnv,omitempty"`
+	// EqualsFile is a file holding the sentinel (one trailing newline is not part of it).
+	EqualsFile string `yaml:"equalsFile" json:"equalsFile,omitempty"`
+}
+
+// SchemaConfig is checks.schema: a baseline the restored schema must meet.
+type SchemaConfig struct {
+	// MinTables is the fewest user tables (ordinary and partitioned, outside the system
+	// schemas) the database must have.
+	MinTables int `yaml:"minTables" json:"minTables,omitempty"`
+	// Tables must each exist: schema-qualified (sales.orders) or found in the search_path.
+	Tables []string `yaml:"tables" json:"tables,omitempty"`
+	// Database defaults to postgres.
+	Database string `yaml:"database" json:"database,omitempty"`
 }

@@ -49,4 +49,47 @@ func validateChecks(p string, ch checks.Config, add addFunc) {
 			}
 		}
 	}
+	if c := ch.Canary; c != nil {
+		validateCanary(p+".canary", c, add)
+	}
+	if sc := ch.Schema; sc != nil {
+		validateSchema(p+".schema", sc, add)
+	}
+}
+
+// validateCanary checks checks.canary. The expected value is never repeated in a message.
+func validateCanary(p string, c *checks.CanaryConfig, add addFunc) {
+	if strings.TrimSpace(c.Query) == "" {
+		add(p+".query", "required: a query returning the one sentinel value, e.g. SELECT value FROM canary")
+	}
+	n := 0
+	for _, set := range []bool{c.Equals != nil, c.EqualsEnv != "", c.EqualsFile != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		add(p, "set exactly one of equals, equalsEnv (an environment variable's name) and equalsFile (a file's path): the expected value")
+	}
+}
+
+// validateSchema checks checks.schema.
+func validateSchema(p string, sc *checks.SchemaConfig, add addFunc) {
+	if sc.MinTables < 0 {
+		add(p+".minTables", "must be zero or more, got %d", sc.MinTables)
+	}
+	if sc.MinTables == 0 && len(sc.Tables) == 0 {
+		add(p, "set minTables, tables or both: an empty baseline checks nothing")
+	}
+	seen := map[string]bool{}
+	for j, name := range sc.Tables {
+		tp := fmt.Sprintf("%s.tables[%d]", p, j)
+		switch {
+		case strings.TrimSpace(name) == "":
+			add(tp, "must name a table (schema.table, or a table in the search_path)")
+		case seen[name]:
+			add(tp, "duplicate table %q", name)
+		}
+		seen[name] = true
+	}
 }
