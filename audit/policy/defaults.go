@@ -141,6 +141,9 @@ func applyDefaults(c *Config) {
 		setStr(&t.Restore.Runtime, DefaultRuntime)
 		setStr(&t.Restore.Source.Kind, DefaultSource)
 		setStr(&t.Restore.Source.Pattern, DefaultDumpPattern)
+		if t.Restore.Source.Physical() {
+			setStr(&t.Restore.Source.Recovery.Target, DefaultRecoveryTarget)
+		}
 		if t.Restore.Source.Jobs == 0 {
 			t.Restore.Source.Jobs = DefaultDumpJobs
 		}

@@ -42,6 +42,8 @@ type RestoreSource struct {
 	Pattern string `yaml:"pattern" json:"pattern,omitempty"`
 	// Jobs is pg_restore --jobs for custom and directory dumps.
 	Jobs int `yaml:"jobs" json:"jobs,omitempty"`
+	// PhysicalSource has the keys of kinds basebackup and pgbackrest (restore_sources.go).
+	PhysicalSource `yaml:",inline"`
 }
 
 // Backup sources this build supports (restore.source.kind).
@@ -50,7 +52,7 @@ const (
 	SourceDump      = "dump"
 )
 
-var supportedSources = []string{SourceSnapshots, SourceDump}
+var supportedSources = []string{SourceSnapshots, SourceDump, SourceBaseBackup, SourcePgBackRest}
 
 // validateSource checks restore.source's keys (p is restore.source's path).
 func validateSource(p string, s RestoreSource, add addFunc) {
@@ -85,6 +87,7 @@ func validateRestore(p string, t *Target, add addFunc) {
 		add(p+".restore.local.startTimeout", "must be greater than zero (leave it out for the default)")
 	}
 	validateSource(p+".restore.source", r.Source, add)
+	validatePhysicalSource(p+".restore.source", r.Source, r.Runtime, add)
 	if r.Source.Kind == SourceDump && r.Runtime != "" && r.Runtime != "local" {
 		add(p+".restore.runtime", "restore.source.kind dump is restored into a fresh local cluster: use restore.runtime: local (got %q)", r.Runtime)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/basebackup"
 	"github.com/firedrill/firedrill/restore/source/dump"
 )
 
@@ -15,6 +16,9 @@ func drillSource(t *policy.Target) drill.Source {
 	case policy.SourceDump:
 		s := t.Restore.Source
 		return &dump.Source{Target: t.Name, Dir: s.Dir, Pattern: s.Pattern, Jobs: s.Jobs, BinDir: t.Restore.Local.BinDir}
+	case policy.SourceBaseBackup:
+		s := t.Restore.Source
+		return &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
 	default:
 		return drill.Repository(repository(t))
 	}
@@ -23,7 +27,8 @@ func drillSource(t *policy.Target) drill.Source {
 // foreignBackups lists the backups of a target whose drills restore what another tool made
 // (dump files), for 'snapshots'; nil for a target drilled from its own snapshots.
 func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Metadata, error), where string) {
-	if t.Restore.Source.Kind == policy.SourceDump {
+	switch t.Restore.Source.Kind {
+	case policy.SourceDump, policy.SourceBaseBackup:
 		return drillSource(t).List, t.Restore.Source.Dir
 	}
 	return nil, ""

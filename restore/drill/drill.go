@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -280,6 +281,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 		DataDir: dataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
 	enabled, skipped := checks.BuildFor(o.Checks, o.Engine)
+	enabled = append(slices.Clone(cp.Checks), enabled...)
 	for _, sk := range skipped {
 		res.Notes = append(res.Notes, "check "+sk.Check+" skipped: "+sk.Reason)
 	}
@@ -388,12 +390,21 @@ func (r *run) selectSnapshot(ctx context.Context) (*snapshot.Metadata, error) {
 	return nil, fmt.Errorf("%w: target %s has no complete snapshot; take one with: firedrill snapshot --target %s", snapshot.ErrNotFound, r.o.Target, r.o.Target)
 }
 
-// setRecoveryPoint takes the freshness check's timestamp, else the snapshot's stop time.
+// setRecoveryPoint takes the freshness check's timestamp, else that of a source's own check
+// (the last transaction a WAL replay reached), else the snapshot's stop time.
 func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
 	for _, f := range r.res.Checks {
 		if f.Check == checks.FreshnessName {
 			if t, ok := f.Evidence[checks.EvidenceRecoveryPoint].(time.Time); ok {
 				r.res.RecoveryPoint, r.res.RecoveryPointSource = &t, "freshness"
+				return
+			}
+		}
+	}
+	if r.copy != nil {
+		for _, f := range r.res.Checks {
+			if t, ok := f.Evidence[checks.EvidenceRecoveryPoint].(time.Time); ok && slices.ContainsFunc(r.copy.Checks, func(c checks.Check) bool { return c.Name() == f.Check }) {
+				r.res.RecoveryPoint, r.res.RecoveryPointSource = &t, f.Check
 				return
 			}
 		}

@@ -180,7 +180,7 @@ func (l *localRuntime) Start(ctx context.Context, s StartSpec) (Throwaway, error
 		BinDir: binDir, DataDir: s.DataDir, ScratchDir: s.ScratchDir, RunAs: runAs,
 		Listen: l.o.Listen, IsolateNetwork: l.o.IsolateNetwork, Superuser: s.Superuser,
 		Files: s.Files, Tablespaces: s.Tablespaces, Clean: s.Copy != nil && s.Copy.Clean, EngineVersion: s.EngineVersion,
-		Keep: s.Keep, UserFrom: l.userFrom, ProductionPaths: s.ProductionPaths,
+		Keep: s.Keep, UserFrom: l.userFrom, ProductionPaths: s.ProductionPaths, Recovery: s.Copy.recovery(),
 	})
 	if err != nil {
 		return nil, err

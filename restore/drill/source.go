@@ -7,6 +7,7 @@ import (
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
@@ -57,6 +58,19 @@ type Copy struct {
 	// Release removes what materialising made outside the scratch directory (scratch PVCs,
 	// bound snapshot copies). It must work after ctx is cancelled; nil: nothing to remove.
 	Release func(ctx context.Context) error
+	// Recovery replays WAL the source staged in the scratch directory to a recovery target
+	// (a base backup with its WAL archive); nil: the copy recovers from its own pg_wal.
+	Recovery *postgres.Recovery
+	// Checks run once the copy has recovered, before the configured checks: what only the
+	// source can judge (the point a WAL replay reached, the achieved RPO).
+	Checks []checks.Check
+}
+
+func (c *Copy) recovery() *postgres.Recovery {
+	if c == nil {
+		return nil
+	}
+	return c.Recovery
 }
 
 // Volume is one scratch volume of a copy.

@@ -28,6 +28,9 @@ type RestoreOptions struct {
 	// Clean is a cleanly shut down cluster (a logical dump restored into a fresh one): it has
 	// no backup_label and needs none, and starts as is.
 	Clean bool
+	// Recovery, when set, replays WAL staged in scratch to a recovery target (a base backup
+	// with a WAL archive); nil: the copy recovers from its own pg_wal only.
+	Recovery *Recovery
 }
 
 // throwawaySettings is the whole configuration of a throwaway server. The snapshot's own
@@ -158,6 +161,19 @@ func PrepareRestore(ctx context.Context, o RestoreOptions) error {
 	conf.WriteString("# Written by firedrill for a throwaway restore drill. This server must never touch\n# production: no archiving, no replication, no network, no preload libraries.\n")
 	for _, kv := range throwawaySettings(o, control) {
 		fmt.Fprintf(&conf, "%s = %s\n", kv[0], kv[1])
+	}
+	if o.Recovery != nil {
+		rs, err := o.Recovery.settings()
+		if err != nil {
+			return err
+		}
+		conf.WriteString("# Archive recovery from WAL firedrill staged in the drill's scratch directory.\n")
+		for _, kv := range rs {
+			fmt.Fprintf(&conf, "%s = %s\n", kv[0], kv[1])
+		}
+		if err := o.Recovery.writeSignal(d); err != nil {
+			return err
+		}
 	}
 	hba := "# Written by firedrill: only the drill connects, through a private socket directory.\nlocal all all trust\n"
 	if o.ListenAddresses != "" {

@@ -47,6 +47,8 @@ type Options struct {
 	// Clean is a cleanly shut down cluster with no backup_label (postgres.RestoreOptions).
 	Clean         bool
 	EngineVersion string
+	// Recovery replays WAL staged in scratch to a recovery target (postgres.RestoreOptions).
+	Recovery *postgres.Recovery
 	// Keep lets the server outlive firedrill (--keep); otherwise it dies with firedrill.
 	Keep bool
 	// UserFrom says where RunAs came from (UserFrom* of ResolveRunAs), for the record.
@@ -107,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Process, error) {
 	p.socketDir = socketDir
 	if err := postgres.PrepareRestore(ctx, postgres.RestoreOptions{
 		BinDir: o.BinDir, DataDir: o.DataDir, SocketDir: socketDir, Port: port, ListenAddresses: listen,
-		Files: o.Files, Tablespaces: o.Tablespaces, Clean: o.Clean,
+		Files: o.Files, Tablespaces: o.Tablespaces, Clean: o.Clean, Recovery: o.Recovery,
 	}); err != nil {
 		p.cleanupSocket()
 		return nil, err

@@ -1,0 +1,319 @@
+package basebackup
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/source/walarchive"
+)
+
+// Finding names of this source.
+const (
+	// ContinuityName judges the WAL archive from the backup's start to its end.
+	ContinuityName = "wal-continuity"
+	// TargetName is the point recovery reached, judged against recovery.target and the RPO.
+	TargetName = "recovery-target"
+)
+
+// ErrUnsupported marks a base backup this build cannot restore (tablespaces, a compression
+// it cannot read).
+var ErrUnsupported = errors.New("unsupported base backup")
+
+// Materialize extracts the base backup into the scratch directory, verifies it against its
+// manifest, and stages the WAL recovery needs from the archive.
+func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
+	b, err := s.inspect(s.path(req.Snapshot.ID))
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(req.ScratchDir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return nil, fmt.Errorf("while creating data directory %s: %w", data, err)
+	}
+	req.Status("copying base backup " + req.Snapshot.ID + " (" + b.format + ")")
+	if b.format == FormatPlain {
+		err = copyTree(ctx, b.path, data)
+	} else {
+		err = s.extract(ctx, b, data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp := &drill.Copy{DataDir: data, Files: map[string][]byte{postgres.BackupLabelFile: b.labelBytes}}
+	cp.Milestones = append(cp.Milestones, reports.Milestone{Name: "base-backup-copied", At: time.Now().UTC(), Source: "firedrill"})
+	if tm, err := os.ReadFile(filepath.Join(data, postgres.TablespaceMapFile)); err == nil && len(bytes.TrimSpace(tm)) > 0 {
+		return nil, fmt.Errorf("%w: base backup %s has tablespaces (tablespace_map): drills of base backups with tablespaces are not supported yet", ErrUnsupported, req.Snapshot.ID)
+	}
+	major, err := postgres.ReadPGVersion(data)
+	if err != nil {
+		return nil, err
+	}
+	cp.Major = major
+	bin, err := postgres.FindBinDir(major, s.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	req.Status("verifying base backup " + req.Snapshot.ID + " against its manifest")
+	cp.Findings = append(cp.Findings, verify(ctx, bin, b, data))
+
+	control, err := postgres.ControlData(ctx, bin, data)
+	if err != nil {
+		return nil, err
+	}
+	segBytes, _ := strconv.ParseInt(control["Bytes per WAL segment"], 10, 64)
+	from := walarchive.From{Timeline: b.label.Timeline, StartLSN: b.label.StartLSN, StopLSN: b.stopLSN}
+	if hist, ok := s.backupHistory(b); ok && hist.StopLSN != 0 {
+		from.StopLSN = hist.StopLSN
+	}
+	req.Status("reading WAL archive " + s.Archive)
+	arch, err := walarchive.List(ctx, s.Archive, segBytes)
+	if err != nil {
+		return nil, err
+	}
+	plan, perr := arch.Plan(from)
+	continuity := continuityFinding(s.Archive, from, plan, perr)
+	if continuity.Status == checks.Error {
+		return nil, perr
+	}
+	cp.Findings = append(cp.Findings, continuity)
+	staging := filepath.Join(req.ScratchDir, "wal")
+	req.Status(fmt.Sprintf("staging %d WAL files from the archive", len(plan.Files)))
+	if err := stage(ctx, arch, plan.Files, staging); err != nil {
+		return nil, err
+	}
+	cp.Milestones = append(cp.Milestones, reports.Milestone{Name: "wal-staged", At: time.Now().UTC(), Source: "firedrill"})
+	cp.Recovery = &postgres.Recovery{StagingDir: staging, Target: s.Recovery}
+	if s.Recovery.Kind == postgres.TargetLSN && perr == nil {
+		if t, err := walarchive.ParseLSN(s.Recovery.LSN); err == nil && t > plan.End {
+			cp.Findings = append(cp.Findings, checks.Failf(TargetName, checks.Evidence{"target": s.Recovery.String(), "archiveEnd": plan.End.String(), "lastSegment": plan.Last},
+				"recovery target %s is beyond the end of the WAL archive (%s, in %s): it cannot be reached", s.Recovery.LSN, plan.End, plan.Last))
+		}
+	}
+	cp.Checks = []checks.Check{&targetCheck{target: s.Recovery, plan: plan, backupStop: req.Snapshot.TakenAt}}
+	cp.Notes = append(cp.Notes, fmt.Sprintf("recovered from base backup %s and %d WAL segments staged from %s (%s to %s, timeline %d) to recovery target %s",
+		req.Snapshot.ID, plan.Segments, s.Archive, orNone(plan.First), orNone(plan.Last), plan.TargetTimeline, s.Recovery))
+	return cp, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// continuityFinding judges the plan: a gap or a broken timeline history is a proven failure.
+func continuityFinding(archive string, from walarchive.From, plan *walarchive.Plan, err error) checks.Finding {
+	ev := checks.Evidence{"archive": archive, "startLsn": from.StartLSN.String(), "timeline": plan.TargetTimeline,
+		"first": plan.First, "last": plan.Last, "segments": plan.Segments}
+	if from.StopLSN != 0 {
+		ev["backupStopLsn"] = from.StopLSN.String()
+	}
+	if plan.End != 0 {
+		ev["archiveEnd"] = plan.End.String()
+	}
+	var gap *walarchive.GapError
+	var tl *walarchive.TimelineError
+	switch {
+	case errors.As(err, &gap):
+		ev["firstMissing"] = gap.Missing
+		if gap.Next != "" {
+			ev["nextPresent"] = gap.Next
+		}
+		return checks.Failf(ContinuityName, ev, "%s", gap.Error())
+	case errors.As(err, &tl):
+		return checks.Failf(ContinuityName, ev, "%s", tl.Error())
+	case err != nil:
+		return checks.Errorf(ContinuityName, ev, "could not walk the WAL archive %s: %v", archive, err)
+	}
+	return checks.Passf(ContinuityName, ev, "the archive holds every segment from the backup's start %s to %s (%d segments, timeline %d) without a gap",
+		plan.First, plan.Last, plan.Segments, plan.TargetTimeline)
+}
+
+// verify checks the copy against backup_manifest with pg_verifybackup (file sizes and
+// checksums; the WAL is judged by the archive walk and the replay).
+func verify(ctx context.Context, bin string, b *backup, data string) checks.Finding {
+	ev := checks.Evidence{"format": b.format}
+	if b.manifest == "" {
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "copied the base backup (it has no backup_manifest to verify it against)")
+	}
+	ev["manifest"] = b.manifest
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_verifybackup"), "--no-parse-wal", "--manifest-path", b.manifest, data)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > 20 {
+		lines = lines[:20]
+	}
+	ev["output"] = lines
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return checks.Failf(drill.SnapshotIntegrityName, ev, "pg_verifybackup found the copy differs from its backup_manifest: %s", lines[0])
+	case err != nil:
+		return checks.Errorf(drill.SnapshotIntegrityName, ev, "could not run pg_verifybackup: %v", err)
+	}
+	return checks.Passf(drill.SnapshotIntegrityName, ev, "every file matches the backup_manifest's checksums (pg_verifybackup)")
+}
+
+// extract unpacks base.tar[.gz] into data and pg_wal.tar[.gz], when there, into data/pg_wal.
+func (s *Source) extract(ctx context.Context, b *backup, data string) error {
+	entries, err := os.ReadDir(b.path)
+	if err != nil {
+		return fmt.Errorf("while listing base backup %s: %w", b.path, err)
+	}
+	for _, e := range entries {
+		n := strings.TrimSuffix(e.Name(), ".gz")
+		if strings.HasSuffix(n, ".tar") && n != "base.tar" && n != "pg_wal.tar" {
+			return fmt.Errorf("%w: base backup %s has tablespace archive %s: drills of base backups with tablespaces are not supported yet", ErrUnsupported, b.path, e.Name())
+		}
+	}
+	if err := untar(ctx, filepath.Join(b.path, "base.tar"+b.compression), data); err != nil {
+		return err
+	}
+	for _, wal := range []string{"pg_wal.tar", "pg_wal.tar.gz"} {
+		if p := filepath.Join(b.path, wal); exists(p) {
+			if err := os.MkdirAll(filepath.Join(data, "pg_wal"), 0o700); err != nil {
+				return err
+			}
+			return untar(ctx, p, filepath.Join(data, "pg_wal"))
+		}
+	}
+	return nil
+}
+
+func untar(ctx context.Context, src, dest string) error {
+	tr, closer, err := openTar(src)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("while extracting %s: %w", src, err)
+		}
+		name := filepath.Clean(h.Name)
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			return fmt.Errorf("while extracting %s: entry %q leaves the data directory", src, h.Name)
+		}
+		p := filepath.Join(dest, name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				return fmt.Errorf("while extracting %s: %w", src, err)
+			}
+		case tar.TypeReg:
+			if err := writeFile(ctx, p, tr, fs.FileMode(h.Mode).Perm()|0o600); err != nil {
+				return fmt.Errorf("while extracting %s from %s: %w", h.Name, src, err)
+			}
+		case tar.TypeSymlink:
+			return fmt.Errorf("%w: %s holds symbolic link %s (a tablespace or a relocated pg_wal)", ErrUnsupported, src, h.Name)
+		}
+	}
+}
+
+func writeFile(ctx context.Context, p string, r io.Reader, mode fs.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, ctxReader{ctx, r})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// copyTree copies a plain-format base backup (regular files and directories only).
+func copyTree(ctx context.Context, src, dest string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("while copying base backup %s: %w", src, err)
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == "." {
+			return nil
+		}
+		target := filepath.Join(dest, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%w: base backup %s holds symbolic link %s (a tablespace or a relocated pg_wal)", ErrUnsupported, src, rel)
+		case !d.Type().IsRegular():
+			return nil
+		case rel == manifestFile:
+			return nil // verified in place; PostgreSQL does not need it
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("while copying base backup file %s: %w", p, err)
+		}
+		defer f.Close()
+		if err := writeFile(ctx, target, f, 0o600); err != nil {
+			return fmt.Errorf("while copying base backup file %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// stage copies the planned archive files into the staging directory, decompressed and under
+// the names PostgreSQL asks for. The archive is opened read-only.
+func stage(ctx context.Context, arch *walarchive.Listing, files []walarchive.File, staging string) error {
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return fmt.Errorf("while creating WAL staging directory %s: %w", staging, err)
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := arch.Open(f)
+		if err != nil {
+			return err
+		}
+		n, _ := walarchive.ParseName(f.Name, arch.SegmentBytes)
+		err = writeFile(ctx, filepath.Join(staging, strings.TrimSuffix(f.Name, n.Compression)), r, 0o600)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("while staging %s from the WAL archive: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
