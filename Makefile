@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Where the harness caches the components it installs or builds (outside the repository).
 export FIREDRILL_CACHE_DIR ?= $(HOME)/.cache/firedrill
 
-.PHONY: all build demo test test-unit test-integration setup bench vet clean
+.PHONY: all build demo test test-unit test-integration e2e setup bench vet clean
 
 all: build
 
@@ -43,6 +43,12 @@ test-unit:
 test-integration: setup
 	$(GO) -C integration test -count=1 -timeout 60m -run '$(or $(RUN),.)' ./...
 
+## e2e: the whole product on a real single-node cluster (kubelet, containerd, the CSI snapshot
+## machinery, the test CSI driver, the Helm chart): root, about 5 minutes warm. RUN=regexp picks
+## scenarios (e.g. RUN=TestE2E/1-).
+e2e: setup
+	$(GO) -C integration test -tags e2e -count=1 -timeout 40m -v -run '$(or $(RUN),^TestE2E)' .
+
 ## bench: benchmarks (the amcheck benchmark builds a >=1 GB pgbench dataset: minutes).
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
@@ -51,6 +57,7 @@ bench:
 vet:
 	$(GO) vet ./...
 	$(GO) -C integration vet ./...
+	$(GO) -C integration vet -tags e2e .
 
 clean:
 	rm -rf bin

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 
@@ -167,16 +166,14 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	}
 	dir := d.volumePath(id)
 	if srcDir != "" {
-		err = copyTree(srcDir, dir)
+		err = d.cloneTree(srcDir, dir, false)
 	} else {
 		// World-writable like the upstream hostpath driver: pods run as any user, and the
 		// kubelet does not apply fsGroup to a driver without fsGroupPolicy File.
-		if err = os.Mkdir(dir, 0o777); err == nil {
-			err = os.Chmod(dir, 0o777) // past the umask
-		}
+		err = d.newEmptyVolume(dir)
 	}
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		_ = d.removeTree(dir)
 		return nil, status.Errorf(codes.Internal, "while creating the volume directory: %v", err)
 	}
 	v := &volume{
@@ -187,7 +184,7 @@ func (d *Driver) CreateVolume(_ context.Context, req *csi.CreateVolumeRequest) (
 	d.state.Volumes[id] = v
 	if err := d.save(); err != nil {
 		delete(d.state.Volumes, id)
-		_ = os.RemoveAll(dir)
+		_ = d.removeTree(dir)
 		return nil, err
 	}
 	return &csi.CreateVolumeResponse{Volume: d.csiVolume(v)}, nil
@@ -224,7 +221,7 @@ func (d *Driver) DeleteVolume(_ context.Context, req *csi.DeleteVolumeRequest) (
 			return nil, status.Errorf(codes.FailedPrecondition, "volume %s is still published at %s", v.ID, p.Target)
 		}
 	}
-	if err := os.RemoveAll(d.volumePath(v.ID)); err != nil {
+	if err := d.removeTree(d.volumePath(v.ID)); err != nil {
 		return nil, status.Errorf(codes.Internal, "while removing volume %s: %v", v.ID, err)
 	}
 	delete(d.state.Volumes, v.ID)
@@ -349,8 +346,8 @@ func (d *Driver) CreateSnapshot(_ context.Context, req *csi.CreateSnapshotReques
 		return nil, err
 	}
 	dir := d.snapshotPath(id)
-	if err := copyTree(d.volumePath(v.ID), dir); err != nil {
-		_ = os.RemoveAll(dir)
+	if err := d.cloneTree(d.volumePath(v.ID), dir, true); err != nil {
+		_ = d.removeTree(dir)
 		return nil, status.Errorf(codes.Internal, "while copying volume %s: %v", v.ID, err)
 	}
 	s := &snapshot{
@@ -360,7 +357,7 @@ func (d *Driver) CreateSnapshot(_ context.Context, req *csi.CreateSnapshotReques
 	d.state.Snapshots[id] = s
 	if err := d.save(); err != nil {
 		delete(d.state.Snapshots, id)
-		_ = os.RemoveAll(dir)
+		_ = d.removeTree(dir)
 		return nil, err
 	}
 	return &csi.CreateSnapshotResponse{Snapshot: csiSnapshot(s)}, nil
@@ -384,7 +381,7 @@ func (d *Driver) DeleteSnapshot(_ context.Context, req *csi.DeleteSnapshotReques
 	if !ok {
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
-	if err := os.RemoveAll(d.snapshotPath(s.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := d.removeTree(d.snapshotPath(s.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, status.Errorf(codes.Internal, "while removing snapshot %s: %v", s.ID, err)
 	}
 	delete(d.state.Snapshots, s.ID)

@@ -67,6 +67,9 @@ type Driver struct {
 	now       func() time.Time
 	statePath string
 
+	// subvolumes: the root is on btrfs, volumes are subvolumes and snapshots atomic (subvol.go).
+	subvolumes bool
+
 	mu    sync.Mutex
 	state *state
 }
@@ -109,6 +112,7 @@ func New(opts Options) (*Driver, error) {
 	if d.state, err = loadState(d.statePath); err != nil {
 		return nil, err
 	}
+	d.subvolumes = onBtrfs(root)
 	return d, nil
 }
 
@@ -170,7 +174,7 @@ func (d *Driver) Run(ctx context.Context, endpoint string) error {
 		<-ctx.Done()
 		srv.GracefulStop()
 	}()
-	d.log.Info("CSI driver serving", "name", d.opts.Name, "endpoint", path, "root", d.opts.Root)
+	d.log.Info("CSI driver serving", "name", d.opts.Name, "endpoint", path, "root", d.opts.Root, "atomicSnapshots", d.subvolumes)
 	err = srv.Serve(lis)
 	<-done
 	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {

@@ -273,6 +273,7 @@ func StartCluster(t testing.TB) *Cluster {
 	kubeletRoot := filepath.Join(c.Dir, "kubelet")
 	step("CSI driver and sidecars", func() {
 		c.CSIRoot = filepath.Join(c.Dir, "csi")
+		c.mountBtrfs(t, c.CSIRoot)
 		pluginDir := filepath.Join(kubeletRoot, "plugins", ClusterCSIDriver)
 		sock := filepath.Join(pluginDir, "csi.sock")
 		driver := goBuild(t, c.Dir, "firedrill-csi-hostdir", integrationDir(), "./csidriver/cmd/firedrill-csi-hostdir")
@@ -316,6 +317,31 @@ func (c *Cluster) clientKubeconfig(t testing.TB, pki *clusterPKI, server, name, 
 		t.Fatal(err)
 	}
 	return path
+}
+
+// mountBtrfs mounts a fresh btrfs filesystem (a sparse 8 GiB image on a loop device) at dir,
+// so the CSI driver keeps volumes in subvolumes and takes atomic snapshots: what a crash-
+// consistent snapshot of a database being written needs.
+func (c *Cluster) mountBtrfs(t testing.TB, dir string) {
+	t.Helper()
+	img := filepath.Join(c.Dir, "csi.img")
+	f, err := os.Create(img)
+	if err == nil {
+		err = f.Truncate(8 << 30)
+		f.Close()
+	}
+	if err != nil {
+		t.Fatalf("while creating the CSI driver's btrfs image: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.btrfs", "-q", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.btrfs (btrfs-progs, installed by make setup): %v\n%s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Fatalf("while mounting the CSI driver's btrfs image on a loop device: %v\n%s", err, out)
+	}
 }
 
 // startNetwork creates the bridge the CNI plugin attaches pods to, with the node's IP on it.
