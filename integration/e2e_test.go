@@ -12,11 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/firedrill/firedrill/integration/harness"
 )
@@ -57,6 +61,7 @@ func TestE2E(t *testing.T) {
 		{"3-crash-consistent-under-load", e2eCrashConsistent},
 		{"4-damaged-snapshot", e2eDamagedSnapshot},
 		{"5-failure-paths", e2eFailurePaths},
+		{"2-helm-cronjob", e2eHelmCronJob},
 	}
 	for _, s := range scenarios {
 		began := time.Now()
@@ -487,5 +492,140 @@ func e2eFailurePaths(t *testing.T, e *e2e) {
 			}
 			e.waitScratchEmpty(t)
 		})
+	}
+}
+
+// The chart installed with helm install (the helm library, as the helm CLI does); its drill
+// CronJob triggered by hand runs the drill inside the cluster under the chart's RBAC only, with
+// the in-cluster config, and the result reaches the history volume.
+func e2eHelmCronJob(t *testing.T, e *e2e) {
+	ctx := t.Context()
+	const ns, release = "backup-ops", "ops"
+	if _, err := e.c.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vals := helmValues(t, fmt.Sprintf(`
+image: {repository: local/firedrill, tag: e2e, pullPolicy: Never}
+config:
+  history: {dir: /var/lib/firedrill/history}
+  targets:
+    - name: orders
+      engine: postgres
+      connection: {dsn: "host=%s port=5432 user=postgres dbname=postgres sslmode=disable"}
+      snapshot: {driver: csi, mode: online, csi: {namespace: %s, pvc: orders-data, className: %s}}
+      restore:
+        runtime: kubernetes
+        kubernetes: {namespace: %s, image: %s, subPath: pgdata, runAsUser: %d, fsGroup: %d, connect: podIP}
+      objectives: {rto: 10m, rpo: 1000h}
+      checks: {amcheck: true, checksums: true}
+drills:
+  orders: {schedule: "0 3 * * *", activeDeadlineSeconds: 900}
+history:
+  persistence: {enabled: true, storageClass: %s, size: 1Gi}
+scratchNamespace: {name: %s, create: false}
+rbac: {databaseNamespaces: [%s]}
+gc: {enabled: false}
+`, e.podIP, e2eDBNS, harness.ClusterSnapshotClass, e2eScratchNS, harness.PostgresImage, e2ePGUID, e2ePGGID,
+		harness.ClusterStorageClass, e2eScratchNS, e2eDBNS))
+
+	began := time.Now()
+	helmInstall(t, e.admin, ns, release, vals)
+	e.timing["2: helm install"] = time.Since(began)
+
+	cjs, err := e.c.Clientset.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: "firedrill.io/target=orders"})
+	if err != nil || len(cjs.Items) != 1 {
+		t.Fatalf("the chart's drill CronJob: %v (%d found)", err, len(cjs.Items))
+	}
+	cj := cjs.Items[0]
+	// What `kubectl create job --from=cronjob/...` does.
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "orders-by-hand", Namespace: ns, Labels: cj.Spec.JobTemplate.Labels,
+			Annotations:     map[string]string{"cronjob.kubernetes.io/instantiate": "manual"},
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(&cj, batchv1.SchemeGroupVersion.WithKind("CronJob"))}},
+		Spec: cj.Spec.JobTemplate.Spec,
+	}
+	began = time.Now()
+	if _, err := e.c.Clientset.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var done *batchv1.Job
+	deadline := time.Now().Add(8 * time.Minute)
+	for done == nil {
+		j, err := e.c.Clientset.BatchV1().Jobs(ns).Get(ctx, job.Name, metav1.GetOptions{})
+		if err == nil && (j.Status.Succeeded > 0 || j.Status.Failed > 0) {
+			done = j
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the drill Job did not finish within 8m\n%s", e.jobLogs(t, ns, job.Name))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	e.timing["2: drill Job in the cluster"] = time.Since(began)
+	logs := e.jobLogs(t, ns, job.Name)
+	if done.Status.Succeeded == 0 {
+		t.Fatalf("the drill Job failed:\n%s", logs)
+	}
+	if !strings.Contains(logs, `"status": "pass"`) && !strings.Contains(logs, `"status":"pass"`) {
+		t.Errorf("the Job's output does not say pass:\n%s", logs)
+	}
+
+	// The result is in the history volume: the PVC's directory in the CSI driver's storage.
+	pvcs, err := e.c.Clientset.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(pvcs.Items) != 1 || pvcs.Items[0].Spec.VolumeName == "" {
+		t.Fatalf("the chart's history PVC: %v %+v", err, pvcs)
+	}
+	pv, err := e.c.Clientset.CoreV1().PersistentVolumes().Get(ctx, pvcs.Items[0].Spec.VolumeName, metav1.GetOptions{})
+	if err != nil || pv.Spec.CSI == nil {
+		t.Fatalf("history PV: %v", err)
+	}
+	var results []string
+	_ = filepath.WalkDir(filepath.Join(e.c.CSIRoot, "volumes", pv.Spec.CSI.VolumeHandle), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), `"orders"`) && strings.Contains(string(b), `"pass"`) {
+				results = append(results, p)
+			}
+		}
+		return nil
+	})
+	if len(results) == 0 {
+		t.Errorf("no passed drill of orders in the history volume")
+	}
+	e.waitScratchEmpty(t)
+}
+
+// jobLogs returns the logs of the Job's pods, for its result and for failure messages.
+func (e *e2e) jobLogs(t *testing.T, ns, job string) string {
+	t.Helper()
+	pods, err := e.c.Clientset.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "job-name=" + job})
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		raw, err := e.c.Clientset.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(t.Context())
+		fmt.Fprintf(&b, "pod %s (%s): %v\n%s\n", p.Name, p.Status.Phase, err, raw)
+	}
+	return b.String()
+}
+
+// helmInstall installs the chart as `helm install --wait=false` would, with the admin kubeconfig.
+func helmInstall(t *testing.T, kubeconfig, ns, release string, vals map[string]any) {
+	t.Helper()
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig, flags.Namespace = &kubeconfig, &ns
+	cfg := &action.Configuration{}
+	if err := cfg.Init(flags, ns, "secret", t.Logf); err != nil {
+		t.Fatalf("helm: %v", err)
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace = release, ns
+	install.Timeout = 2 * time.Minute
+	if _, err := install.Run(chrt, vals); err != nil {
+		t.Fatalf("helm install: %v", err)
 	}
 }
