@@ -217,6 +217,22 @@ func TestDrillBaseBackup(t *testing.T) {
 	gapped := filepath.Join(harness.TempDir(t), "archive")
 	copyDir(t, archive, gapped, func(n string) bool { return n == missing })
 
+	// The audit's wal-continuity check walks the same archive without restoring anything.
+	for _, a := range []struct {
+		archive, status, reason, msg string
+	}{{archive, "pass", "", "PITR window from base backup"}, {gapped, "fail", "archive-gap", missing}} {
+		r := runCLI(t, ctx, "audit", "--config", basebackupConfig(t, w, w.backups, a.archive, "", harness.TempDir(t)), "--output", "json")
+		var reasons []string
+		if a.reason != "" {
+			reasons = []string{a.reason}
+		}
+		f := wantAudit(t, parseAuditJSON(t, r, "orders"), "wal-continuity", a.status, reasons...)
+		t.Logf("audit wal-continuity (%s): %s %s", filepath.Base(filepath.Dir(a.archive)), f.Status, f.Message)
+		if !strings.Contains(f.Message, a.msg) {
+			t.Errorf("wal-continuity says %q, want it to mention %q", f.Message, a.msg)
+		}
+	}
+
 	type tc struct {
 		name, snapshot, target, archive string
 		sql                             string // an extra assertion: rows 2 and 3 as "present,present"

@@ -20,10 +20,13 @@ const (
 	CheckBackupSize      = "backup-size"
 	CheckCopies          = "copies-3-2-1"
 	CheckDrillRecency    = "drill-recency"
+	// CheckWALContinuity walks a basebackup target's WAL archive from its newest base backup
+	// to the newest segment (restore_sources.go).
+	CheckWALContinuity = "wal-continuity"
 )
 
 // AuditChecks lists every audit check, in the order reports show them.
-var AuditChecks = []string{CheckWALArchiving, CheckBackupAge, CheckBackupIntegrity, CheckBackupSize, CheckCopies, CheckDrillRecency}
+var AuditChecks = []string{CheckWALArchiving, CheckWALContinuity, CheckBackupAge, CheckBackupIntegrity, CheckBackupSize, CheckCopies, CheckDrillRecency}
 
 // AuditSpec is targets[].audit: it configures the auditor's checks of one target.
 type AuditSpec struct {

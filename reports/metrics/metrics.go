@@ -31,7 +31,7 @@ type Target struct {
 // AuditChecks are the audit's check names (audit/policy.AuditChecks, spelled out here because
 // reports never imports audit): their check_success series and the audit_errors_total series of
 // errors no backup source is to blame for exist from the start for every target.
-var AuditChecks = []string{"wal-archiving", "backup-age", "backup-integrity", "backup-size", "copies-3-2-1", "drill-recency"}
+var AuditChecks = []string{"wal-archiving", "wal-continuity", "backup-age", "backup-integrity", "backup-size", "copies-3-2-1", "drill-recency"}
 
 // DrillDurationBuckets reach an hour: a drill copies a whole database (external-snapshotter
 // sizes its buckets for slow storage up to 600 s; a restore of a large database on slow storage

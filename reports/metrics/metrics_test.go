@@ -124,6 +124,7 @@ firedrill_audit_errors_total{source="offsite",target="orders"} 0
 firedrill_audit_errors_total{source="primary",target="orders"} 0
 firedrill_audit_errors_total{source="snapshots",target="orders"} 0
 firedrill_audit_errors_total{source="wal-archiving",target="orders"} 0
+firedrill_audit_errors_total{source="wal-continuity",target="orders"} 0
 # HELP firedrill_build_info Always 1; its labels say which firedrill build is running.
 # TYPE firedrill_build_info gauge
 `
@@ -170,7 +171,7 @@ firedrill_audit_errors_total{source="wal-archiving",target="orders"} 0
 	}
 	wantCount := map[string]int{
 		"firedrill_drill_phase_duration_seconds": 4, "firedrill_backup_last_timestamp_seconds": 4, "firedrill_backup_size_bytes": 4,
-		"firedrill_copy_immutable": 4, "firedrill_backup_copies": 2, "firedrill_check_success": 8, "firedrill_check_duration_seconds": 8,
+		"firedrill_copy_immutable": 4, "firedrill_backup_copies": 2, "firedrill_check_success": 9, "firedrill_check_duration_seconds": 9,
 	}
 	for n, c := range wantCount {
 		if present[n] != c {
@@ -255,6 +256,7 @@ firedrill_check_success{check="checksums",target="orders"} 1
 firedrill_check_success{check="copies-3-2-1",target="orders"} NaN
 firedrill_check_success{check="drill-recency",target="orders"} NaN
 firedrill_check_success{check="wal-archiving",target="orders"} NaN
+firedrill_check_success{check="wal-continuity",target="orders"} NaN
 `,
 		},
 		{
@@ -296,6 +298,7 @@ firedrill_check_success{check="checksums",target="orders"} 0
 firedrill_check_success{check="copies-3-2-1",target="orders"} NaN
 firedrill_check_success{check="drill-recency",target="orders"} NaN
 firedrill_check_success{check="wal-archiving",target="orders"} NaN
+firedrill_check_success{check="wal-continuity",target="orders"} NaN
 `,
 		},
 		{
@@ -336,6 +339,7 @@ firedrill_check_success{check="checksums",target="orders"} NaN
 firedrill_check_success{check="copies-3-2-1",target="orders"} NaN
 firedrill_check_success{check="drill-recency",target="orders"} NaN
 firedrill_check_success{check="wal-archiving",target="orders"} NaN
+firedrill_check_success{check="wal-continuity",target="orders"} NaN
 `,
 		},
 		{
@@ -440,6 +444,7 @@ firedrill_check_success{check="checksums",target="orders"} NaN
 firedrill_check_success{check="copies-3-2-1",target="orders"} 0
 firedrill_check_success{check="drill-recency",target="orders"} 0
 firedrill_check_success{check="wal-archiving",target="orders"} 0
+firedrill_check_success{check="wal-continuity",target="orders"} NaN
 # HELP firedrill_check_duration_seconds How long the check took the last time it ran.
 # TYPE firedrill_check_duration_seconds gauge
 firedrill_check_duration_seconds{check="amcheck",target="orders"} NaN
@@ -450,6 +455,7 @@ firedrill_check_duration_seconds{check="checksums",target="orders"} NaN
 firedrill_check_duration_seconds{check="copies-3-2-1",target="orders"} 0.05
 firedrill_check_duration_seconds{check="drill-recency",target="orders"} 0.003
 firedrill_check_duration_seconds{check="wal-archiving",target="orders"} 0.012
+firedrill_check_duration_seconds{check="wal-continuity",target="orders"} NaN
 # HELP firedrill_audit_duration_seconds How long the target's last audit took.
 # TYPE firedrill_audit_duration_seconds gauge
 firedrill_audit_duration_seconds{target="orders"} 1.5
@@ -468,6 +474,7 @@ firedrill_audit_errors_total{source="offsite",target="orders"} 1
 firedrill_audit_errors_total{source="primary",target="orders"} 0
 firedrill_audit_errors_total{source="snapshots",target="orders"} 0
 firedrill_audit_errors_total{source="wal-archiving",target="orders"} 0
+firedrill_audit_errors_total{source="wal-continuity",target="orders"} 0
 # HELP firedrill_drill_last_run_timestamp_seconds When the target's last restore drill started, as a Unix time (NaN until a drill is known).
 # TYPE firedrill_drill_last_run_timestamp_seconds gauge
 firedrill_drill_last_run_timestamp_seconds{target="orders"} ` + ts("2026-11-22T03:00:00Z") + `
@@ -544,6 +551,7 @@ firedrill_audit_errors_total{source="offsite",target="orders"} 2
 firedrill_audit_errors_total{source="primary",target="orders"} 1
 firedrill_audit_errors_total{source="snapshots",target="orders"} 0
 firedrill_audit_errors_total{source="wal-archiving",target="orders"} 1
+firedrill_audit_errors_total{source="wal-continuity",target="orders"} 0
 # HELP firedrill_backup_age_seconds How old the newest good backup at this source is now: the time since firedrill_backup_last_timestamp_seconds, growing between audits; compare with firedrill_rpo_target_seconds (+Inf: the source holds no good backup; NaN: not read yet).
 # TYPE firedrill_backup_age_seconds gauge
 firedrill_backup_age_seconds{source="archive",target="orders"} NaN

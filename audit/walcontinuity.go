@@ -1,0 +1,121 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/firedrill/firedrill/audit/policy"
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/source/basebackup"
+	"github.com/firedrill/firedrill/restore/source/walarchive"
+)
+
+// Reasons the wal-continuity check names.
+const (
+	// ReasonContinuityGap: a segment between the newest base backup and the archive's newest
+	// segment is missing (or the backup's own WAL is).
+	ReasonContinuityGap = "archive-gap"
+	// ReasonTimelineBroken: a timeline's history file is missing or unreadable.
+	ReasonTimelineBroken = "timeline-broken"
+	// ReasonNoBaseBackup: nothing to recover from.
+	ReasonNoBaseBackup = "no-base-backup"
+)
+
+// CheckWALContinuity walks the archive from the newest base backup's start segment to the
+// newest segment without restoring anything: the PITR window (from the backup's end to the
+// end of the newest segment) and the first missing segment or broken timeline history.
+func CheckWALContinuity(ctx context.Context, archive string, newest *walarchive.BackupLabel, backupID string, backupEnd time.Time) checks.Finding {
+	ev := checks.Evidence{"archive": archive}
+	l, err := walarchive.List(ctx, archive, 0)
+	if err != nil {
+		ev["reasons"] = []string{ReasonUnreadable}
+		return checks.Errorf(policy.CheckWALContinuity, ev, "could not list the WAL archive: %s", errLine(err))
+	}
+	if newest == nil {
+		// The archive's own record of the newest base backup.
+		for _, f := range l.Backups() {
+			b, err := l.ReadSmall(f)
+			if err != nil {
+				continue
+			}
+			if h, err := walarchive.ParseBackupLabel(b); err == nil {
+				newest, backupID = &h, f.Name
+				if t, err := time.Parse("2006-01-02 15:04:05 MST", h.StopTime); err == nil {
+					backupEnd = t.UTC()
+				}
+				break
+			}
+		}
+	}
+	if newest == nil {
+		ev["reasons"] = []string{ReasonNoBaseBackup}
+		return checks.Failf(policy.CheckWALContinuity, ev, "no base backup to recover from: neither the backups directory nor the archive (%s) names one", archive)
+	}
+	from := walarchive.From{Timeline: newest.Timeline, StartLSN: newest.StartLSN, StopLSN: newest.StopLSN}
+	ev["baseBackup"], ev["startLsn"] = backupID, from.StartLSN.String()
+	plan, perr := l.Plan(from)
+	ev["timeline"], ev["segments"], ev["first"], ev["last"] = plan.TargetTimeline, plan.Segments, plan.First, plan.Last
+	// The PITR window: from the backup's end (the first consistent point) to the end of the
+	// newest segment recovery reaches.
+	window := map[string]any{}
+	if from.StopLSN != 0 {
+		window["fromLsn"] = from.StopLSN.String()
+	}
+	if !backupEnd.IsZero() {
+		window["fromTime"] = backupEnd
+	}
+	if plan.End != 0 {
+		window["toLsn"] = plan.End.String()
+		window["toArchivedAt"] = plan.LastArchived.UTC()
+	}
+	ev["pitrWindow"] = window
+	var gap *walarchive.GapError
+	var tl *walarchive.TimelineError
+	switch {
+	case errors.As(perr, &gap):
+		ev["reasons"], ev["firstMissing"] = []string{ReasonContinuityGap}, gap.Missing
+		if gap.BeforeConsistent {
+			return checks.Failf(policy.CheckWALContinuity, ev, "%s: no point in time can be recovered from base backup %s", gap.Error(), backupID)
+		}
+		return checks.Failf(policy.CheckWALContinuity, ev, "%s; the PITR window from base backup %s ends at %s", gap.Error(), backupID, plan.End)
+	case errors.As(perr, &tl):
+		ev["reasons"] = []string{ReasonTimelineBroken}
+		return checks.Failf(policy.CheckWALContinuity, ev, "%s", tl.Error())
+	case perr != nil:
+		ev["reasons"] = []string{ReasonUnreadable}
+		return checks.Errorf(policy.CheckWALContinuity, ev, "could not walk the WAL archive: %s", errLine(perr))
+	}
+	fromPoint := "its end"
+	if !backupEnd.IsZero() {
+		fromPoint = backupEnd.UTC().Format(time.RFC3339)
+	}
+	return checks.Passf(policy.CheckWALContinuity, ev, "PITR window from base backup %s (%s) to %s (%s, archived %s): %d segments on timeline %d without a gap",
+		backupID, fromPoint, plan.End, plan.Last, plan.LastArchived.UTC().Format(time.RFC3339), plan.Segments, plan.TargetTimeline)
+}
+
+// walContinuity runs the check for a basebackup target: its newest base backup is the start.
+func (a *Auditor) walContinuity(ctx context.Context, t *policy.Target) checks.Finding {
+	s := t.Restore.Source
+	src := &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive}
+	list, err := src.List(ctx)
+	if err != nil {
+		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonUnreadable}, "dir": s.Dir},
+			"could not list the base backups: %s", errLine(err))
+	}
+	if len(list) == 0 {
+		return CheckWALContinuity(ctx, s.Archive, nil, "", time.Time{})
+	}
+	m := list[0]
+	start, err1 := walarchive.ParseLSN(m.StartLSN)
+	var stop walarchive.LSN
+	if m.StopLSN != "" {
+		stop, _ = walarchive.ParseLSN(m.StopLSN)
+	}
+	if err1 != nil {
+		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonUnreadable}}, "base backup %s has no readable start: %v", m.ID, err1)
+	}
+	label := &walarchive.BackupLabel{Timeline: uint32(m.Timeline), StartLSN: start, StopLSN: stop}
+	return CheckWALContinuity(ctx, s.Archive, label, fmt.Sprintf("%s (%s)", m.ID, s.Dir), m.TakenAt)
+}
