@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,6 +30,8 @@ const RestoreName = "dump-restore"
 const (
 	AttrFormat      = "format"
 	AttrCompression = "compression"
+	// AttrContainer is "tar" for a directory dump that arrives as a tar of its directory.
+	AttrContainer = "container"
 )
 
 // sidecarSuffix names a dump's checksum file: sha256sum's output for it.
@@ -106,9 +109,11 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 		return nil, err
 	}
 	f, err := Detect(path)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return nil, err
 	}
+	// A compressed file that cannot be read is still listed: it is meant to be a dump, and
+	// passing over the newest one for an older would hide that it is broken.
 	size := fi.Size()
 	if fi.IsDir() {
 		size = dirSize(path)
@@ -116,6 +121,9 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 	attrs := map[string]string{AttrFormat: f.Kind, postgres.AttrSuperuser: "postgres"}
 	if f.Compression != "" {
 		attrs[AttrCompression] = f.Compression
+	}
+	if f.Tar {
+		attrs[AttrContainer] = "tar"
 	}
 	mt := fi.ModTime().UTC()
 	return &snapshot.Metadata{ID: name, Target: s.Target, Engine: "postgres", Mode: "logical", Driver: Driver,
@@ -140,7 +148,7 @@ func dirSize(dir string) int64 {
 func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
 	path := filepath.Join(s.Dir, req.Snapshot.ID)
 	format, err := Detect(path)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return nil, err
 	}
 	req.Status("verifying the checksum of " + req.Snapshot.ID)

@@ -54,7 +54,16 @@ func TestDetect(t *testing.T) {
 		{name: "gzip custom", content: gz(t, custom), want: Format{Kind: FormatCustom, Compression: CompressionGzip}},
 		{name: "gzip plain", content: gz(t, plain), want: Format{Kind: FormatPlain, Compression: CompressionGzip}},
 		{name: "short file", content: []byte("PG"), want: Format{Kind: FormatPlain}},
-		{name: "broken gzip", content: []byte{0x1f, 0x8b, 0x00}, err: true},
+		{name: "broken gzip", content: []byte{0x1f, 0x8b, 0x00}, want: Format{Kind: FormatUnknown, Compression: CompressionGzip}, err: true},
+		{name: "zstd custom", content: zst(t, custom), want: Format{Kind: FormatCustom, Compression: CompressionZstd}},
+		{name: "zstd plain", content: zst(t, plain), want: Format{Kind: FormatPlain, Compression: CompressionZstd}},
+		{name: "zstd named .gz", content: zst(t, custom), want: Format{Kind: FormatCustom, Compression: CompressionZstd}},
+		{name: "broken zstd", content: append(append([]byte{}, zstdMagic...), 0xff, 0xff, 0xff, 0xff), want: Format{Kind: FormatUnknown, Compression: CompressionZstd}, err: true},
+		{name: "tar of a directory dump", content: tarOf(t, dirDump), want: Format{Kind: FormatDirectory, Tar: true}},
+		{name: "gzip tar of a directory dump", content: gz(t, tarOf(t, dirDump)), want: Format{Kind: FormatDirectory, Compression: CompressionGzip, Tar: true}},
+		{name: "zstd tar of a directory dump", content: zst(t, tarOf(t, dirDump)), want: Format{Kind: FormatDirectory, Compression: CompressionZstd, Tar: true}},
+		{name: "pg_dump tar", content: tarOf(t, pgDumpTarFiles), want: Format{Kind: FormatTar}},
+		{name: "gzip pg_dump tar", content: gz(t, tarOf(t, pgDumpTarFiles)), want: Format{Kind: FormatTar, Compression: CompressionGzip}},
 		{name: "directory", dir: true, want: Format{Kind: FormatDirectory}},
 		{name: "directory without toc", dir: true, err: true},
 	}
@@ -72,6 +81,9 @@ func TestDetect(t *testing.T) {
 				write(t, p, tt.content, time.Now())
 			}
 			got, err := Detect(p)
+			if err != nil && tt.err && !errors.Is(err, ErrCorrupt) && got.Kind == FormatUnknown {
+				t.Errorf("Detect error %v does not wrap ErrCorrupt", err)
+			}
 			if (err != nil) != tt.err || got != tt.want {
 				t.Errorf("Detect = %+v, %v; want %+v (error: %v)", got, err, tt.want, tt.err)
 			}
@@ -86,6 +98,8 @@ func TestList(t *testing.T) {
 	write(t, filepath.Join(dir, "b.sql.gz"), gz(t, []byte("-- SQL\n")), base.Add(2*time.Hour))
 	write(t, filepath.Join(dir, "b.sql.gz.sha256"), []byte("00  b.sql.gz\n"), base.Add(3*time.Hour))
 	write(t, filepath.Join(dir, ".hidden"), []byte("x"), base.Add(4*time.Hour))
+	// A compressed file that cannot be read is listed (oldest here): its drill fails, naming it.
+	write(t, filepath.Join(dir, "d.broken.gz"), []byte{0x1f, 0x8b, 0x00}, base.Add(-time.Hour))
 	if err := os.Mkdir(filepath.Join(dir, "c.dir"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +115,10 @@ func TestList(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{"", []string{"b.sql.gz", "c.dir", "a.dump"}},
+		{"", []string{"b.sql.gz", "c.dir", "a.dump", "d.broken.gz"}},
 		{"*.dump", []string{"a.dump"}},
 		{"*.sha256", nil},
+		{"*.gz", []string{"b.sql.gz", "d.broken.gz"}},
 	}
 	for _, tt := range tests {
 		t.Run("pattern "+tt.pattern, func(t *testing.T) {

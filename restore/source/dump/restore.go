@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,8 +41,12 @@ type restorer struct {
 	status  func(string)
 
 	binDir, dataDir, major string
-	// input is what pg_restore reads: the dump, or its decompressed copy in scratch.
-	input string
+	// input is what pg_restore reads: the dump, its decompressed copy or unpacked directory
+	// in scratch; stream: pg_restore reads the decompressed dump on its stdin instead.
+	input  string
+	stream bool
+	// unpacked is what was written into scratch for pg_restore (removed after the restore).
+	unpacked string
 	// uid and gid own the scratch directory: the runtime's user, who runs the server.
 	uid, gid  uint32
 	sandboxed bool
@@ -58,12 +63,21 @@ type outcome struct {
 	lines    []string
 	roles    []string
 	notes    []string
+	// damaged is why the dump could not be read whole (ErrCorrupt): the restore failed.
+	damaged string
 }
 
 func (o *outcome) finding() checks.Finding {
 	ev := checks.Evidence{"database": o.database, "tool": o.tool, "exitCode": o.exitCode}
 	if len(o.roles) > 0 {
 		ev["stubRoles"] = o.roles
+	}
+	if o.damaged != "" {
+		ev["damaged"] = o.damaged
+		if len(o.lines) > 0 {
+			ev["messages"] = o.lines
+		}
+		return checks.Failf(RestoreName, ev, "%s", o.damaged)
 	}
 	if len(o.errors) > 0 || o.exitCode != 0 {
 		ev["errors"] = len(o.errors)
@@ -84,17 +98,19 @@ func (r *restorer) run(ctx context.Context) (*outcome, error) {
 	st := fi.Sys().(*syscall.Stat_t)
 	r.uid, r.gid = st.Uid, st.Gid
 	r.sandboxed = os.Geteuid() == 0 && r.uid != 0
-	r.input = r.path
-	if r.format.Kind == FormatCustom && r.format.Compression != "" {
-		// pg_restore --jobs needs a file it can seek in.
-		r.status("decompressing " + filepath.Base(r.path))
-		if r.input, err = r.decompress(ctx); err != nil {
+	out := &outcome{}
+	if err := r.prepareInput(ctx, out); errors.Is(err, ErrCorrupt) {
+		// The dump cannot be read whole: the drill restores nothing into a fresh cluster and
+		// fails, naming the file, rather than ending as "could not check".
+		out.damaged = err.Error()
+	} else if err != nil {
+		return nil, err
+	}
+	var header dumpHeader
+	if out.damaged == "" {
+		if header, err = r.header(ctx); err != nil {
 			return nil, err
 		}
-	}
-	header, err := r.header(ctx)
-	if err != nil {
-		return nil, err
 	}
 	if err := r.pickBinaries(header.version); err != nil {
 		return nil, err
@@ -106,16 +122,18 @@ func (r *restorer) run(ctx context.Context) (*outcome, error) {
 	if err := r.start(ctx); err != nil {
 		return nil, err
 	}
-	out := &outcome{database: header.dbname}
+	out.database = header.dbname
 	if out.database == "" || r.format.Kind == FormatPlain {
 		out.database = "postgres"
 	}
-	if err := r.prepare(ctx, out); err != nil {
-		return nil, err
-	}
-	r.status("restoring " + filepath.Base(r.path) + " into database " + out.database)
-	if err := r.restore(ctx, out); err != nil {
-		return nil, err
+	if out.damaged == "" {
+		if err := r.prepare(ctx, out); err != nil {
+			return nil, err
+		}
+		r.status("restoring " + filepath.Base(r.path) + " into database " + out.database)
+		if err := r.restore(ctx, out); err != nil {
+			return nil, err
+		}
 	}
 	r.status("stopping the restore server")
 	if err := r.server.Stop(60 * time.Second); err != nil {
@@ -124,9 +142,7 @@ func (r *restorer) run(ctx context.Context) (*outcome, error) {
 	if !r.server.CleanShutdown() {
 		return nil, fmt.Errorf("the cluster the dump was restored into did not shut down cleanly: %s", r.server.LogTail(10))
 	}
-	if r.input != r.path {
-		_ = os.Remove(r.input)
-	}
+	r.removeUnpacked()
 	return out, nil
 }
 
@@ -137,27 +153,101 @@ func (r *restorer) cleanup() {
 	if r.ownSocket != "" {
 		_ = os.RemoveAll(r.ownSocket)
 	}
+	r.removeUnpacked()
 }
 
-func (r *restorer) decompress(ctx context.Context) (string, error) {
-	in, err := open(r.path, r.format)
+// removeUnpacked removes the decompressed or unpacked dump: only the restored cluster stays.
+func (r *restorer) removeUnpacked() {
+	if r.unpacked != "" {
+		_ = os.RemoveAll(r.unpacked)
+		r.unpacked = ""
+	}
+}
+
+// prepareInput decides what pg_restore or psql reads. Plain dumps and, without --jobs,
+// compressed custom dumps stream through a pipe; with --jobs pg_restore needs a file it can
+// seek in, so a compressed custom dump is decompressed into scratch first (and pg_dump -Ft,
+// which pg_restore cannot read in parallel, is restored with one job). A tar of a directory
+// dump is unpacked into scratch.
+func (r *restorer) prepareInput(ctx context.Context, out *outcome) error {
+	r.input = r.path
+	base := filepath.Base(r.path)
+	switch {
+	case r.format.Kind == FormatUnknown:
+		return fmt.Errorf("%w: %s is not a readable %s stream", ErrCorrupt, base, r.format.Compression)
+	case r.format.Tar:
+		r.status("unpacking " + base)
+		r.unpacked = filepath.Join(r.scratch, "dump.dir")
+		dir, err := untar(ctx, r.path, r.format, r.unpacked)
+		if err != nil {
+			return err
+		}
+		r.input = dir
+	case r.format.Kind == FormatPlain || r.format.Compression == "":
+	case r.format.Kind == FormatCustom && r.jobs() == 1:
+		r.stream = true
+		out.notes = append(out.notes, fmt.Sprintf("%s (%s) was streamed to pg_restore, decompressed as it was read (one job: pg_restore cannot restore a pipe in parallel)", base, r.format.Compression))
+	default:
+		r.status("decompressing " + base)
+		r.unpacked = filepath.Join(r.scratch, "dump."+r.format.Kind)
+		if err := decompress(ctx, r.path, r.format, r.unpacked); err != nil {
+			return err
+		}
+		r.input = r.unpacked
+		why := fmt.Sprintf("pg_restore --jobs %d needs a file it can seek in", r.jobs())
+		if r.format.Kind == FormatTar {
+			why = "pg_restore reads a tar archive from a file"
+		}
+		out.notes = append(out.notes, fmt.Sprintf("%s (%s) was decompressed into scratch first: %s", base, r.format.Compression, why))
+	}
+	return nil
+}
+
+// jobs is pg_restore --jobs: the configured number, one for pg_dump -Ft.
+func (r *restorer) jobs() int {
+	if r.format.Kind == FormatTar {
+		return 1
+	}
+	return max(1, r.src.Jobs)
+}
+
+// decompress writes a compressed dump's content to dst. A read error is ErrCorrupt.
+func decompress(ctx context.Context, src string, f Format, dst string) error {
+	in, err := open(src, f)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer in.Close()
-	dst := filepath.Join(r.scratch, "dump.custom")
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("while decompressing %s: %w", r.path, err)
+		return fmt.Errorf("while decompressing %s: %w", src, err)
 	}
-	_, err = io.Copy(f, ctxReader{ctx, in})
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	_, err = io.Copy(writerOnly{out}, ctxReader{ctx, in})
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%w: %w", errWrite, cerr)
 	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("while decompressing %s: %w", src, ctx.Err())
+	case errors.Is(err, ErrCorrupt):
+		return err
+	}
+	return fmt.Errorf("while decompressing %s into %s: %w", src, dst, err)
+}
+
+// inputArgs is what pg_restore is told to read: the file or directory, or its stdin
+// (returned, to be closed by the caller) when the dump streams.
+func (r *restorer) inputArgs() ([]string, *corruptReader, error) {
+	if !r.stream {
+		return []string{r.input}, nil, nil
+	}
+	in, err := open(r.path, r.format)
 	if err != nil {
-		return "", fmt.Errorf("while decompressing %s into %s: %w", r.path, dst, err)
+		return nil, nil, err
 	}
-	return dst, nil
+	return nil, in.(*corruptReader), nil
 }
 
 type ctxReader struct {
@@ -201,10 +291,18 @@ func (r *restorer) header(ctx context.Context) (dumpHeader, error) {
 	if err != nil {
 		return dumpHeader{}, err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_restore"), "-l", r.input)
+	args, stdin, err := r.inputArgs()
+	if err != nil {
+		return dumpHeader{}, nil // the restore reports an unreadable dump, naming it
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "pg_restore"), append([]string{"-l"}, args...)...)
 	cmd.Env = clientEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if stdin != nil {
+		defer stdin.Close()
+		cmd.Stdin = ctxReader{ctx, stdin}
+	}
 	toc, err := cmd.Output()
 	if err != nil {
 		// An unreadable table of contents is a dump that cannot be restored: the restore
@@ -367,10 +465,22 @@ func (r *restorer) referencedRoles(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		defer in.Close()
-		return ScanRoles(ctxReader{ctx, in})
+		roles, err := ScanRoles(ctxReader{ctx, in})
+		if errors.Is(err, ErrCorrupt) {
+			return nil, nil // the restore meets it too, and fails naming the file
+		}
+		return roles, err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(r.binDir, "pg_restore"), "--schema-only", "-f", "-", r.input)
+	args, stdin, err := r.inputArgs()
+	if err != nil {
+		return nil, nil // the restore reports an unreadable dump, naming it
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(r.binDir, "pg_restore"), append([]string{"--schema-only", "-f", "-"}, args...)...)
 	cmd.Env = clientEnv()
+	if stdin != nil {
+		defer stdin.Close()
+		cmd.Stdin = ctxReader{ctx, stdin}
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -389,18 +499,39 @@ func (r *restorer) restore(ctx context.Context, out *outcome) error {
 	conn := []string{"-h", r.server.SocketDir, "-p", strconv.Itoa(r.server.Port), "-U", superuser, "-d", out.database}
 	var cmd *exec.Cmd
 	var plain io.ReadCloser
+	// stream is the decompressing reader a tool reads on its stdin, if any: its error is
+	// the dump's, whatever the tool made of the input ending early.
+	var stream *corruptReader
 	if r.format.Kind == FormatPlain {
 		out.tool = "psql"
 		var err error
 		if plain, err = open(r.path, r.format); err != nil {
+			if errors.Is(err, ErrCorrupt) {
+				out.damaged = err.Error()
+				return nil
+			}
 			return err
 		}
 		defer plain.Close()
+		stream, _ = plain.(*corruptReader)
 		cmd = exec.CommandContext(ctx, filepath.Join(r.binDir, "psql"), append(conn, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", "-")...)
 	} else {
 		out.tool = "pg_restore"
-		jobs := max(1, r.src.Jobs)
-		cmd = exec.CommandContext(ctx, filepath.Join(r.binDir, "pg_restore"), append(conn, "--jobs", strconv.Itoa(jobs), r.input)...)
+		args, stdin, err := r.inputArgs()
+		if errors.Is(err, ErrCorrupt) {
+			out.damaged = err.Error()
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if stdin != nil {
+			// Streamed from a pipe: pg_restore cannot restore in parallel from one.
+			defer stdin.Close()
+			stream, plain = stdin, stdin
+		} else {
+			args = append([]string{"--jobs", strconv.Itoa(r.jobs())}, args...)
+		}
+		cmd = exec.CommandContext(ctx, filepath.Join(r.binDir, "pg_restore"), append(conn, args...)...)
 	}
 	cmd.Env = clientEnv()
 	cmd.Stdout = io.Discard
@@ -430,12 +561,20 @@ func (r *restorer) restore(ctx context.Context, out *outcome) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("while restoring %s: %w", r.path, ctx.Err())
 	}
+	if stream != nil && stream.Err() != nil {
+		// The tool saw its input end (and may have said so): the dump was cut or damaged.
+		out.damaged = stream.Err().Error()
+		if ee, ok := err.(*exec.ExitError); ok {
+			out.exitCode = ee.ExitCode()
+		}
+		return nil
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		out.exitCode = ee.ExitCode()
 	} else if err != nil {
 		return fmt.Errorf("while running %s: %w", out.tool, err)
 	}
-	if plain != nil && !tail.complete() {
+	if r.format.Kind == FormatPlain && !tail.complete() {
 		msg := "the dump does not end with pg_dump's line \"" + plainComplete + "\": it was cut short"
 		out.errors = append(out.errors, msg)
 		out.lines = append(out.lines, msg)
