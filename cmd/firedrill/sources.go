@@ -8,6 +8,7 @@ import (
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/basebackup"
 	"github.com/firedrill/firedrill/restore/source/dump"
+	"github.com/firedrill/firedrill/restore/source/pgbackrest"
 )
 
 // drillSource is where a target's drills get their backups: one line per source.
@@ -19,6 +20,9 @@ func drillSource(t *policy.Target) drill.Source {
 	case policy.SourceBaseBackup:
 		s := t.Restore.Source
 		return &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
+	case policy.SourcePgBackRest:
+		s := t.Restore.Source
+		return &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
 	default:
 		return drill.Repository(repository(t))
 	}
@@ -30,6 +34,8 @@ func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Me
 	switch t.Restore.Source.Kind {
 	case policy.SourceDump, policy.SourceBaseBackup:
 		return drillSource(t).List, t.Restore.Source.Dir
+	case policy.SourcePgBackRest:
+		return drillSource(t).List, "pgBackRest stanza " + t.Restore.Source.Stanza
 	}
 	return nil, ""
 }

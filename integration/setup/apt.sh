@@ -26,6 +26,7 @@ PACKAGES=(
 	"chromium (status page tests)|/usr/bin/chromium|chromium"
 	"fonts-dejavu-core (chromium's screenshots)|/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf|fonts-dejavu-core"
 	"poppler-utils (pdftotext and pdfinfo read the report's PDF)|/usr/bin/pdftotext|poppler-utils"
+	"pgbackrest (drills of pgBackRest repositories)|/usr/bin/pgbackrest|pgbackrest"
 	"containerd (the e2e cluster's private container runtime)|/usr/bin/containerd|containerd"
 	"runc (the e2e cluster's OCI runtime)|/usr/sbin/runc|runc"
 	"containernetworking-plugins (the e2e cluster's pod network)|/usr/lib/cni/bridge|containernetworking-plugins"

@@ -16,7 +16,6 @@ import (
 	"github.com/firedrill/firedrill/restore/source/walarchive"
 )
 
-
 func labelFor(seg string) string {
 	return strings.NewReplacer("%s", seg).Replace("START WAL LOCATION: 0/%s000028 (file 00000001000000000000000%s)\nCHECKPOINT LOCATION: 0/%s000060\nSTART TIME: 2026-11-30 10:0%s:00 UTC\nLABEL: nightly\nSTART TIMELINE: 1\n")
 }
@@ -129,7 +128,7 @@ func TestContinuityFinding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := continuityFinding("/archive", from, plan, tt.err)
+			f := ContinuityFinding("/archive", from, plan, tt.err)
 			if f.Status != tt.want || !strings.Contains(f.Message, tt.msg) || f.Check != ContinuityName {
 				t.Errorf("finding = %s %q, want %s containing %q", f.Status, f.Message, tt.want, tt.msg)
 			}

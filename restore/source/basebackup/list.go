@@ -68,6 +68,9 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 	var out []snapshot.Metadata
 	if b, err := s.inspect(s.Dir); err == nil {
 		m := s.describe(".", b)
+		if !Reaches(s.Recovery, m) {
+			return nil, nil
+		}
 		return []snapshot.Metadata{m}, nil
 	}
 	entries, err := os.ReadDir(s.Dir)
@@ -93,7 +96,22 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 		}
 		return strings.Compare(b.ID, a.ID)
 	})
-	return out, nil
+	return slices.DeleteFunc(out, func(m snapshot.Metadata) bool { return !Reaches(s.Recovery, m) }), nil
+}
+
+// Reaches reports whether a backup can recover to target: one that ended after a target time
+// or LSN cannot (recovery cannot stop before the backup is consistent), so the newest backup
+// a drill restores is the newest that ended before it.
+func Reaches(target postgres.RecoveryTarget, m snapshot.Metadata) bool {
+	switch target.Kind {
+	case postgres.TargetTime:
+		return m.TakenAt.IsZero() || !m.TakenAt.After(target.Time)
+	case postgres.TargetLSN:
+		stop, err1 := walarchive.ParseLSN(m.StopLSN)
+		want, err2 := walarchive.ParseLSN(target.LSN)
+		return err1 != nil || err2 != nil || stop <= want
+	}
+	return true
 }
 
 // Get returns the base backup called id (its directory's name; "." when Dir is one).

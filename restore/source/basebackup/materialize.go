@@ -86,14 +86,14 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 		return nil, err
 	}
 	plan, perr := arch.Plan(from)
-	continuity := continuityFinding(s.Archive, from, plan, perr)
+	continuity := ContinuityFinding(s.Archive, from, plan, perr)
 	if continuity.Status == checks.Error {
 		return nil, perr
 	}
 	cp.Findings = append(cp.Findings, continuity)
 	staging := filepath.Join(req.ScratchDir, "wal")
 	req.Status(fmt.Sprintf("staging %d WAL files from the archive", len(plan.Files)))
-	if err := stage(ctx, arch, plan.Files, staging); err != nil {
+	if err := Stage(ctx, arch, plan.Files, staging); err != nil {
 		return nil, err
 	}
 	cp.Milestones = append(cp.Milestones, reports.Milestone{Name: "wal-staged", At: time.Now().UTC(), Source: "firedrill"})
@@ -104,7 +104,7 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 				"recovery target %s is beyond the end of the WAL archive (%s, in %s): it cannot be reached", s.Recovery.LSN, plan.End, plan.Last))
 		}
 	}
-	cp.Checks = []checks.Check{&targetCheck{target: s.Recovery, plan: plan, backupStop: req.Snapshot.TakenAt}}
+	cp.Checks = []checks.Check{NewTargetCheck(s.Recovery, plan, req.Snapshot.TakenAt)}
 	cp.Notes = append(cp.Notes, fmt.Sprintf("recovered from base backup %s and %d WAL segments staged from %s (%s to %s, timeline %d) to recovery target %s",
 		req.Snapshot.ID, plan.Segments, s.Archive, orNone(plan.First), orNone(plan.Last), plan.TargetTimeline, s.Recovery))
 	return cp, nil
@@ -117,8 +117,8 @@ func orNone(s string) string {
 	return s
 }
 
-// continuityFinding judges the plan: a gap or a broken timeline history is a proven failure.
-func continuityFinding(archive string, from walarchive.From, plan *walarchive.Plan, err error) checks.Finding {
+// ContinuityFinding judges a plan of the WAL archive (archive names it): a gap or a broken timeline history is a proven failure.
+func ContinuityFinding(archive string, from walarchive.From, plan *walarchive.Plan, err error) checks.Finding {
 	ev := checks.Evidence{"archive": archive, "startLsn": from.StartLSN.String(), "timeline": plan.TargetTimeline,
 		"first": plan.First, "last": plan.Last, "segments": plan.Segments}
 	if from.StopLSN != 0 {
@@ -282,9 +282,9 @@ func copyTree(ctx context.Context, src, dest string) error {
 	})
 }
 
-// stage copies the planned archive files into the staging directory, decompressed and under
+// Stage copies the planned archive files into the staging directory, decompressed and under
 // the names PostgreSQL asks for. The archive is opened read-only.
-func stage(ctx context.Context, arch *walarchive.Listing, files []walarchive.File, staging string) error {
+func Stage(ctx context.Context, arch *walarchive.Listing, files []walarchive.File, staging string) error {
 	if err := os.Mkdir(staging, 0o700); err != nil {
 		return fmt.Errorf("while creating WAL staging directory %s: %w", staging, err)
 	}

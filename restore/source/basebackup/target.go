@@ -19,6 +19,12 @@ type targetCheck struct {
 	backupStop time.Time
 }
 
+// NewTargetCheck is the recovery-target check of a copy recovered along plan from a backup
+// that ended at backupStop.
+func NewTargetCheck(target postgres.RecoveryTarget, plan *walarchive.Plan, backupStop time.Time) checks.Check {
+	return &targetCheck{target: target, plan: plan, backupStop: backupStop}
+}
+
 func (c *targetCheck) Name() string      { return TargetName }
 func (c *targetCheck) Engines() []string { return []string{"postgres"} }
 

@@ -26,6 +26,21 @@ type Listing struct {
 	// segments, else DefaultSegmentBytes.
 	SegmentBytes int64
 	files        map[string]File
+	// open reads a file of an archive that is not a directory (NewListing); nil: Dir.
+	open func(File) (io.ReadCloser, error)
+}
+
+// NewListing is an archive that is not a plain directory (a pgBackRest repository): files
+// under their WAL names, opened with open (which returns them decompressed).
+func NewListing(where string, segBytes int64, files []File, open func(File) (io.ReadCloser, error)) *Listing {
+	if segBytes <= 0 {
+		segBytes = DefaultSegmentBytes
+	}
+	l := &Listing{Dir: where, SegmentBytes: segBytes, files: map[string]File{}, open: open}
+	for _, f := range files {
+		l.files[f.Name] = f
+	}
+	return l
 }
 
 // List lists an archive directory (its top level: archive_command writes no subdirectories).
@@ -90,6 +105,9 @@ func (l *Listing) Names() []string {
 
 // Open opens an archive file for reading, decompressing gzip.
 func (l *Listing) Open(f File) (io.ReadCloser, error) {
+	if l.open != nil {
+		return l.open(f)
+	}
 	n, _ := ParseName(f.Name, l.SegmentBytes)
 	r, err := os.Open(filepath.Join(l.Dir, f.Name))
 	if err != nil {
