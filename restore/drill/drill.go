@@ -265,7 +265,15 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 		if ctx.Err() != nil || errors.Is(err, ErrPlatform) {
 			return err
 		}
-		res.Checks = append(res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": proc.LogEvidence(30)},
+		logLines := proc.LogEvidence(30)
+		if reason := recoveryFatal(logLines); cp.Recovery != nil && reason != "" {
+			// Replay to a target ends with PostgreSQL's own reason (a target past the archive):
+			// that is the headline, the log is the evidence.
+			res.Checks = append(res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": logLines, "reason": reason},
+				"the restored copy did not recover to recovery target %s: %s", cp.Recovery.Target, reason))
+			return nil
+		}
+		res.Checks = append(res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": logLines},
 			"the restored copy did not recover: %v", err))
 		return nil
 	}
@@ -529,6 +537,22 @@ func recoveryFinding(ctx context.Context, p Throwaway, meta *snapshot.Metadata) 
 		return checks.Failf(RecoveryName, ev, "the restored copy has system identifier %d, but the snapshot was taken of %s", sysid, want)
 	}
 	return checks.Passf(RecoveryName, ev, "recovered to a consistent state and accepts connections (%s)", strings.TrimSpace(version))
+}
+
+// recoveryFatal is the startup process's FATAL or PANIC line in a server log, not those of
+// connections refused while it recovered.
+func recoveryFatal(lines []string) string {
+	for _, l := range lines {
+		_, msg, ok := strings.Cut(l, "FATAL:  ")
+		if !ok {
+			_, msg, ok = strings.Cut(l, "PANIC:  ")
+		}
+		if !ok || strings.Contains(msg, "the database system is") || strings.Contains(msg, "not yet accepting connections") {
+			continue
+		}
+		return strings.TrimSpace(msg)
+	}
+	return ""
 }
 
 func newID() string {
