@@ -76,6 +76,12 @@ pg1-port=%d
 	if err := pg.Exec(ctx, "postgres", "INSERT INTO drill_rows VALUES (2, 'after the backup')"); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(1100 * time.Millisecond)
+	midpoint := time.Now().UTC()
+	time.Sleep(1100 * time.Millisecond)
+	if err := pg.Exec(ctx, "postgres", "INSERT INTO drill_rows VALUES (3, 'after the midpoint')"); err != nil {
+		t.Fatal(err)
+	}
 	(&walPrimary{pg: pg}).switchAndWait(t, ctx)
 	before := treeHash(t, repo)
 
@@ -84,13 +90,14 @@ pg1-port=%d
 	if err := os.MkdirAll(scratch, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeYAML(t, fmt.Sprintf(`targets:
+	config := func(target, row3 string) string {
+		return writeYAML(t, fmt.Sprintf(`targets:
   - name: orders
     engine: postgres
     connection:
       dsn: %q
     restore:
-      source: {kind: pgbackrest, stanza: main, config: %s}
+      source: {kind: pgbackrest, stanza: main, config: %s, recovery: {target: %q}}
       local: {scratchDir: %s}
     objectives: {rto: 10m, rpo: 1h}
     checks:
@@ -98,8 +105,13 @@ pg1-port=%d
         - name: row-2
           query: SELECT count(*) FROM drill_rows WHERE id = 2
           expect: {equals: "1"}
+        - name: row-3
+          query: SELECT count(*) FROM drill_rows WHERE id = 3
+          expect: {equals: %q}
 history: {dir: %s}
-`, pg.DSN("postgres"), conf, scratch, filepath.Join(base, "history")))
+`, pg.DSN("postgres"), conf, target, scratch, row3, filepath.Join(base, "history")))
+	}
+	cfg := config("latest", "1")
 
 	r := runCLI(t, ctx, "snapshots", "--config", cfg, "--output", "json")
 	if r.code != 0 || !strings.Contains(r.stdout, `F"`) {
@@ -112,7 +124,7 @@ history: {dir: %s}
 	if r.code != 0 {
 		t.Fatalf("exit %d status %s (%s)\nchecks: %+v\n%s", r.code, d.Status, d.Error, d.Checks, r.stderr)
 	}
-	for _, name := range []string{"snapshot-integrity", "wal-continuity", "recovery", "recovery-target", "amcheck", "sql:row-2"} {
+	for _, name := range []string{"snapshot-integrity", "wal-continuity", "recovery", "recovery-target", "amcheck", "sql:row-2", "sql:row-3"} {
 		if st, msg := d.check(name); st != "pass" {
 			t.Errorf("%s = %q %q, want pass", name, st, msg)
 		}
@@ -124,6 +136,14 @@ history: {dir: %s}
 				t.Errorf("the pgbackrest verify output is not attached: %v", c.Evidence)
 			}
 		}
+	}
+	// Point in time: between the commits of rows 2 and 3.
+	r = runCLI(t, ctx, "drill", "--config", config(midpoint.Format(time.RFC3339Nano), "0"), "--output", "json")
+	d = parseDrill(t, r)
+	_, msg := d.check("recovery-target")
+	t.Logf("pgbackrest PITR drill: exit %d: %s", r.code, msg)
+	if r.code != 0 {
+		t.Errorf("PITR drill: exit %d status %s (%s)\nchecks: %+v", r.code, d.Status, d.Error, d.Checks)
 	}
 	if got := treeHash(t, repo); got != before {
 		t.Errorf("the pgBackRest repository changed during the drill")
