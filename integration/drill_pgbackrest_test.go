@@ -83,6 +83,10 @@ pg1-port=%d
 		t.Fatal(err)
 	}
 	(&walPrimary{pg: pg}).switchAndWait(t, ctx)
+	if err := pg.Exec(ctx, "postgres", "INSERT INTO drill_rows VALUES (4, 'in the last segment')"); err != nil {
+		t.Fatal(err)
+	}
+	(&walPrimary{pg: pg}).switchAndWait(t, ctx)
 	before := treeHash(t, repo)
 
 	base := harness.TempDir(t)
@@ -138,12 +142,33 @@ history: {dir: %s}
 		}
 	}
 	// Point in time: between the commits of rows 2 and 3.
+	var msg string
 	r = runCLI(t, ctx, "drill", "--config", config(midpoint.Format(time.RFC3339Nano), "0"), "--output", "json")
 	d = parseDrill(t, r)
-	_, msg := d.check("recovery-target")
+	_, msg = d.check("recovery-target")
 	t.Logf("pgbackrest PITR drill: exit %d: %s", r.code, msg)
 	if r.code != 0 {
 		t.Errorf("PITR drill: exit %d status %s (%s)\nchecks: %+v", r.code, d.Status, d.Error, d.Checks)
+	}
+	// A copy of the repository without the segment that holds rows 2 and 3: a gap.
+	gapped := filepath.Join(harness.TempDir(t), "repo")
+	if out, err := exec.CommandContext(ctx, "cp", "-a", repo, gapped).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	segs, _ := filepath.Glob(filepath.Join(gapped, "archive", "main", "15-1", "0000000100000000", "000000010000000000000003-*"))
+	if len(segs) != 1 {
+		t.Fatalf("segment 3 in the repository: %v", segs)
+	}
+	os.Remove(segs[0])
+	gapCfg := config("latest", "1")
+	b, _ := os.ReadFile(gapCfg)
+	os.WriteFile(gapCfg, []byte(strings.Replace(string(b), "stanza: main,", "stanza: main, repoPath: "+gapped+",", 1)), 0o600)
+	r = runCLI(t, ctx, "drill", "--config", gapCfg, "--output", "json")
+	d = parseDrill(t, r)
+	st, msg := d.check("wal-continuity")
+	t.Logf("pgbackrest drill of a repository missing a segment: exit %d; wal-continuity %s: %s", r.code, st, msg)
+	if r.code != 1 || st != "fail" || !strings.Contains(msg, "000000010000000000000003") {
+		t.Errorf("exit %d, wal-continuity %s %q: want exit 1 naming 000000010000000000000003", r.code, st, msg)
 	}
 	if got := treeHash(t, repo); got != before {
 		t.Errorf("the pgBackRest repository changed during the drill")
