@@ -249,6 +249,14 @@ func (a *Auditor) sources(ctx context.Context, cfg *policy.Config, t *policy.Tar
 // build makes the source of one configured source; a failure is recorded in the state.
 func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Target, s policy.AuditSource) (*SourceState, Source) {
 	st := &SourceState{Name: s.Name, Location: s.Location}
+	if t.DumpAuditSource(s) {
+		// The dump files the target's drills restore (restore.source.dir).
+		dir := t.Restore.Source.Dir
+		st.Where, st.Family, st.Media = "directory "+dir, FamilyObjects, policy.MediaDisk
+		src := &DirSource{Dir: dir, Match: s.Match}
+		st.Stat, st.Reader, st.Claims = claimedOnly{src}, src, src
+		return st, src
+	}
 	if s.Location == "" {
 		st.Family, st.Media = FamilySnapshots, policy.MediaDisk
 		st.Where = "snapshot repository " + t.Snapshot.Local.Repository

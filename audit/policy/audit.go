@@ -111,10 +111,11 @@ func validateAuditSpec(c *Config, p string, t *Target, locs map[string]int, add 
 		s := &a.Sources[j]
 		sp := fmt.Sprintf("%s.sources[%d]", p, j)
 		if s.Location != "" {
-			if _, ok := locs[s.Location]; !ok {
+			// restore.source.location says it once when the source is the dumps' own.
+			if _, ok := locs[s.Location]; !ok && s.Location != t.Restore.Source.Location {
 				add(sp+".location", "no location %q under locations:", s.Location)
 			}
-		} else if !hasOwnSnapshots(t) {
+		} else if !hasOwnSnapshots(t) && !t.DumpAuditSource(*s) {
 			add(sp+".location", "required: this target has no snapshot repository to default to")
 		}
 		if !nameRe.MatchString(s.Name) {

@@ -272,6 +272,8 @@ func applyAuditDefaults(c *Config) {
 		a := &t.Audit
 		if len(a.Sources) == 0 && hasOwnSnapshots(t) {
 			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
+		} else if src, ok := dumpAuditSource(t); ok && len(a.Sources) == 0 {
+			a.Sources = []AuditSource{src}
 		}
 		for j := range a.Sources {
 			s := &a.Sources[j]

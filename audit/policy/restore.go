@@ -42,6 +42,9 @@ type RestoreSource struct {
 	Pattern string `yaml:"pattern" json:"pattern,omitempty"`
 	// Jobs is pg_restore --jobs for custom and directory dumps.
 	Jobs int `yaml:"jobs" json:"jobs,omitempty"`
+	// DumpLocation names a locations[] entry (s3 or directory) holding the dumps, instead of
+	// Dir (kind dump; restore_dump.go).
+	DumpLocation `yaml:",inline"`
 	// PhysicalSource has the keys of kinds basebackup and pgbackrest (restore_sources.go).
 	PhysicalSource `yaml:",inline"`
 }
@@ -61,8 +64,9 @@ func validateSource(p string, s RestoreSource, add addFunc) {
 		return
 	}
 	switch fi, err := os.Stat(s.Dir); {
+	case s.Location != "": // restore_dump.go
 	case s.Dir == "":
-		add(p+".dir", "required with kind dump: the directory that holds the dump files")
+		add(p+".dir", "required with kind dump: the directory that holds the dump files (or location: a locations[] entry)")
 	case err != nil || !fi.IsDir():
 		add(p+".dir", "%s is not a directory", s.Dir)
 	}

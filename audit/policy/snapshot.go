@@ -62,7 +62,7 @@ func validateSnapshot(p string, t *Target, add addFunc) {
 	oneOf(add, p+".snapshot.mode", t.Snapshot.Mode, engine.AllModes())
 	validateEngineMode(t, p, add)
 	// A target drilled from dump files needs no snapshots of its own.
-	if t.Snapshot.Driver == "local" && !t.Restore.Source.Foreign() {
+	if t.Snapshot.Driver == "local" && !t.Restore.Source.Foreign() && !t.AuditOnly() {
 		if t.Snapshot.Local.DataDir == "" {
 			add(p+".snapshot.local.dataDir", "required with driver local: the database's data directory")
 		}

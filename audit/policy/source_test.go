@@ -40,7 +40,7 @@ func TestRestoreSource(t *testing.T) {
 		{"dump without dir, bad pattern and jobs",
 			target("      source:\n        kind: dump\n        pattern: \"[\"\n        jobs: 99\n"),
 			[]string{
-				f + ":6: targets[0].restore.source.dir: required with kind dump: the directory that holds the dump files",
+				f + ":6: targets[0].restore.source.dir: required with kind dump: the directory that holds the dump files (or location: a locations[] entry)",
 				f + `:8: targets[0].restore.source.pattern: "[" is not a glob on file names (such as *.dump)`,
 				f + ":9: targets[0].restore.source.jobs: must be between 1 and 64, got 99",
 			}},

@@ -7,7 +7,6 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/basebackup"
-	"github.com/firedrill/firedrill/restore/source/dump"
 	"github.com/firedrill/firedrill/restore/source/pgbackrest"
 )
 
@@ -15,8 +14,7 @@ import (
 func drillSource(t *policy.Target) drill.Source {
 	switch t.Restore.Source.Kind {
 	case policy.SourceDump:
-		s := t.Restore.Source
-		return &dump.Source{Target: t.Name, Dir: s.Dir, Pattern: s.Pattern, Jobs: s.Jobs, BinDir: t.Restore.Local.BinDir}
+		return dumpSource(t)
 	case policy.SourceBaseBackup:
 		s := t.Restore.Source
 		return &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
@@ -32,7 +30,9 @@ func drillSource(t *policy.Target) drill.Source {
 // (dump files), for 'snapshots'; nil for a target drilled from its own snapshots.
 func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Metadata, error), where string) {
 	switch t.Restore.Source.Kind {
-	case policy.SourceDump, policy.SourceBaseBackup:
+	case policy.SourceDump:
+		return drillSource(t).List, dumpWhere(t)
+	case policy.SourceBaseBackup:
 		return drillSource(t).List, t.Restore.Source.Dir
 	case policy.SourcePgBackRest:
 		return drillSource(t).List, "pgBackRest stanza " + t.Restore.Source.Stanza

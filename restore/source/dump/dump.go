@@ -37,10 +37,13 @@ const (
 // sidecarSuffix names a dump's checksum file: sha256sum's output for it.
 const sidecarSuffix = ".sha256"
 
-// Source lists and restores the dumps of one target's directory.
+// Source lists and restores the dumps of one target's directory, or of an S3 prefix.
 type Source struct {
 	Target string
 	Dir    string
+	// S3, when set, is where the dumps are instead of Dir: the newest is downloaded into
+	// scratch, verified and restored from there.
+	S3 *S3Location
 	// Pattern is a glob on file names; empty: every file.
 	Pattern string
 	// Jobs is pg_restore --jobs for custom and directory dumps.
@@ -51,6 +54,9 @@ type Source struct {
 
 // List returns the directory's dumps, newest (by modification time) first.
 func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	if s.S3 != nil {
+		return s.listS3(ctx)
+	}
 	entries, err := os.ReadDir(s.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("while listing dumps in %s: %w", s.Dir, err)
@@ -79,7 +85,10 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 }
 
 // Get returns the dump called id (its file name).
-func (s *Source) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
+func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	if s.S3 != nil {
+		return s.getS3(ctx, id)
+	}
 	if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." || !s.matches(id) {
 		return nil, fmt.Errorf("%w: no dump %q in %s", snapshot.ErrNotFound, id, s.Dir)
 	}
@@ -146,17 +155,46 @@ func dirSize(dir string) int64 {
 // Materialize verifies the dump's checksum, restores it into a fresh cluster in the scratch
 // directory and shuts that cluster down cleanly.
 func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
+	if s.S3 != nil {
+		return s.materializeS3(ctx, req)
+	}
 	path := filepath.Join(s.Dir, req.Snapshot.ID)
+	// The checksum pass reads the whole dump once: it runs while the fresh cluster is made
+	// and started (and, for a large dump, beside the restore's first minutes), not before.
+	req.Status("verifying the checksum of " + req.Snapshot.ID + " and restoring it")
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type verified struct {
+		f   checks.Finding
+		err error
+	}
+	done := make(chan verified, 1)
+	go func() {
+		f, err := verify(vctx, path)
+		done <- verified{f, err}
+	}()
+	cp, err := s.restoreFile(ctx, req, path, nil)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	v := <-done
+	if v.err != nil {
+		return nil, v.err
+	}
+	cp.Findings = append([]checks.Finding{v.f}, cp.Findings...)
+	return cp, nil
+}
+
+// restoreFile restores the dump at path (in the directory, or downloaded into scratch);
+// findings are what was proved of it before (its integrity).
+func (s *Source) restoreFile(ctx context.Context, req drill.MaterializeRequest, path string, findings []checks.Finding) (*drill.Copy, error) {
 	format, err := Detect(path)
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return nil, err
 	}
-	req.Status("verifying the checksum of " + req.Snapshot.ID)
-	integrity, err := verify(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	cp := &drill.Copy{Clean: true, Findings: []checks.Finding{integrity}}
+	cp := &drill.Copy{Clean: true, Findings: findings}
 	r := &restorer{src: s, path: path, format: format, scratch: req.ScratchDir, status: req.Status}
 	defer r.cleanup()
 	res, err := r.run(ctx)

@@ -115,7 +115,7 @@ func (r *restorer) run(ctx context.Context) (*outcome, error) {
 	if err := r.pickBinaries(header.version); err != nil {
 		return nil, err
 	}
-	r.status("creating a fresh PostgreSQL " + r.major + " cluster")
+	r.status("creating a fresh cluster with " + r.binDir)
 	if err := r.initdb(ctx); err != nil {
 		return nil, err
 	}

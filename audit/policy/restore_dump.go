@@ -1,0 +1,111 @@
+package policy
+
+// targets[].restore.source keys of kind dump that name a location: dumps in an S3 bucket
+// (or a directory location), with the auditor's location settings.
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// DumpLocation holds restore.source's location keys (inlined in RestoreSource).
+type DumpLocation struct {
+	// Location is a locations[].name of kind s3 or directory holding the dump files.
+	Location string `yaml:"location" json:"location,omitempty"`
+	// Prefix is joined to the location's s3.prefix (s3) or path (directory).
+	Prefix string `yaml:"prefix" json:"prefix,omitempty"`
+	// resolved is the location named, set when the configuration is validated.
+	resolved *Location
+}
+
+// DumpS3 returns the S3 location the dumps are in and the full key prefix, or nil when the
+// dumps are in a directory (Dir, which a directory location resolves to).
+func (s RestoreSource) DumpS3() (*Location, string) {
+	if s.Kind != SourceDump || s.resolved == nil || s.resolved.Kind != LocationS3 {
+		return nil, ""
+	}
+	l := *s.resolved
+	return &l, l.S3.Prefix + s.Prefix
+}
+
+// validateDumpLocation checks restore.source.location and resolves it: an s3 location is
+// kept for DumpS3, a directory location becomes Dir (p is restore.source's path).
+func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string]int, add addFunc) {
+	if s.Location == "" {
+		if s.Prefix != "" {
+			add(p+".prefix", "only used with location")
+		}
+		return
+	}
+	if s.Kind != SourceDump {
+		add(p+".location", "only used with kind dump")
+		return
+	}
+	if s.Dir != "" {
+		add(p+".location", "set dir or location, not both")
+		return
+	}
+	i, ok := locs[s.Location]
+	if !ok {
+		add(p+".location", "no location %q under locations:", s.Location)
+		return
+	}
+	l := &c.Locations[i]
+	switch l.Kind {
+	case LocationS3:
+		s.resolved = l
+	case LocationDirectory:
+		s.resolved = l
+		s.Dir = filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.Prefix)))
+		if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
+			add(p+".location", "%s (location %s, prefix %q) is not a directory", s.Dir, l.Name, s.Prefix)
+		}
+	default:
+		add(p+".location", "location %s is of kind %s: dumps are read from kind s3 or directory", l.Name, l.Kind)
+	}
+}
+
+// dumpAuditSource is the default audit source of a target drilled from dumps: where the
+// dumps are, so that backup-age and backup-size see the files the drills restore.
+func dumpAuditSource(t *Target) (AuditSource, bool) {
+	s := t.Restore.Source
+	if s.Kind != SourceDump {
+		return AuditSource{}, false
+	}
+	// The default pattern (every file) leaves the auditor's own default: dump and archive
+	// names, not the files inside a directory dump.
+	match := s.Pattern
+	if _, err := path.Match(match, ""); match == DefaultDumpPattern || err != nil {
+		match = "" // a bad pattern is restore.source.pattern's error, said once
+	}
+	if s.Location != "" {
+		return AuditSource{Name: DefaultDumpAuditSourceName, Location: s.Location, Prefix: s.Prefix, Match: match}, true
+	}
+	return AuditSource{Name: DefaultDumpAuditSourceName, Match: match}, true
+}
+
+// DumpAuditSource reports whether an audit source is the target's own dump directory (a
+// source without a location on a target drilled from restore.source.dir).
+func (t *Target) DumpAuditSource(s AuditSource) bool {
+	return s.Location == "" && t.Restore.Source.Kind == SourceDump && t.Restore.Source.Location == ""
+}
+
+// DefaultDumpAuditSourceName names the default audit source of a target drilled from dumps.
+const DefaultDumpAuditSourceName = "dumps"
+
+// AuditOnly reports whether firedrill only audits the target's backups: it has no snapshot
+// section (snapshot.local.dataDir and repository unset, driver local) and every audit source
+// names a location. Such a target needs no snapshot section; it cannot be drilled or
+// snapshotted until it gets one (or a restore.source).
+func (t *Target) AuditOnly() bool {
+	if t.Snapshot.Driver != "local" || t.Snapshot.Local.DataDir != "" || t.Snapshot.Local.Repository != "" || len(t.Audit.Sources) == 0 {
+		return false
+	}
+	for _, s := range t.Audit.Sources {
+		if s.Location == "" {
+			return false
+		}
+	}
+	return t.Restore.Source.Kind == SourceSnapshots
+}
