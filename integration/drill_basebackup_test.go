@@ -233,6 +233,15 @@ func TestDrillBaseBackup(t *testing.T) {
 		}
 	}
 
+	// The same archive as a gzip-compressing archive_command leaves it.
+	gzipped := filepath.Join(harness.TempDir(t), "archive")
+	copyDir(t, archive, gzipped, nil)
+	for _, seg := range segmentsIn(t, gzipped) {
+		if out, err := exec.CommandContext(ctx, "gzip", filepath.Join(gzipped, seg)).CombinedOutput(); err != nil {
+			t.Fatalf("gzip: %v %s", err, out)
+		}
+	}
+
 	type tc struct {
 		name, snapshot, target, archive string
 		sql                             string // an extra assertion: rows 2 and 3 as "present,present"
@@ -243,6 +252,7 @@ func TestDrillBaseBackup(t *testing.T) {
 		{name: "plain latest", snapshot: "plain", sql: "1,1"},
 		{name: "tar latest", snapshot: "tar", sql: "1,1"},
 		{name: "tar.gz latest", snapshot: "targz", sql: "1,1"},
+		{name: "gzip archive", snapshot: "plain", archive: gzipped, sql: "1,1"},
 		{name: "pitr between two commits", snapshot: "plain", target: w.midpoint.Format(time.RFC3339Nano), sql: "1,0"},
 		{name: "immediate", snapshot: "tar", target: "immediate", sql: "0,0"},
 		{name: "segment missing", snapshot: "plain", archive: gapped, wantCode: 1, wantFail: "wal-continuity", wantMsg: missing},
