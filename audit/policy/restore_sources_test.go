@@ -42,7 +42,7 @@ func TestPhysicalSources(t *testing.T) {
 				f + ":6: targets[0].restore.source: dir and archive are keys of kind basebackup (pgBackRest keeps both in its repository)",
 				f + ":9: targets[0].restore.source.config: " + dir + "/missing.conf is not a file",
 			}},
-		{"basebackup on docker", target("        kind: basebackup\n        dir: " + dir + "\n        archive: " + dir + "\n") + "      runtime: docker\n",
+		{"basebackup on docker", target("        kind: basebackup\n        dir: "+dir+"\n        archive: "+dir+"\n") + "      runtime: docker\n",
 			[]string{f + `:7: targets[0].restore.source.kind: kind basebackup is recovered by a local throwaway that reads WAL firedrill staged in scratch: use restore.runtime: local (got "docker")`}},
 	}
 	for _, tt := range tests {
