@@ -240,7 +240,7 @@ func verify(ctx context.Context, path string) (checks.Finding, error) {
 		if err != nil {
 			return checks.Finding{}, fmt.Errorf("while hashing dump %s: %w", p, err)
 		}
-		m, err := io.Copy(h, f)
+		m, err := io.Copy(h, ctxReader{ctx, f})
 		f.Close()
 		if err != nil {
 			return checks.Finding{}, fmt.Errorf("while hashing dump %s: %w", p, err)

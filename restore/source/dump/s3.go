@@ -62,7 +62,7 @@ func (l *S3Location) client(ctx context.Context) (S3API, error) {
 	return c, nil
 }
 
-// list returns the objects under the prefix whose base name matches, newest first.
+// listS3 returns the objects under the prefix whose base name matches, newest first.
 func (s *Source) listS3(ctx context.Context) ([]snapshot.Metadata, error) {
 	l := s.S3
 	api, err := l.client(ctx)
