@@ -257,6 +257,20 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 		st.Stat, st.Reader, st.Claims = claimedOnly{src}, src, src
 		return st, src
 	}
+	if s.Location == "" && t.Restore.Source.Physical() && a.Snapshots != nil {
+		// The base backups or pgBackRest backups the target's drills restore.
+		st.Family, st.Media = FamilySnapshots, policy.MediaDisk
+		st.Where = t.Restore.Source.Kind + " backups in " + t.Restore.Source.Dir
+		if t.Restore.Source.Kind == policy.SourcePgBackRest {
+			st.Where = "pgBackRest stanza " + t.Restore.Source.Stanza
+		}
+		l, err := a.Snapshots(ctx, t)
+		if err != nil {
+			st.Err = &SourceError{Source: s.Name, Where: st.Where, Op: "connecting to", Err: err}
+			return st, nil
+		}
+		return st, &SnapshotSource{Lister: l}
+	}
 	if s.Location == "" {
 		st.Family, st.Media = FamilySnapshots, policy.MediaDisk
 		st.Where = "snapshot repository " + t.Snapshot.Local.Repository

@@ -42,7 +42,13 @@ func startWALPrimary(t *testing.T, ctx context.Context, formats map[string][]str
 	}
 	exec1("CREATE TABLE drill_rows (id int PRIMARY KEY, note text, at timestamptz DEFAULT clock_timestamp())")
 	exec1("INSERT INTO drill_rows (id, note) VALUES (1, 'before the backup')")
-	for name, args := range formats {
+	names := make([]string, 0, len(formats))
+	for name := range formats {
+		names = append(names, name)
+	}
+	sort.Strings(names) // taken in name order: the last is the newest
+	for _, name := range names {
+		args := formats[name]
 		cmd := exec.CommandContext(ctx, filepath.Join(pg.BinDir, "pg_basebackup"),
 			append([]string{"-h", pg.SocketDir, "-p", strconv.Itoa(pg.Port), "-U", pg.Superuser, "-c", "fast", "-D", filepath.Join(w.backups, name)}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -226,7 +232,15 @@ func TestDrillBaseBackup(t *testing.T) {
 		if a.reason != "" {
 			reasons = []string{a.reason}
 		}
-		f := wantAudit(t, parseAuditJSON(t, r, "orders"), "wal-continuity", a.status, reasons...)
+		fs := parseAuditJSON(t, r, "orders")
+		f := wantAudit(t, fs, "wal-continuity", a.status, reasons...)
+		// backup-age and backup-size read the base backups the drills restore (the newest,
+		// compressed, is far smaller than the plain ones before it: a size drop).
+		g := wantAudit(t, fs, "backup-age", "pass")
+		t.Logf("audit backup-age: %s", g.Message)
+		if g, ok := fs["backup-size"]; !ok || !strings.Contains(g.Message, "targz") {
+			t.Errorf("backup-size does not judge the base backups: %+v", g)
+		}
 		t.Logf("audit wal-continuity (%s): %s %s", filepath.Base(filepath.Dir(a.archive)), f.Status, f.Message)
 		if !strings.Contains(f.Message, a.msg) {
 			t.Errorf("wal-continuity says %q, want it to mention %q", f.Message, a.msg)

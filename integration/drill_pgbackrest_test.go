@@ -121,6 +121,12 @@ history: {dir: %s}
 	if r.code != 0 || !strings.Contains(r.stdout, `F"`) {
 		t.Errorf("snapshots does not list the full backup: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+	// backup-age and backup-size read the stanza's backups.
+	fs := parseAuditJSON(t, runCLI(t, ctx, "audit", "--config", cfg, "--output", "json"), "orders")
+	for _, check := range []string{"backup-age", "backup-size"} {
+		g := wantAudit(t, fs, check, "pass")
+		t.Logf("audit %s: %s", check, g.Message)
+	}
 	start = time.Now()
 	r = runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
 	d := parseDrill(t, r)

@@ -274,6 +274,8 @@ func applyAuditDefaults(c *Config) {
 			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
 		} else if src, ok := dumpAuditSource(t); ok && len(a.Sources) == 0 {
 			a.Sources = []AuditSource{src}
+		} else if len(a.Sources) == 0 && t.Restore.Source.Physical() {
+			a.Sources = []AuditSource{{Name: DefaultPhysicalAuditSourceName}}
 		}
 		for j := range a.Sources {
 			s := &a.Sources[j]

@@ -42,6 +42,10 @@ type SourceRecovery struct {
 	Target string `yaml:"target" json:"target,omitempty"`
 }
 
+// DefaultPhysicalAuditSourceName names the default audit source of a basebackup or pgbackrest
+// target: the backups its drills restore, for backup-age and backup-size.
+const DefaultPhysicalAuditSourceName = "backups"
+
 // Physical reports whether the source restores a physical backup and replays WAL to a
 // recovery target (basebackup, pgbackrest).
 func (s RestoreSource) Physical() bool {

@@ -55,6 +55,9 @@ func TestPhysicalSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Targets[0].Restore.Source
+	if a := cfg.Targets[0].Audit.Sources; len(a) != 1 || a[0].Name != policy.DefaultPhysicalAuditSourceName || a[0].Location != "" {
+		t.Errorf("the default audit source of a basebackup target = %+v, want its own backups", a)
+	}
 	if s.Recovery.Target != policy.DefaultRecoveryTarget || s.RecoveryTarget().Kind != postgres.TargetLatest || !s.Physical() || !s.Foreign() {
 		t.Errorf("defaults: %+v", s)
 	}

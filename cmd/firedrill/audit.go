@@ -85,7 +85,12 @@ func runAudit(ctx context.Context, cfg *policy.Config, targets []policy.Target, 
 	cl := newClients()
 	a := &audit.Auditor{
 		Now: time.Now, Log: log, History: history.New(cfg.History.Dir), State: audit.NewFileState(audit.StateDirFor(cfg.History.Dir)),
-		Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) { return store(cl, t) },
+		Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) {
+			if t.Restore.Source.Physical() {
+				return drillSource(t), nil // the backups its drills restore
+			}
+			return store(cl, t)
+		},
 	}
 	return a.Audit(ctx, cfg, targets)
 }
