@@ -93,3 +93,42 @@ func TestCanaryAndSchemaChecks(t *testing.T) {
 		})
 	}
 }
+
+// The canary and schema checks run in a snapshot drill too (they are registered checks, not
+// the dump source's): one snapshot, drilled once with the right sentinel and once with a wrong
+// one and a missing table.
+func TestDrillSnapshotCanaryAndSchema(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{PgbenchScale: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := pg.Exec(ctx, "postgres", "CREATE TABLE canary (v text); INSERT INTO canary VALUES ('fd-snapshot-sentinel')"); err != nil {
+		t.Fatal(err)
+	}
+	tg, cfg := newTarget(t, pg, `    checks:
+      amcheck: false
+      canary: {query: "SELECT v FROM canary", equalsEnv: FD_TEST_SNAPSHOT_CANARY}
+      schema: {minTables: 5, tables: [canary, public.pgbench_accounts]}`)
+	snapshotID(t, ctx, cfg)
+	t.Setenv("FD_TEST_SNAPSHOT_CANARY", "fd-snapshot-sentinel")
+	r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+	d := parseDrill(t, r)
+	for _, name := range []string{"canary", "schema"} {
+		if st, msg := d.check(name); st != "pass" || r.code != 0 {
+			t.Errorf("right sentinel: exit %d, %s %s %q", r.code, name, st, msg)
+		}
+	}
+	t.Setenv("FD_TEST_SNAPSHOT_CANARY", "fd-snapshot-sentinel-but-wrong")
+	tg.extra = strings.Replace(tg.extra, "public.pgbench_accounts", "public.ledger", 1)
+	cfg = writeConfig(t, tg)
+	r = runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+	d = parseDrill(t, r)
+	if r.code != 1 {
+		t.Errorf("wrong sentinel and a missing table: exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	if st, msg := d.check("canary"); st != "fail" || strings.Contains(r.stdout+r.stderr, "fd-snapshot-sentinel") {
+		t.Errorf("canary %s %q (the output must not hold the value)", st, msg)
+	}
+	if st, msg := d.check("schema"); st != "fail" || !strings.Contains(msg, "missing table(s): public.ledger") {
+		t.Errorf("schema %s %q", st, msg)
+	}
+}
