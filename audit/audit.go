@@ -123,7 +123,7 @@ func (a *Auditor) auditTarget(ctx context.Context, cfg *policy.Config, t *policy
 	if spec, ok := engine.Lookup(t.Engine); ok && spec.WALArchiving && run(policy.CheckWALArchiving) {
 		timed(func() checks.Finding { return a.wal(ctx, cfg, t, now) })
 	}
-	if t.Restore.Source.Kind == policy.SourceBaseBackup && run(policy.CheckWALContinuity) {
+	if t.Restore.Source.Physical() && run(policy.CheckWALContinuity) {
 		timed(func() checks.Finding { return a.walContinuity(ctx, t) })
 	}
 	needSources := run(policy.CheckBackupAge) || run(policy.CheckBackupSize) || run(policy.CheckCopies)

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/basebackup"
+	"github.com/firedrill/firedrill/restore/source/pgbackrest"
 	"github.com/firedrill/firedrill/restore/source/walarchive"
 )
 
@@ -27,12 +30,19 @@ const (
 // newest segment without restoring anything: the PITR window (from the backup's end to the
 // end of the newest segment) and the first missing segment or broken timeline history.
 func CheckWALContinuity(ctx context.Context, archive string, newest *walarchive.BackupLabel, backupID string, backupEnd time.Time) checks.Finding {
-	ev := checks.Evidence{"archive": archive}
 	l, err := walarchive.List(ctx, archive, 0)
 	if err != nil {
-		ev["reasons"] = []string{ReasonUnreadable}
-		return checks.Errorf(policy.CheckWALContinuity, ev, "could not list the WAL archive: %s", errLine(err))
+		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"archive": archive, "reasons": []string{ReasonUnreadable}},
+			"could not list the WAL archive: %s", errLine(err))
 	}
+	return judgeContinuity(l, newest, backupID, backupEnd)
+}
+
+// judgeContinuity walks a listed archive (l.Dir names it) from newest (nil: the archive's
+// newest .backup file).
+func judgeContinuity(l *walarchive.Listing, newest *walarchive.BackupLabel, backupID string, backupEnd time.Time) checks.Finding {
+	archive := l.Dir
+	ev := checks.Evidence{"archive": archive}
 	if newest == nil {
 		// The archive's own record of the newest base backup.
 		for _, f := range l.Backups() {
@@ -95,27 +105,65 @@ func CheckWALContinuity(ctx context.Context, archive string, newest *walarchive.
 		backupID, fromPoint, plan.End, plan.Last, plan.LastArchived.UTC().Format(time.RFC3339), plan.Segments, plan.TargetTimeline)
 }
 
-// walContinuity runs the check for a basebackup target: its newest base backup is the start.
+// walContinuity runs the check for a basebackup or pgbackrest target: its newest backup is
+// the start.
 func (a *Auditor) walContinuity(ctx context.Context, t *policy.Target) checks.Finding {
 	s := t.Restore.Source
-	src := &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive}
-	list, err := src.List(ctx)
+	unreadable := func(what string, err error) checks.Finding {
+		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonUnreadable}, "error": errLine(err), "cause": CauseField(err)},
+			"could not list %s: %s", what, errLine(err))
+	}
+	var list []snapshot.Metadata
+	var err error
+	var pgbr *pgbackrest.Source
+	if s.Kind == policy.SourcePgBackRest {
+		pgbr = &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath}
+		list, err = pgbr.List(ctx)
+	} else {
+		list, err = (&basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive}).List(ctx)
+	}
 	if err != nil {
-		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonUnreadable}, "dir": s.Dir},
-			"could not list the base backups: %s", errLine(err))
+		return unreadable("the backups", err)
+	}
+	if pgbr != nil {
+		if len(list) == 0 {
+			return checks.Failf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonNoBaseBackup}}, "pgBackRest stanza %s has no backup to recover from", s.Stanza)
+		}
+		work, err := os.MkdirTemp("", "firedrill-wal-continuity-")
+		if err != nil {
+			return unreadable("the WAL archive", err)
+		}
+		defer os.RemoveAll(work)
+		l, err := pgbr.Archive(ctx, list[0].Attributes[pgbackrest.AttrArchiveID], work)
+		if err != nil {
+			return unreadable("the WAL archive", err)
+		}
+		label, err := labelOf(list[0])
+		if err != nil {
+			return unreadable("the newest backup's start", err)
+		}
+		return judgeContinuity(l, label, list[0].ID, list[0].TakenAt)
 	}
 	if len(list) == 0 {
 		return CheckWALContinuity(ctx, s.Archive, nil, "", time.Time{})
 	}
 	m := list[0]
-	start, err1 := walarchive.ParseLSN(m.StartLSN)
+	label, err := labelOf(m)
+	if err != nil {
+		return unreadable("base backup "+m.ID+"'s start", err)
+	}
+	return CheckWALContinuity(ctx, s.Archive, label, fmt.Sprintf("%s (%s)", m.ID, s.Dir), m.TakenAt)
+}
+
+// labelOf is where a listed backup starts and stops.
+func labelOf(m snapshot.Metadata) (*walarchive.BackupLabel, error) {
+	start, err := walarchive.ParseLSN(m.StartLSN)
+	if err != nil {
+		return nil, err
+	}
 	var stop walarchive.LSN
 	if m.StopLSN != "" {
 		stop, _ = walarchive.ParseLSN(m.StopLSN)
 	}
-	if err1 != nil {
-		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"reasons": []string{ReasonUnreadable}}, "base backup %s has no readable start: %v", m.ID, err1)
-	}
-	label := &walarchive.BackupLabel{Timeline: uint32(m.Timeline), StartLSN: start, StopLSN: stop}
-	return CheckWALContinuity(ctx, s.Archive, label, fmt.Sprintf("%s (%s)", m.ID, s.Dir), m.TakenAt)
+	return &walarchive.BackupLabel{Timeline: uint32(m.Timeline), StartLSN: start, StopLSN: stop}, nil
 }

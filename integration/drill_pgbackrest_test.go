@@ -123,7 +123,7 @@ history: {dir: %s}
 	}
 	// backup-age and backup-size read the stanza's backups.
 	fs := parseAuditJSON(t, runCLI(t, ctx, "audit", "--config", cfg, "--output", "json"), "orders")
-	for _, check := range []string{"backup-age", "backup-size"} {
+	for _, check := range []string{"backup-age", "backup-size", "wal-continuity"} {
 		g := wantAudit(t, fs, check, "pass")
 		t.Logf("audit %s: %s", check, g.Message)
 	}
@@ -175,6 +175,11 @@ history: {dir: %s}
 	t.Logf("pgbackrest drill of a repository missing a segment: exit %d; wal-continuity %s: %s", r.code, st, msg)
 	if r.code != 1 || st != "fail" || !strings.Contains(msg, "000000010000000000000003") {
 		t.Errorf("exit %d, wal-continuity %s %q: want exit 1 naming 000000010000000000000003", r.code, st, msg)
+	}
+	g := wantAudit(t, parseAuditJSON(t, runCLI(t, ctx, "audit", "--config", gapCfg, "--output", "json"), "orders"), "wal-continuity", "fail", "archive-gap")
+	t.Logf("audit wal-continuity of the gapped repository: %s", g.Message)
+	if !strings.Contains(g.Message, "000000010000000000000003") {
+		t.Errorf("audit wal-continuity does not name the missing segment: %s", g.Message)
 	}
 	if got := treeHash(t, repo); got != before {
 		t.Errorf("the pgBackRest repository changed during the drill")

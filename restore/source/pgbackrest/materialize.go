@@ -78,11 +78,8 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 	if err != nil {
 		return nil, err
 	}
-	where := fmt.Sprintf("pgBackRest stanza %s archive %s", s.Stanza, archiveID)
-	tmp := filepath.Join(req.ScratchDir, "wal-read")
-	arch := walarchive.NewListing(where, segBytes, files, func(f walarchive.File) (io.ReadCloser, error) {
-		return s.fetchOpen(ctx, lock, f.Name, tmp)
-	})
+	arch := s.listing(ctx, archiveID, segBytes, files, lock, filepath.Join(req.ScratchDir, "wal-read"))
+	where := arch.Dir
 	from := walarchive.From{Timeline: bl.Timeline, StartLSN: bl.StartLSN}
 	if stop, err := walarchive.ParseLSN(req.Snapshot.StopLSN); err == nil {
 		from.StopLSN = stop
@@ -199,6 +196,30 @@ func (s *Source) archiveFiles(ctx context.Context, archiveID string) ([]walarchi
 		files = append(files, walarchive.File{Name: name, Size: e.Size, ModTime: time.Unix(e.Time, 0)})
 	}
 	return files, nil
+}
+
+// listing is the stanza's WAL archive as a walarchive.Listing: files are read with
+// archive-get into tmp.
+func (s *Source) listing(ctx context.Context, archiveID string, segBytes int64, files []walarchive.File, lock, tmp string) *walarchive.Listing {
+	where := fmt.Sprintf("pgBackRest stanza %s archive %s", s.Stanza, archiveID)
+	return walarchive.NewListing(where, segBytes, files, func(f walarchive.File) (io.ReadCloser, error) {
+		return s.fetchOpen(ctx, lock, f.Name, tmp)
+	})
+}
+
+// Archive lists the WAL archive of a backup's database (its archiveId attribute) without
+// restoring anything, for the audit's wal-continuity check: history files it reads are fetched
+// into work, a directory the caller removes.
+func (s *Source) Archive(ctx context.Context, archiveID, work string) (*walarchive.Listing, error) {
+	files, err := s.archiveFiles(ctx, archiveID)
+	if err != nil {
+		return nil, err
+	}
+	lock := filepath.Join(work, "lock")
+	if err := os.MkdirAll(lock, 0o700); err != nil {
+		return nil, fmt.Errorf("while creating pgbackrest's lock directory %s: %w", lock, err)
+	}
+	return s.listing(ctx, archiveID, walarchive.DefaultSegmentBytes, files, lock, filepath.Join(work, "wal-read")), nil
 }
 
 // fetchOpen fetches one archive file with archive-get into dir and opens it; the file is
