@@ -194,7 +194,7 @@ func (e *e2e) config(t *testing.T, mode, extraKube string) string {
       checksums: true
       rowCounts:
         min:
-          pgbench_accounts: 200000
+          public.pgbench_accounts: 200000
       sql:
         - name: balance-invariant
           query: select (select sum(abalance) from pgbench_accounts) = (select sum(delta) from pgbench_history)
@@ -479,7 +479,7 @@ func e2eFailurePaths(t *testing.T, e *e2e) {
 			took := time.Since(began)
 			e.timing["5: "+tc.name] = took
 			if r.code != 3 {
-				t.Fatalf("exit %d status %s error %q, want exit 3\nstderr: %s", r.code, res.Status, res.Error, r.stderr)
+				t.Fatalf("exit %d status %s error %q, want exit 3\nchecks: %+v\nstderr: %s", r.code, res.Status, res.Error, res.Checks, r.stderr)
 			}
 			msg := res.Error + " " + r.stderr
 			for _, w := range tc.want {

@@ -251,7 +251,9 @@ func StartCluster(t testing.TB) *Cluster {
 	})
 
 	step("controller manager and scheduler", func() {
-		kcm := c.clientKubeconfig(t, pki, server, "kube-controller-manager", "system:kube-controller-manager", nil)
+		// With --use-service-account-credentials=false every controller runs as this one user, which
+		// needs more than system:kube-controller-manager's own role: an admin, on a test cluster.
+		kcm := c.clientKubeconfig(t, pki, server, "kube-controller-manager", "system:kube-controller-manager", []string{"system:masters"})
 		startDaemon(t, "kube-controller-manager", exec.Command(bins["kube-controller-manager"],
 			"--kubeconfig", kcm, "--authentication-kubeconfig", kcm, "--authorization-kubeconfig", kcm,
 			"--service-account-private-key-file", c.saKey, "--root-ca-file", pki.caFile(),
@@ -418,7 +420,7 @@ func (c *Cluster) startContainerd(t testing.TB, bins map[string]string) {
   "name": "firedrill-e2e",
   "plugins": [
     {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q, "gateway": %q}]], "dataDir": %q}}
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q, "gateway": %q}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": %q}}
   ]
 }
 `, clusterBridge, clusterPodCIDR, clusterNodeIP, filepath.Join(c.Dir, "cni-ipam")))

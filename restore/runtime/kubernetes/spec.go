@@ -112,7 +112,10 @@ done
 if [ -f "$D/tablespace_map" ]; then rm -rf "$D"/pg_tblspc/*; fi
 rm -f "$D/standby.signal" "$D/recovery.signal" "$D/recovery.conf" "$D/postmaster.pid" "$D/postmaster.opts"
 if [ -d ` + WALMount + ` ]; then
-  W=` + WALMount + `; if [ -d "$W/pg_wal" ]; then W="$W/pg_wal"; fi
+  # The WAL volume: a WAL PVC (pg_wal's content, or a pg_wal directory), or a copy of the data
+  # volume cut after pg_backup_stop (its pg_wal under the same subPath).
+  W=` + WALMount + `
+  if [ -d "$W/pg_wal" ]; then W="$W/pg_wal"; elif [ -d "$W/` + strings.Trim(p.SubPath, "/") + `/pg_wal" ]; then W="$W/` + strings.Trim(p.SubPath, "/") + `/pg_wal"; fi
   rm -rf "$D/pg_wal"; ln -s "$W" "$D/pg_wal"
 fi
 for d in pg_wal/archive_status pg_replslot pg_stat_tmp pg_dynshmem pg_notify pg_serial pg_snapshots pg_subtrans pg_tblspc pg_logical/snapshots pg_logical/mappings; do mkdir -p "$D/$d"; done

@@ -170,37 +170,67 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		labels[LabelEngineVersion] = v
 	}
 
+	// In backup mode (PostgreSQL online) the data files may be cut at any moment between
+	// pg_backup_start and pg_backup_stop, but recovery must replay the WAL up to the backup-end
+	// record that pg_backup_stop writes: a snapshot of pg_wal cut while the backup is still in
+	// progress can never recover ("WAL ends before end of online backup") unless an archive
+	// supplies the rest. So the volume holding pg_wal (the WAL volume, else the data volume
+	// itself) is cut again right after pg_backup_stop as the "wal" volume, as pg_basebackup
+	// -X fetch copies the WAL last; the drill mounts that copy's pg_wal over the data copy's.
+	frozenVols, afterVols := req.Volumes, []PVC(nil)
+	if engine.InBackupMode(req.Engine, req.Mode) {
+		frozenVols = nil
+		for _, v := range req.Volumes {
+			if v.Role == RoleWAL {
+				afterVols = append(afterVols, v)
+			} else {
+				frozenVols = append(frozenVols, v)
+			}
+		}
+		if len(afterVols) == 0 {
+			afterVols = []PVC{{Role: RoleWAL, Name: req.Volumes[0].Name}}
+		}
+	}
+	vols := append(append([]PVC(nil), frozenVols...), afterVols...)
+	cutAll := func(which []PVC) ([]*snapshotv1.VolumeSnapshot, error) {
+		first := len(created)
+		for _, v := range which {
+			vs := &snapshotv1.VolumeSnapshot{
+				ObjectMeta: metav1.ObjectMeta{
+					Name:        VolumeSnapshotName(req.Target, id, v.Role),
+					Namespace:   d.Namespace,
+					Labels:      with(labels, LabelVolume, v.Role),
+					Annotations: map[string]string{AnnEngineVersion: req.Attributes["serverVersion"]},
+				},
+				Spec: snapshotv1.VolumeSnapshotSpec{
+					Source:                  snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: &v.Name},
+					VolumeSnapshotClassName: &d.ClassName,
+				},
+			}
+			status(fmt.Sprintf("creating VolumeSnapshot %s of PVC %s", vs.Name, v.Name))
+			if _, err := client.Create(ctx, vs, metav1.CreateOptions{}); err != nil {
+				return nil, fmt.Errorf("while creating VolumeSnapshot %s/%s of PVC %s: %w", d.Namespace, vs.Name, v.Name, err)
+			}
+			created = append(created, vs.Name)
+		}
+		status("waiting for the storage to cut the snapshot (status.creationTime)")
+		cuts, err := d.waitAll(ctx, client, created[first:], min(d.maxPoll(), 50*time.Millisecond), func(vs *snapshotv1.VolumeSnapshot) bool {
+			return vs.Status != nil && vs.Status.CreationTime != nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("while waiting for the cut: %w", err)
+		}
+		return cuts, nil
+	}
+
 	status("freezing " + req.Engine)
 	if err := req.Freezer.Freeze(ctx); err != nil {
 		return nil, err
 	}
 	frozenAt := d.now()
-	for _, v := range req.Volumes {
-		vs := &snapshotv1.VolumeSnapshot{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        VolumeSnapshotName(req.Target, id, v.Role),
-				Namespace:   d.Namespace,
-				Labels:      with(labels, LabelVolume, v.Role),
-				Annotations: map[string]string{AnnEngineVersion: req.Attributes["serverVersion"]},
-			},
-			Spec: snapshotv1.VolumeSnapshotSpec{
-				Source:                  snapshotv1.VolumeSnapshotSource{PersistentVolumeClaimName: &v.Name},
-				VolumeSnapshotClassName: &d.ClassName,
-			},
-		}
-		status(fmt.Sprintf("creating VolumeSnapshot %s of PVC %s", vs.Name, v.Name))
-		if _, err := client.Create(ctx, vs, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("while creating VolumeSnapshot %s/%s of PVC %s: %w", d.Namespace, vs.Name, v.Name, err)
-		}
-		created = append(created, vs.Name)
-	}
-
-	status("waiting for the storage to cut the snapshot (status.creationTime)")
-	cuts, err := d.waitAll(ctx, client, created, min(d.maxPoll(), 50*time.Millisecond), func(vs *snapshotv1.VolumeSnapshot) bool {
-		return vs.Status != nil && vs.Status.CreationTime != nil
-	})
+	cuts, err := cutAll(frozenVols)
 	if err != nil {
-		return nil, fmt.Errorf("while waiting for the cut: %w", err)
+		return nil, err
 	}
 	status("thawing " + req.Engine)
 	frozen, err := req.Freezer.Thaw(ctx)
@@ -208,6 +238,13 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 		return nil, err
 	}
 	thawedAt := d.now()
+	if len(afterVols) > 0 {
+		walCuts, err := cutAll(afterVols)
+		if err != nil {
+			return nil, fmt.Errorf("while cutting the WAL after the backup's end: %w", err)
+		}
+		cuts = append(cuts, walCuts...)
+	}
 
 	attrs := map[string]string{}
 	for k, v := range req.Attributes {
@@ -225,7 +262,7 @@ func (d *Driver) Create(ctx context.Context, req CreateRequest) (_ *snapshot.Met
 	}
 	fmt.Sscan(attrs["timeline"], &meta.Timeline)
 	// The recovery point: the latest cut of the storage, which every volume contains.
-	for i, v := range req.Volumes {
+	for i, v := range vols {
 		cut := cuts[i].Status.CreationTime.Time.UTC()
 		if cut.After(meta.TakenAt) {
 			meta.TakenAt = cut

@@ -196,11 +196,20 @@ func TestCreateThawsAtCutAndRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := c.lastCut()
-	if cut.IsZero() || f.thawedAt.Before(cut) {
-		t.Errorf("thawed at %s, before the cut at %s", f.thawedAt, cut)
+	if len(meta.Volumes) != 2 || meta.Volumes[0].Role != RoleData || meta.Volumes[1].Role != RoleWAL {
+		t.Fatalf("volumes %+v", meta.Volumes)
 	}
-	if lag := f.thawedAt.Sub(cut); lag > 50*time.Millisecond {
+	// The data volume is cut while frozen (in backup mode), the WAL volume after pg_backup_stop,
+	// so that it holds the WAL up to the backup's end.
+	dataCut, walCut := meta.Volumes[0].CutAt, meta.Volumes[1].CutAt
+	if dataCut.IsZero() || f.thawedAt.Before(dataCut) {
+		t.Errorf("thawed at %s, before the data cut at %s", f.thawedAt, dataCut)
+	}
+	if lag := f.thawedAt.Sub(dataCut); lag > 50*time.Millisecond {
 		t.Errorf("thawed %s after the cut: more than the 50 ms poll cap while frozen", lag)
+	}
+	if walCut.Before(f.thawedAt) || !walCut.Equal(cut) {
+		t.Errorf("the WAL volume was cut at %s, before the backup's end at %s (last cut %s)", walCut, f.thawedAt, cut)
 	}
 	if ready := clk.Since(cut); ready < 1500*time.Millisecond {
 		t.Errorf("Create returned %s after the cut, before readyToUse (1.5 s)", ready)
@@ -392,5 +401,47 @@ func TestLabelValue(t *testing.T) {
 		if got := LabelValue(in); got != want {
 			t.Errorf("LabelValue(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A single-volume database in backup mode: its pg_wal lives on the data volume, so the data
+// volume is cut twice, once while frozen (the data) and once after pg_backup_stop (the WAL to the
+// backup's end); a crash-consistent snapshot of it is one cut.
+func TestCreateCutsTheWALAgainAfterTheBackupEnds(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		roles []string
+	}{{"online", []string{RoleData, RoleWAL}}, {"crash-consistent", []string{RoleData}}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			cs := fake.NewSimpleClientset()
+			clk := newClock()
+			c := &controller{cutDelay: 10 * time.Millisecond, readyDelay: 20 * time.Millisecond}
+			c.install(cs, clk)
+			f := &fakeFreezer{clock: clk}
+			req := request(f)
+			req.Mode = tc.mode
+			req.Volumes = []PVC{{Role: RoleData, Name: "pgdata"}}
+			meta, err := newDriver(cs, clk).Create(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var roles []string
+			for _, v := range meta.Volumes {
+				roles = append(roles, v.Role)
+				if v.PVC != "pgdata" {
+					t.Errorf("volume %+v: want a cut of pgdata", v)
+				}
+			}
+			if strings.Join(roles, ",") != strings.Join(tc.roles, ",") {
+				t.Fatalf("roles %v, want %v", roles, tc.roles)
+			}
+			if tc.mode == "online" && meta.Volumes[1].CutAt.Before(f.thawedAt) {
+				t.Errorf("WAL cut at %s, before the backup ended at %s", meta.Volumes[1].CutAt, f.thawedAt)
+			}
+			l, _ := cs.SnapshotV1().VolumeSnapshots("db").List(t.Context(), metav1.ListOptions{})
+			if len(l.Items) != len(tc.roles) {
+				t.Errorf("%d VolumeSnapshots, want %d", len(l.Items), len(tc.roles))
+			}
+		})
 	}
 }
