@@ -86,3 +86,27 @@ history: {dir: %s}
 		t.Errorf("audit of an audit-only target without a snapshot section: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// 'firedrill drill' of a target firedrill only audits is a usage error (exit 2) that says
+// what to add; with several targets it is left out.
+func TestDrillAuditOnlyTarget(t *testing.T) {
+	harness.Integration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := harness.TempDir(t)
+	cfg := filepath.Join(base, "firedrill.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`locations:
+  - {name: nas, kind: directory, path: %s}
+targets:
+  - name: orders
+    connection: {dsn: "host=/nonexistent dbname=postgres"}
+    audit: {sources: [{location: nas}]}
+history: {dir: %s}
+`, base, filepath.Join(base, "history"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, ctx, "drill", "--config", cfg, "--target", "orders")
+	if r.code != 2 || !strings.Contains(r.stderr, "target orders is only audited") || !strings.Contains(r.stderr, "restore.source") {
+		t.Errorf("drill of an audit-only target: exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

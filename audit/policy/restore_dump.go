@@ -109,3 +109,11 @@ func (t *Target) AuditOnly() bool {
 	}
 	return t.Restore.Source.Kind == SourceSnapshots
 }
+
+// validateAuditOnly refuses a drill schedule on a target firedrill only audits (p is the
+// target's path): serve would fail it every time.
+func validateAuditOnly(p string, t *Target, add addFunc) {
+	if t.Schedule != "" && t.AuditOnly() {
+		add(p+".schedule", "this target is only audited (no snapshot section, no restore.source): there is nothing to drill on a schedule")
+	}
+}

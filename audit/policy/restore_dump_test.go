@@ -110,6 +110,9 @@ targets:
 		want []string
 	}{
 		{"located sources only", doc("[{location: nas}]"), nil},
+		{"a drill schedule with nothing to drill", doc("[{location: nas}]\n    schedule: \"0 3 * * *\""), []string{
+			f + ":10: targets[0].schedule: this target is only audited (no snapshot section, no restore.source): there is nothing to drill on a schedule",
+		}},
 		{"the target's own snapshots too", doc("[{location: nas}, {name: own}]"), []string{
 			f + ":6: targets[0].snapshot.local.dataDir: required with driver local: the database's data directory",
 			f + ":6: targets[0].snapshot.local.repository: required with driver local: the directory that keeps this target's snapshots",

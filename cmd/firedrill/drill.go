@@ -77,6 +77,9 @@ another check could not run.
 			if err != nil {
 				return err
 			}
+			if targets, err = drillable(targets, target != ""); err != nil {
+				return err
+			}
 			opts := make([]drill.Options, len(targets))
 			for i := range targets {
 				opts[i] = targetDrill(cfg, &targets[i], snapshotID, keep)

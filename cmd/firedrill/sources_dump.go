@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/firedrill/firedrill/audit"
@@ -43,4 +44,23 @@ func s3Where(l *policy.Location, prefix string) string {
 		endpoint = policy.Redacted(l.S3.Endpoint)
 	}
 	return fmt.Sprintf("s3://%s/%s at %s", l.S3.Bucket, prefix, endpoint)
+}
+
+// drillable leaves out the targets firedrill only audits (no snapshot section, no
+// restore.source: nothing to restore); naming one with --target is a usage error.
+func drillable(targets []policy.Target, named bool) ([]policy.Target, error) {
+	var out []policy.Target
+	var auditOnly []string
+	for _, t := range targets {
+		if t.AuditOnly() {
+			auditOnly = append(auditOnly, t.Name)
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(out) == 0 || (named && len(auditOnly) > 0) {
+		return nil, usageError{fmt.Errorf("target %s is only audited: it has no snapshot section and no restore.source to drill from (add restore.source, e.g. kind: dump)",
+			strings.Join(auditOnly, ", "))}
+	}
+	return out, nil
 }
