@@ -9,6 +9,7 @@ import (
 
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/basebackup"
 	"github.com/firedrill/firedrill/restore/source/pgbackrest"
@@ -35,12 +36,12 @@ func CheckWALContinuity(ctx context.Context, archive string, newest *walarchive.
 		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"archive": archive, "reasons": []string{ReasonUnreadable}},
 			"could not list the WAL archive: %s", errLine(err))
 	}
-	return judgeContinuity(l, newest, backupID, backupEnd)
+	return judgeContinuity(ctx, l, newest, backupID, backupEnd)
 }
 
 // judgeContinuity walks a listed archive (l.Dir names it) from newest (nil: the archive's
 // newest .backup file).
-func judgeContinuity(l *walarchive.Listing, newest *walarchive.BackupLabel, backupID string, backupEnd time.Time) checks.Finding {
+func judgeContinuity(ctx context.Context, l *walarchive.Listing, newest *walarchive.BackupLabel, backupID string, backupEnd time.Time) checks.Finding {
 	archive := l.Dir
 	ev := checks.Evidence{"archive": archive}
 	if newest == nil {
@@ -80,6 +81,13 @@ func judgeContinuity(l *walarchive.Listing, newest *walarchive.BackupLabel, back
 		window["toLsn"] = plan.End.String()
 		window["toArchivedAt"] = plan.LastArchived.UTC()
 	}
+	lastCommit := ""
+	if bin, err := postgres.FindBinDir("", ""); err == nil {
+		if at, lsn, ok := l.LastCommit(ctx, bin, plan, 3); ok {
+			window["toTime"], window["lastCommitLsn"] = at, lsn
+			lastCommit = fmt.Sprintf(", the last commit at %s", at.Format(time.RFC3339))
+		}
+	}
 	ev["pitrWindow"] = window
 	var gap *walarchive.GapError
 	var tl *walarchive.TimelineError
@@ -101,8 +109,8 @@ func judgeContinuity(l *walarchive.Listing, newest *walarchive.BackupLabel, back
 	if !backupEnd.IsZero() {
 		fromPoint = backupEnd.UTC().Format(time.RFC3339)
 	}
-	return checks.Passf(policy.CheckWALContinuity, ev, "PITR window from base backup %s (%s) to %s (%s, archived %s): %d segments on timeline %d without a gap",
-		backupID, fromPoint, plan.End, plan.Last, plan.LastArchived.UTC().Format(time.RFC3339), plan.Segments, plan.TargetTimeline)
+	return checks.Passf(policy.CheckWALContinuity, ev, "PITR window from base backup %s (%s) to %s (%s, archived %s%s): %d segments on timeline %d without a gap",
+		backupID, fromPoint, plan.End, plan.Last, plan.LastArchived.UTC().Format(time.RFC3339), lastCommit, plan.Segments, plan.TargetTimeline)
 }
 
 // walContinuity runs the check for a basebackup or pgbackrest target: its newest backup is
@@ -142,7 +150,7 @@ func (a *Auditor) walContinuity(ctx context.Context, t *policy.Target) checks.Fi
 		if err != nil {
 			return unreadable("the newest backup's start", err)
 		}
-		return judgeContinuity(l, label, list[0].ID, list[0].TakenAt)
+		return judgeContinuity(ctx, l, label, list[0].ID, list[0].TakenAt)
 	}
 	if len(list) == 0 {
 		return CheckWALContinuity(ctx, s.Archive, nil, "", time.Time{})
