@@ -27,9 +27,10 @@ var restoreSettings = map[string]string{"fsync": "off", "synchronous_commit": "o
 // BenchmarkDumpRestore restores one custom-format dump (pgbench scale FIREDRILL_BENCH_DUMP_SCALE,
 // default 110, dumped with -Z FIREDRILL_BENCH_DUMP_Z, default 0: a file of about 1 GB) two
 // ways, with --jobs FIREDRILL_BENCH_JOBS (default 2): firedrill's dump source (SHA-256 of the
-// file, role scan, a fresh cluster, pg_restore, clean stop) and a plain initdb + start +
-// pg_restore -j + stop of the same file. It reports both in seconds; the drill's checks come
-// on top and are not part of either.
+// file beside the restore, role scan, a fresh cluster with data checksums, pg_restore, clean
+// stop) and a plain initdb + start + pg_restore -j + stop of the same file, without and with
+// data checksums. It reports each in seconds; the drill's checks come on top and are not part
+// of any.
 //
 //	make bench BENCH=DumpRestore
 func BenchmarkDumpRestore(b *testing.B) {
@@ -103,11 +104,11 @@ func BenchmarkDumpRestore(b *testing.B) {
 			os.RemoveAll(dir)
 		}
 	})
-	b.Run("plain-pg_restore", func(b *testing.B) {
+	plain := func(b *testing.B, name string, dataChecksums bool) {
 		for i := 0; i < b.N; i++ {
-			dir := scratch(b, fmt.Sprintf("plain-%d", i))
+			dir := scratch(b, fmt.Sprintf("%s-%d", name, i))
 			t0 := time.Now()
-			inst, err := postgres.NewInstance(ctx, postgres.InstanceOptions{BinDir: pg.BinDir, Dir: dir, RunAs: runAs, Settings: restoreSettings})
+			inst, err := postgres.NewInstance(ctx, postgres.InstanceOptions{BinDir: pg.BinDir, Dir: dir, RunAs: runAs, Settings: restoreSettings, DataChecksums: dataChecksums})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -120,9 +121,13 @@ func BenchmarkDumpRestore(b *testing.B) {
 				b.Fatal(err)
 			}
 			took := time.Since(t0)
-			b.Logf("plain initdb + pg_restore --jobs %d + stop: %s", jobs, took.Round(100*time.Millisecond))
+			b.Logf("plain initdb (data checksums %v) + pg_restore --jobs %d + stop: %s", dataChecksums, jobs, took.Round(100*time.Millisecond))
 			b.ReportMetric(took.Seconds(), "s/restore")
 			os.RemoveAll(dir)
 		}
-	})
+	}
+	b.Run("plain-pg_restore", func(b *testing.B) { plain(b, "plain", false) })
+	// firedrill's cluster has data checksums (its checksum checks need them): the same here
+	// tells what they cost from what firedrill adds.
+	b.Run("plain-pg_restore-data-checksums", func(b *testing.B) { plain(b, "plain-checksums", true) })
 }
