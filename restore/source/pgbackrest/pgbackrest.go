@@ -30,8 +30,13 @@ const (
 )
 
 // ErrNoBinary means pgbackrest is not installed where firedrill runs: the drill could not
-// check (exit 3).
-var ErrNoBinary = fmt.Errorf("%w: pgbackrest is not installed", drill.ErrPlatform)
+// check (exit 3). It is a drill.ErrPlatform that says only what is missing.
+var ErrNoBinary error = noBinary{}
+
+type noBinary struct{}
+
+func (noBinary) Error() string { return "pgbackrest is not installed" }
+func (noBinary) Unwrap() error { return drill.ErrPlatform }
 
 // Source lists and restores one stanza's backups.
 type Source struct {
