@@ -195,7 +195,7 @@ func (s *Source) restoreFile(ctx context.Context, req drill.MaterializeRequest, 
 		return nil, err
 	}
 	cp := &drill.Copy{Clean: true, Findings: findings}
-	r := &restorer{src: s, path: path, format: format, scratch: req.ScratchDir, status: req.Status}
+	r := &restorer{src: s, path: path, format: format, unreadable: err, scratch: req.ScratchDir, status: req.Status}
 	defer r.cleanup()
 	res, err := r.run(ctx)
 	if err != nil {

@@ -34,11 +34,13 @@ const plainComplete = "-- PostgreSQL database dump complete"
 
 // restorer restores one dump into a fresh cluster in a scratch directory.
 type restorer struct {
-	src     *Source
-	path    string
-	format  Format
-	scratch string
-	status  func(string)
+	src    *Source
+	path   string
+	format Format
+	// unreadable is why Detect could not read the dump (ErrCorrupt), nil if it could.
+	unreadable error
+	scratch    string
+	status     func(string)
 
 	binDir, dataDir, major string
 	// input is what pg_restore reads: the dump, its decompressed copy or unpacked directory
@@ -173,6 +175,8 @@ func (r *restorer) prepareInput(ctx context.Context, out *outcome) error {
 	r.input = r.path
 	base := filepath.Base(r.path)
 	switch {
+	case r.unreadable != nil:
+		return r.unreadable
 	case r.format.Kind == FormatUnknown:
 		return fmt.Errorf("%w: %s is not a readable %s stream", ErrCorrupt, base, r.format.Compression)
 	case r.format.Tar:
