@@ -50,7 +50,15 @@ func TestCanaryAndSchemaConfig(t *testing.T) {
 			}
 		})
 	}
-	cfg, err := policy.Parse(f, []byte(with("      canary: {query: SELECT 1, equalsEnv: CANARY_VALUE}\n      schema: {tables: [a]}\n")))
+	// A relative equalsFile is relative to the configuration file, as every path in it.
+	cfg, err := policy.Parse(f, []byte(with("      canary: {query: SELECT 1, equalsFile: canary.txt}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Targets[0].Checks.Canary.EqualsFile; got != "/etc/firedrill/canary.txt" {
+		t.Errorf("equalsFile = %q, want /etc/firedrill/canary.txt", got)
+	}
+	cfg, err = policy.Parse(f, []byte(with("      canary: {query: SELECT 1, equalsEnv: CANARY_VALUE}\n      schema: {tables: [a]}\n")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -428,5 +428,8 @@ func resolvePaths(c *Config, base string) {
 		abs(&t.Restore.Local.ScratchDir)
 		abs(&t.Restore.Kubernetes.Kubeconfig)
 		abs(&t.Snapshot.CSI.Kubeconfig)
+		if cn := t.Checks.Canary; cn != nil {
+			abs(&cn.EqualsFile)
+		}
 	}
 }
