@@ -46,18 +46,19 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 		return nil, fmt.Errorf("while creating data directory %s: %w", data, err)
 	}
 	req.Status("copying base backup " + req.Snapshot.ID + " (" + b.format + ")")
+	spaces := &tablespaces{root: filepath.Join(req.ScratchDir, "tablespaces"), original: map[string]string{}}
 	if b.format == FormatPlain {
-		err = copyTree(ctx, b.path, data)
+		err = copyTree(ctx, b.path, data, spaces)
 	} else {
-		err = s.extract(ctx, b, data)
+		err = s.extract(ctx, b, data, spaces)
 	}
 	if err != nil {
 		return nil, err
 	}
 	cp := &drill.Copy{DataDir: data, Files: map[string][]byte{postgres.BackupLabelFile: b.labelBytes}}
 	cp.Milestones = append(cp.Milestones, reports.Milestone{Name: "base-backup-copied", At: time.Now().UTC(), Source: "firedrill"})
-	if tm, err := os.ReadFile(filepath.Join(data, postgres.TablespaceMapFile)); err == nil && len(bytes.TrimSpace(tm)) > 0 {
-		return nil, fmt.Errorf("%w: base backup %s has tablespaces (tablespace_map): drills of base backups with tablespaces are not supported yet", ErrUnsupported, req.Snapshot.ID)
+	if err := spaces.finish(data, cp); err != nil {
+		return nil, fmt.Errorf("while restoring the tablespaces of base backup %s: %w", req.Snapshot.ID, err)
 	}
 	major, err := postgres.ReadPGVersion(data)
 	if err != nil {
@@ -171,20 +172,91 @@ func verify(ctx context.Context, bin string, b *backup, data string) checks.Find
 	return checks.Passf(drill.SnapshotIntegrityName, ev, "every file matches the backup_manifest's checksums (pg_verifybackup)")
 }
 
-// extract unpacks base.tar[.gz] into data and pg_wal.tar[.gz], when there, into data/pg_wal.
-func (s *Source) extract(ctx context.Context, b *backup, data string) error {
+// tablespaces are a base backup's tablespaces, restored under root/<oid>.
+type tablespaces struct {
+	root string
+	// original maps an OID to its path in production (tablespace_map, or a plain backup's
+	// pg_tblspc link): evidence only.
+	original map[string]string
+}
+
+func (t *tablespaces) dir(oid string) (string, error) {
+	d := filepath.Join(t.root, oid)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", fmt.Errorf("while creating tablespace directory %s: %w", d, err)
+	}
+	return d, nil
+}
+
+// finish hands the tablespaces to the copy: tablespace_map (the backup's, else one written
+// from the plain backup's links) remapped into scratch by PrepareRestore, and pg_tblspc links
+// to the restored copies so that pg_verifybackup finds their files.
+func (t *tablespaces) finish(data string, cp *drill.Copy) error {
+	if m, err := os.ReadFile(filepath.Join(data, postgres.TablespaceMapFile)); err == nil && len(bytes.TrimSpace(m)) > 0 {
+		for _, line := range strings.Split(strings.TrimSpace(string(m)), "\n") {
+			if oid, path, ok := strings.Cut(line, " "); ok {
+				t.original[oid] = path
+			}
+		}
+		cp.Files[postgres.TablespaceMapFile] = m
+	}
+	if len(t.original) == 0 {
+		return nil
+	}
+	cp.Tablespaces = map[string]string{}
+	var m strings.Builder
+	for oid, orig := range t.original {
+		d, err := t.dir(oid)
+		if err != nil {
+			return err
+		}
+		cp.Tablespaces[oid] = d
+		fmt.Fprintf(&m, "%s %s\n", oid, orig)
+		link := filepath.Join(data, "pg_tblspc", oid)
+		_ = os.Remove(link)
+		if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+			return err
+		}
+		if err := os.Symlink(d, link); err != nil {
+			return err
+		}
+	}
+	if _, ok := cp.Files[postgres.TablespaceMapFile]; !ok {
+		cp.Files[postgres.TablespaceMapFile] = []byte(m.String())
+	}
+	cp.Notes = append(cp.Notes, fmt.Sprintf("%d tablespace(s) restored into the scratch directory, away from their production paths", len(t.original)))
+	return nil
+}
+
+// extract unpacks base.tar[.gz] into data, pg_wal.tar[.gz], when there, into data/pg_wal, and
+// each tablespace's <oid>.tar[.gz] into its own directory.
+func (s *Source) extract(ctx context.Context, b *backup, data string, spaces *tablespaces) error {
 	entries, err := os.ReadDir(b.path)
 	if err != nil {
 		return fmt.Errorf("while listing base backup %s: %w", b.path, err)
 	}
-	for _, e := range entries {
-		n := strings.TrimSuffix(e.Name(), ".gz")
-		if strings.HasSuffix(n, ".tar") && n != "base.tar" && n != "pg_wal.tar" {
-			return fmt.Errorf("%w: base backup %s has tablespace archive %s: drills of base backups with tablespaces are not supported yet", ErrUnsupported, b.path, e.Name())
-		}
-	}
 	if err := untar(ctx, filepath.Join(b.path, "base.tar"+b.compression), data); err != nil {
 		return err
+	}
+	for _, e := range entries {
+		n := strings.TrimSuffix(e.Name(), ".gz")
+		oid, ok := strings.CutSuffix(n, ".tar")
+		if !ok || n == "base.tar" || n == "pg_wal.tar" {
+			continue
+		}
+		if _, err := strconv.ParseUint(oid, 10, 32); err != nil {
+			return fmt.Errorf("%w: base backup %s holds %s, which is no tablespace archive (<oid>.tar)", ErrUnsupported, b.path, e.Name())
+		}
+		d, err := spaces.dir(oid)
+		if err != nil {
+			return err
+		}
+		if err := untar(ctx, filepath.Join(b.path, e.Name()), d); err != nil {
+			return err
+		}
+		if _, ok := spaces.original[oid]; !ok {
+			spaces.original[oid] = "(unknown)"
+		}
 	}
 	for _, wal := range []string{"pg_wal.tar", "pg_wal.tar.gz"} {
 		if p := filepath.Join(b.path, wal); exists(p) {
@@ -229,7 +301,10 @@ func untar(ctx context.Context, src, dest string) error {
 				return fmt.Errorf("while extracting %s from %s: %w", h.Name, src, err)
 			}
 		case tar.TypeSymlink:
-			return fmt.Errorf("%w: %s holds symbolic link %s (a tablespace or a relocated pg_wal)", ErrUnsupported, src, h.Name)
+			if filepath.Dir(name) == "pg_tblspc" {
+				continue // a tablespace's link to production: its content is <oid>.tar
+			}
+			return fmt.Errorf("%w: %s holds symbolic link %s (a relocated pg_wal)", ErrUnsupported, src, h.Name)
 		}
 	}
 }
@@ -249,8 +324,9 @@ func writeFile(ctx context.Context, p string, r io.Reader, mode fs.FileMode) err
 	return err
 }
 
-// copyTree copies a plain-format base backup (regular files and directories only).
-func copyTree(ctx context.Context, src, dest string) error {
+// copyTree copies a plain-format base backup: regular files and directories, a tablespace's
+// pg_tblspc link as the tablespace's content (into spaces), a relocated pg_wal as pg_wal.
+func copyTree(ctx context.Context, src, dest string, spaces *tablespaces) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("while copying base backup %s: %w", src, err)
@@ -263,8 +339,23 @@ func copyTree(ctx context.Context, src, dest string) error {
 		switch {
 		case d.IsDir():
 			return os.MkdirAll(target, 0o700)
+		case d.Type()&fs.ModeSymlink != 0 && spaces != nil && (filepath.Dir(rel) == "pg_tblspc" || rel == "pg_wal"):
+			to, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return fmt.Errorf("while following %s of base backup %s: %w", rel, src, err)
+			}
+			if rel == "pg_wal" {
+				return copyTree(ctx, to, target, nil)
+			}
+			oid := filepath.Base(rel)
+			dir, err := spaces.dir(oid)
+			if err != nil {
+				return err
+			}
+			spaces.original[oid] = to
+			return copyTree(ctx, to, dir, nil)
 		case d.Type()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%w: base backup %s holds symbolic link %s (a tablespace or a relocated pg_wal)", ErrUnsupported, src, rel)
+			return fmt.Errorf("%w: base backup %s holds symbolic link %s", ErrUnsupported, src, rel)
 		case !d.Type().IsRegular():
 			return nil
 		case rel == manifestFile:
