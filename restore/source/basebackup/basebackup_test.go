@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/walarchive"
 )
@@ -133,5 +134,47 @@ func TestContinuityFinding(t *testing.T) {
 				t.Errorf("finding = %s %q, want %s containing %q", f.Status, f.Message, tt.want, tt.msg)
 			}
 		})
+	}
+}
+
+func TestTablespacesOfAPlainBackup(t *testing.T) {
+	root := t.TempDir()
+	src, scratch := filepath.Join(root, "backup"), filepath.Join(root, "scratch")
+	relocated := filepath.Join(root, "ts-copy")
+	write(t, filepath.Join(src, "backup_label"), []byte(labelFor("2")))
+	write(t, filepath.Join(src, "base", "5", "1259"), []byte("heap"))
+	write(t, filepath.Join(relocated, "PG_15_202209061", "5", "16390"), []byte("spaced"))
+	if err := os.MkdirAll(filepath.Join(src, "pg_tblspc"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(relocated, filepath.Join(src, "pg_tblspc", "16385")); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(scratch, "data")
+	spaces := &tablespaces{root: filepath.Join(scratch, "tablespaces"), original: map[string]string{}}
+	if err := copyTree(context.Background(), src, data, spaces); err != nil {
+		t.Fatal(err)
+	}
+	cp := &drill.Copy{Files: map[string][]byte{}}
+	if err := spaces.finish(data, cp); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(scratch, "tablespaces", "16385")
+	if cp.Tablespaces["16385"] != want || string(cp.Files["tablespace_map"]) != "16385 "+relocated+"\n" {
+		t.Errorf("tablespaces %v, map %q", cp.Tablespaces, cp.Files["tablespace_map"])
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "pg_tblspc", "16385", "PG_15_202209061", "5", "16390")); err != nil || string(b) != "spaced" {
+		t.Errorf("the tablespace's file through pg_tblspc: %q %v", b, err)
+	}
+	if to, _ := os.Readlink(filepath.Join(data, "pg_tblspc", "16385")); to != want {
+		t.Errorf("pg_tblspc/16385 -> %s, want the copy in scratch %s", to, want)
+	}
+	// Any other link is refused.
+	if err := os.Symlink("/etc", filepath.Join(src, "base", "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	err := copyTree(context.Background(), src, filepath.Join(root, "again"), &tablespaces{root: filepath.Join(root, "ts2"), original: map[string]string{}})
+	if !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a stray symlink: %v, want ErrUnsupported", err)
 	}
 }
