@@ -29,6 +29,9 @@ type Env struct {
 	Now func() time.Time
 	// RPO is the target's recovery point objective.
 	RPO time.Duration
+	// Logical: the copy is a logical dump restored into a fresh cluster, whose pages the drill
+	// itself wrote: page checksums would say nothing of the backup.
+	Logical bool
 	// DataDir and BinDir locate the restored data directory and the server binaries.
 	DataDir string
 	BinDir  string

@@ -74,6 +74,10 @@ func (c *Checksums) Run(ctx context.Context, env *Env) []Finding {
 		ev["perDatabase"] = failures
 		return fin(Failf(ChecksumsName, ev, "%d checksum failure(s) while reading the restored copy", total))
 	}
+	if !c.enabled && env.Logical {
+		ev["logical"] = true
+		return fin(Passf(ChecksumsName, ev, "not applicable: a logical dump was restored into a fresh cluster, whose pages the drill wrote, so page checksums would prove nothing of the backup (amcheck and the restore itself check it)"))
+	}
 	if !c.enabled {
 		return fin(Warnf(ChecksumsName, ev, "data checksums are off: page corruption can go unnoticed (enable with initdb --data-checksums or pg_checksums --enable)"))
 	}

@@ -117,6 +117,13 @@ history: {dir: %s}
 				if !strings.Contains(r.stdout, tc.wantNote) {
 					t.Errorf("no note %q in:\n%s", tc.wantNote, r.stdout)
 				}
+				// The fresh cluster has no data checksums: they would prove nothing of a dump.
+				if st, msg := d.check("checksums"); st != "pass" || !strings.Contains(msg, "not applicable: a logical dump") {
+					t.Errorf("checksums %s %q, want a pass saying it does not apply", st, msg)
+				}
+				if st, _ := d.check("pg_checksums"); st != "" {
+					t.Errorf("pg_checksums ran (%s) on a cluster without data checksums", st)
+				}
 			} else {
 				t.Logf("dump-restore: %s", msg)
 				if r.code != 1 || st != "fail" || !strings.Contains(msg, tc.fail) || !strings.Contains(msg, "truncated or corrupt") {

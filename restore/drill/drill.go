@@ -285,7 +285,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	if dd, ok := proc.(interface{ DataDir() string }); ok {
 		dataDir = dd.DataDir() // where the runtime's tools see the copy (a pod's mount)
 	}
-	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO,
+	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO, Logical: cp.Clean,
 		DataDir: dataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
 	var stopped []checks.StoppedCheck
 	enabled, skipped := checks.BuildFor(o.Checks, o.Engine)
