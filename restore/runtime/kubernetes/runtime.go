@@ -274,6 +274,13 @@ func (t *Pod) waitPhase(ctx context.Context, phase string, timeout time.Duration
 	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		pod, err := t.get(ctx)
 		if err != nil {
+			var status apierrors.APIStatus
+			if ctx.Err() != nil || !errors.As(err, &status) {
+				// Not an answer of the API server (a dropped connection, or the client's rate
+				// limiter refusing a wait that would pass the phase's deadline): read again;
+				// the phase's timeout reports a pod that never gets there.
+				return false, nil
+			}
 			return false, fmt.Errorf("phase %s: while reading pod %s/%s: %w", phase, t.p.Namespace, t.p.Name, err)
 		}
 		done, f := check(pod)
