@@ -42,10 +42,10 @@ func (c *targetCheck) Run(ctx context.Context, env *checks.Env) []checks.Finding
 		(SELECT timeline_id FROM pg_control_checkpoint())`).Scan(&lsn, &last, &tli); err != nil {
 		return []checks.Finding{checks.Errorf(TargetName, ev, "could not read the point recovery reached: %v", err)}
 	}
-	ev["lastReplayLsn"], ev["timeline"] = lsn, tli
-	point, what := c.backupStop, "no transaction was replayed after the backup: its end"
+	ev["lastReplayLsn"], ev["timelineAfterPromotion"] = lsn, tli
+	point, what := c.backupStop, "no transaction was replayed after the backup, which ended"
 	if last != nil {
-		point, what = last.UTC(), "the last replayed transaction"
+		point, what = last.UTC(), "the last replayed transaction committed"
 		ev["lastReplayTime"] = point
 	}
 	if !point.IsZero() {
@@ -60,7 +60,7 @@ func (c *targetCheck) Run(ctx context.Context, env *checks.Env) []checks.Finding
 		if last != nil && last.After(c.target.Time) {
 			return []checks.Finding{checks.Failf(TargetName, ev, "recovery replayed a transaction of %s, past the target %s", point.Format(time.RFC3339Nano), c.target)}
 		}
-		return []checks.Finding{checks.Passf(TargetName, ev, "recovered to target time %s: %s committed at %s (LSN %s)", c.target, what, point.Format(time.RFC3339Nano), lsn)}
+		return []checks.Finding{checks.Passf(TargetName, ev, "recovered to target time %s: %s at %s (LSN %s)", c.target, what, point.Format(time.RFC3339Nano), lsn)}
 	case postgres.TargetLSN:
 		got, err1 := walarchive.ParseLSN(lsn)
 		want, err2 := walarchive.ParseLSN(c.target.LSN)
@@ -80,10 +80,10 @@ func (c *targetCheck) Run(ctx context.Context, env *checks.Env) []checks.Finding
 		ev["rpoSeconds"] = env.RPO.Seconds()
 	}
 	if env.RPO > 0 && rpo > env.RPO {
-		return []checks.Finding{checks.Failf(TargetName, ev, "recovered to the end of the archive (LSN %s): %s was at %s, an achieved RPO of %s, worse than the objective of %s",
+		return []checks.Finding{checks.Failf(TargetName, ev, "recovered to the end of the archive (LSN %s): %s at %s, an achieved RPO of %s, worse than the objective of %s",
 			lsn, what, point.Format(time.RFC3339), checks.ShortDuration(rpo), checks.ShortDuration(env.RPO))}
 	}
-	return []checks.Finding{checks.Passf(TargetName, ev, "recovered to the end of the archive (LSN %s): %s was at %s, an achieved RPO of %s%s",
+	return []checks.Finding{checks.Passf(TargetName, ev, "recovered to the end of the archive (LSN %s): %s at %s, an achieved RPO of %s%s",
 		lsn, what, point.Format(time.RFC3339), checks.ShortDuration(rpo), within(env.RPO))}
 }
 
