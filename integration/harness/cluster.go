@@ -361,6 +361,15 @@ func (c *Cluster) startNetwork(t testing.TB, bins map[string]string) {
 		}
 	}
 	t.Cleanup(func() { _ = exec.Command(bins["ip"], "link", "del", clusterBridge).Run() })
+	// Docker (which runs here) loads br_netfilter and sets the FORWARD policy to DROP: bridged
+	// traffic between two pods would be dropped. Pods of the cluster may talk to each other (the
+	// runner to the throwaway by pod IP), as on any cluster whose CNI enforces no policy.
+	rule := []string{"FORWARD", "-i", clusterBridge, "-o", clusterBridge, "-m", "comment", "--comment", "firedrill-e2e", "-j", "ACCEPT"}
+	_ = exec.Command(bins["iptables"], append([]string{"-D"}, rule...)...).Run() // a killed run's
+	if out, err := exec.Command(bins["iptables"], append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("while letting pods of the bridge reach each other: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(bins["iptables"], append([]string{"-D"}, rule...)...).Run() })
 }
 
 // forwardServiceIP makes the `kubernetes` Service's ClusterIP reach the API server from pods, as
