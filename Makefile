@@ -32,6 +32,7 @@ test: setup vet
 	set -o pipefail; { rc=0; \
 	  $(GO) test -json -count=1 -timeout 60m ./... || rc=$$?; \
 	  $(GO) -C integration test -json -count=1 -timeout 60m ./... || rc=$$?; \
+	  $(GO) -C integration test -tags e2e -json -count=1 -timeout 40m -run '^TestE2E' . || rc=$$?; \
 	  exit $$rc; } | $(GO) -C integration run ./setup/testsummary
 
 ## test-unit: unit tests only (integration tests skip themselves under -short).
@@ -45,7 +46,7 @@ test-integration: setup
 
 ## e2e: the whole product on a real single-node cluster (kubelet, containerd, the CSI snapshot
 ## machinery, the test CSI driver, the Helm chart): root, about 5 minutes warm. RUN=regexp picks
-## scenarios (e.g. RUN=TestE2E/1-).
+## scenarios (e.g. RUN=TestE2E/1-). make test runs these scenarios too.
 e2e: setup
 	$(GO) -C integration test -tags e2e -count=1 -timeout 40m -v -run '$(or $(RUN),^TestE2E)' .
 

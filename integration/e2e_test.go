@@ -468,6 +468,7 @@ func (e *e2e) waitSnapshotGone(t *testing.T, name string) {
 // driver cannot restore the snapshot, an image that does not exist, a pod no node can run.
 func e2eFailurePaths(t *testing.T, e *e2e) {
 	ctx := t.Context()
+	e.snapshot(t, e.config(t, "online", "")) // a good snapshot: only the platform fails below
 	other := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "other-driver"}, Provisioner: "nfs.csi.example.com"}
 	if _, err := e.c.Clientset.StorageV1().StorageClasses().Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -479,11 +480,20 @@ func e2eFailurePaths(t *testing.T, e *e2e) {
 	}{
 		{"storage class of another driver", "        storageClass: other-driver\n", []string{"other-driver", "nfs.csi.example.com"}, time.Minute},
 		{"missing image", "        image: local/no-such-image:1\n", []string{"local/no-such-image:1", "restore.kubernetes.image"}, 2 * time.Minute},
-		{"unschedulable pod", "        resources:\n          requests:\n            cpu: \"512\"\n", []string{"schedul"}, 2 * time.Minute},
+		{"unschedulable pod", "        resources:\n          requests:\n            cpu: \"512\"\n", []string{"unschedulable", "Insufficient cpu", "restore.kubernetes.resources.requests"}, time.Minute},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := e.config(t, "online", tc.extra)
+			if tc.name == "unschedulable pod" {
+				// The pod may yet be scheduled (an autoscaler could add a node): firedrill
+				// reports it at restore.kubernetes.timeouts.schedule, shortened here.
+				b, _ := os.ReadFile(cfg)
+				b = []byte(strings.Replace(string(b), "schedule: 1m", "schedule: 20s", 1))
+				if err := os.WriteFile(cfg, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tc.name == "missing image" {
 				cfg = e.config(t, "online", "")
 				b, _ := os.ReadFile(cfg)
