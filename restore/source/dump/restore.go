@@ -34,7 +34,7 @@ const plainComplete = "-- PostgreSQL database dump complete"
 
 // restorer restores one dump into a fresh cluster in a scratch directory. The cluster has no
 // data checksums: its pages are written by the restore itself, so checksums would prove
-// nothing of the backup, and they cost restore time (about 11 % of a 1 GB restore in
+// nothing of the backup, and they cost restore time (8-11 % of a 1 GB restore in
 // BenchmarkDumpRestore); the drill's checksums check says so (checks.Env.Logical).
 type restorer struct {
 	src    *Source
