@@ -11,7 +11,6 @@ import (
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
-	"github.com/firedrill/firedrill/restore/source/basebackup"
 	"github.com/firedrill/firedrill/restore/source/pgbackrest"
 	"github.com/firedrill/firedrill/restore/source/walarchive"
 )
@@ -124,11 +123,13 @@ func (a *Auditor) walContinuity(ctx context.Context, t *policy.Target) checks.Fi
 	var list []snapshot.Metadata
 	var err error
 	var pgbr *pgbackrest.Source
+	bb := BaseBackupSource(t)
+	bb.Recovery = postgres.RecoveryTarget{} // the newest backup, whatever the drills' target
 	if s.Kind == policy.SourcePgBackRest {
 		pgbr = &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath}
 		list, err = pgbr.List(ctx)
 	} else {
-		list, err = (&basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive}).List(ctx)
+		list, err = bb.List(ctx)
 	}
 	if err != nil {
 		return unreadable("the backups", err)
@@ -152,15 +153,22 @@ func (a *Auditor) walContinuity(ctx context.Context, t *policy.Target) checks.Fi
 		}
 		return judgeContinuity(ctx, l, label, list[0].ID, list[0].TakenAt)
 	}
+	// Listed only: an S3 archive's segments are judged by their names, never downloaded
+	// (the timeline history and .backup files, a few bytes each, are read).
+	l, err := bb.ListArchive(ctx, 0)
+	if err != nil {
+		return checks.Errorf(policy.CheckWALContinuity, checks.Evidence{"archive": bb.ArchiveWhere(), "reasons": []string{ReasonUnreadable}, "cause": CauseField(err)},
+			"could not list the WAL archive: %s", errLine(err))
+	}
 	if len(list) == 0 {
-		return CheckWALContinuity(ctx, s.Archive, nil, "", time.Time{})
+		return judgeContinuity(ctx, l, nil, "", time.Time{})
 	}
 	m := list[0]
 	label, err := labelOf(m)
 	if err != nil {
 		return unreadable("base backup "+m.ID+"'s start", err)
 	}
-	return CheckWALContinuity(ctx, s.Archive, label, fmt.Sprintf("%s (%s)", m.ID, s.Dir), m.TakenAt)
+	return judgeContinuity(ctx, l, label, fmt.Sprintf("%s (%s)", m.ID, bb.Where()), m.TakenAt)
 }
 
 // labelOf is where a listed backup starts and stops.

@@ -45,6 +45,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		validateRetention(p+".retention", t.Retention, add)
 		validateRestore(p, t, add)
 		validateDumpLocation(c, p+".restore.source", &t.Restore.Source, locs, add)
+		validateArchiveLocation(c, p+".restore.source", &t.Restore.Source, locs, add)
 		validateAuditOnly(p, t, add)
 		validateObjectives(p+".objectives", t.Objectives, add)
 		validateChecks(p+".checks", t.Checks, add)

@@ -38,8 +38,8 @@ func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string
 		}
 		return
 	}
-	if s.Kind != SourceDump {
-		add(p+".location", "only used with kind dump")
+	if s.Kind != SourceDump && s.Kind != SourceBaseBackup {
+		add(p+".location", "only used with kinds dump and basebackup")
 		return
 	}
 	if s.Dir != "" {
@@ -62,7 +62,11 @@ func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string
 			add(p+".location", "%s (location %s, prefix %q) is not a directory", s.Dir, l.Name, s.Prefix)
 		}
 	default:
-		add(p+".location", "location %s is of kind %s: dumps are read from kind s3 or directory", l.Name, l.Kind)
+		what := "dumps are"
+		if s.Kind == SourceBaseBackup {
+			what = "base backups are"
+		}
+		add(p+".location", "location %s is of kind %s: %s read from kind s3 or directory", l.Name, l.Kind, what)
 	}
 }
 

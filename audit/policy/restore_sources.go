@@ -5,7 +5,10 @@ package policy
 
 import (
 	"os"
+	"path"
+	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
@@ -25,6 +28,13 @@ const DefaultRecoveryTarget = postgres.TargetLatest
 type PhysicalSource struct {
 	// Archive is the WAL archive directory archive_command fills (kind basebackup).
 	Archive string `yaml:"archive" json:"archive,omitempty"`
+	// ArchiveLocation is a locations[].name of kind s3 or directory holding the WAL archive,
+	// instead of Archive (kind basebackup).
+	ArchiveLocation string `yaml:"archiveLocation" json:"archiveLocation,omitempty"`
+	// ArchivePrefix is joined to the archive location's s3.prefix (s3) or path (directory).
+	ArchivePrefix string `yaml:"archivePrefix" json:"archivePrefix,omitempty"`
+	// resolvedArchive is the archive location named, set when the configuration is validated.
+	resolvedArchive *Location
 	// Recovery says where archive recovery stops.
 	Recovery SourceRecovery `yaml:"recovery" json:"recovery,omitzero"`
 	// Stanza is the pgBackRest stanza (kind pgbackrest).
@@ -86,8 +96,12 @@ func validatePhysicalSource(p string, s RestoreSource, runtime string, add addFu
 	}
 	switch s.Kind {
 	case SourceBaseBackup:
-		isDir(p+".dir", s.Dir, "the directory holding the base backups (one per subdirectory, or one)")
-		isDir(p+".archive", s.Archive, "the WAL archive directory archive_command writes to")
+		if s.Location == "" { // else validateDumpLocation resolves it
+			isDir(p+".dir", s.Dir, "the directory holding the base backups (one per subdirectory, or one), or location (+prefix)")
+		}
+		if s.ArchiveLocation == "" { // else validateArchiveLocation resolves it
+			isDir(p+".archive", s.Archive, "the WAL archive directory archive_command writes to, or archiveLocation (+archivePrefix)")
+		}
 		if s.Stanza != "" || s.Config != "" || s.RepoPath != "" {
 			add(p, "stanza, config and repoPath are keys of kind pgbackrest")
 		}
@@ -103,8 +117,75 @@ func validatePhysicalSource(p string, s RestoreSource, runtime string, add addFu
 		if s.RepoPath != "" {
 			isDir(p+".repoPath", s.RepoPath, "")
 		}
-		if s.Archive != "" || s.Dir != "" {
-			add(p, "dir and archive are keys of kind basebackup (pgBackRest keeps both in its repository)")
+		if s.Archive != "" || s.Dir != "" || s.ArchiveLocation != "" {
+			add(p, "dir, archive and archiveLocation are keys of kind basebackup (pgBackRest keeps both in its repository)")
 		}
+	}
+}
+
+// BaseBackupS3 returns the S3 location of a basebackup target's base backups and the full
+// key prefix (ending in "/" unless empty), or nil when they are in a directory (Dir).
+func (s RestoreSource) BaseBackupS3() (*Location, string) {
+	if s.Kind != SourceBaseBackup || s.resolved == nil || s.resolved.Kind != LocationS3 {
+		return nil, ""
+	}
+	l := *s.resolved
+	return &l, dirPrefix(l.S3.Prefix + s.Prefix)
+}
+
+// ArchiveS3 returns the S3 location of a basebackup target's WAL archive and the full key
+// prefix (ending in "/" unless empty), or nil when it is a directory (Archive).
+func (s RestoreSource) ArchiveS3() (*Location, string) {
+	if s.Kind != SourceBaseBackup || s.resolvedArchive == nil || s.resolvedArchive.Kind != LocationS3 {
+		return nil, ""
+	}
+	l := *s.resolvedArchive
+	return &l, dirPrefix(l.S3.Prefix + s.ArchivePrefix)
+}
+
+// dirPrefix makes a key prefix name a "directory": backups and segments are found by the
+// path elements after it.
+func dirPrefix(p string) string {
+	if p != "" && !strings.HasSuffix(p, "/") {
+		return p + "/"
+	}
+	return p
+}
+
+// validateArchiveLocation checks restore.source.archiveLocation and resolves it: an s3
+// location is kept for ArchiveS3, a directory location becomes Archive (p is
+// restore.source's path).
+func validateArchiveLocation(c *Config, p string, s *RestoreSource, locs map[string]int, add addFunc) {
+	if s.ArchiveLocation == "" {
+		if s.ArchivePrefix != "" {
+			add(p+".archivePrefix", "only used with archiveLocation")
+		}
+		return
+	}
+	if s.Kind != SourceBaseBackup {
+		add(p+".archiveLocation", "only used with kind basebackup")
+		return
+	}
+	if s.Archive != "" {
+		add(p+".archiveLocation", "set archive or archiveLocation, not both")
+		return
+	}
+	i, ok := locs[s.ArchiveLocation]
+	if !ok {
+		add(p+".archiveLocation", "no location %q under locations:", s.ArchiveLocation)
+		return
+	}
+	l := &c.Locations[i]
+	switch l.Kind {
+	case LocationS3:
+		s.resolvedArchive = l
+	case LocationDirectory:
+		s.resolvedArchive = l
+		s.Archive = filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.ArchivePrefix)))
+		if fi, err := os.Stat(s.Archive); err != nil || !fi.IsDir() {
+			add(p+".archiveLocation", "%s (location %s, archivePrefix %q) is not a directory", s.Archive, l.Name, s.ArchivePrefix)
+		}
+	default:
+		add(p+".archiveLocation", "location %s is of kind %s: a WAL archive is read from kind s3 or directory", l.Name, l.Kind)
 	}
 }

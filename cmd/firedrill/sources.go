@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 
+	"github.com/firedrill/firedrill/audit"
 	"github.com/firedrill/firedrill/audit/policy"
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/snapshot"
-	"github.com/firedrill/firedrill/restore/source/basebackup"
 	"github.com/firedrill/firedrill/restore/source/pgbackrest"
 )
 
@@ -16,8 +16,7 @@ func drillSource(t *policy.Target) drill.Source {
 	case policy.SourceDump:
 		return dumpSource(t)
 	case policy.SourceBaseBackup:
-		s := t.Restore.Source
-		return &basebackup.Source{Target: t.Name, Dir: s.Dir, Archive: s.Archive, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
+		return audit.BaseBackupSource(t)
 	case policy.SourcePgBackRest:
 		s := t.Restore.Source
 		return &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
@@ -33,7 +32,8 @@ func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Me
 	case policy.SourceDump:
 		return drillSource(t).List, dumpWhere(t)
 	case policy.SourceBaseBackup:
-		return drillSource(t).List, t.Restore.Source.Dir
+		src := audit.BaseBackupSource(t)
+		return src.List, src.Where()
 	case policy.SourcePgBackRest:
 		return drillSource(t).List, "pgBackRest stanza " + t.Restore.Source.Stanza
 	}

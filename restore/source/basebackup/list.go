@@ -46,6 +46,12 @@ type Source struct {
 	Dir string
 	// Archive is the WAL archive directory.
 	Archive string
+	// S3, when set, holds the base backups instead of Dir: the chosen one is downloaded into
+	// scratch.
+	S3 *S3Location
+	// ArchiveS3, when set, holds the WAL archive instead of Archive: listed, and the files
+	// recovery needs downloaded into the staging directory.
+	ArchiveS3 *S3Location
 	// Recovery is where recovery stops.
 	Recovery postgres.RecoveryTarget
 	// BinDir overrides the PostgreSQL binaries found for the backup's version.
@@ -61,13 +67,21 @@ type backup struct {
 	labelBytes  []byte
 	stopLSN     walarchive.LSN
 	manifest    string // path of backup_manifest, "" when none
+	// remote: listed in S3, not downloaded; modTime and size are the objects'.
+	remote  bool
+	modTime time.Time
+	size    int64
 }
 
 // List returns the base backups, newest first.
 func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	if s.S3 != nil {
+		return s.listS3(ctx)
+	}
+	arch := s.historyArchive(ctx)
 	var out []snapshot.Metadata
 	if b, err := s.inspect(s.Dir); err == nil {
-		m := s.describe(".", b)
+		m := s.describe(".", b, arch)
 		if !Reaches(s.Recovery, m) {
 			return nil, nil
 		}
@@ -88,7 +102,7 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 		if err != nil {
 			continue // not a base backup: nothing to restore
 		}
-		out = append(out, s.describe(e.Name(), b))
+		out = append(out, s.describe(e.Name(), b, arch))
 	}
 	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
 		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
@@ -115,7 +129,10 @@ func Reaches(target postgres.RecoveryTarget, m snapshot.Metadata) bool {
 }
 
 // Get returns the base backup called id (its directory's name; "." when Dir is one).
-func (s *Source) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
+func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	if s.S3 != nil {
+		return s.getS3(ctx, id)
+	}
 	if id == "" || strings.ContainsRune(id, '/') || id == ".." {
 		return nil, fmt.Errorf("%w: no base backup %q in %s", snapshot.ErrNotFound, id, s.Dir)
 	}
@@ -123,7 +140,7 @@ func (s *Source) Get(_ context.Context, id string) (*snapshot.Metadata, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", snapshot.ErrNotFound, err)
 	}
-	m := s.describe(id, b)
+	m := s.describe(id, b, s.historyArchive(ctx))
 	return &m, nil
 }
 
@@ -222,6 +239,14 @@ func manifestStop(path string) (walarchive.LSN, error) {
 	if err != nil {
 		return 0, err
 	}
+	stop, err := parseManifestStop(b)
+	if err != nil {
+		return 0, fmt.Errorf("while reading %s: %w", path, err)
+	}
+	return stop, nil
+}
+
+func parseManifestStop(b []byte) (walarchive.LSN, error) {
 	var m struct {
 		WALRanges []struct {
 			Timeline uint32 `json:"Timeline"`
@@ -230,17 +255,18 @@ func manifestStop(path string) (walarchive.LSN, error) {
 		} `json:"WAL-Ranges"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return 0, fmt.Errorf("while reading %s: %w", path, err)
+		return 0, err
 	}
 	if len(m.WALRanges) == 0 {
-		return 0, fmt.Errorf("%s has no WAL-Ranges", path)
+		return 0, errors.New("the manifest has no WAL-Ranges")
 	}
 	return walarchive.ParseLSN(m.WALRanges[len(m.WALRanges)-1].EndLSN)
 }
 
 // describe turns a base backup into metadata. Its recovery point is the backup's stop time
-// (the archived .backup file), else the manifest's modification time.
-func (s *Source) describe(id string, b *backup) snapshot.Metadata {
+// (the archived .backup file, read from arch when the archive is in S3), else the manifest's
+// modification time.
+func (s *Source) describe(id string, b *backup, arch *walarchive.Listing) snapshot.Metadata {
 	attrs := map[string]string{AttrFormat: b.format, postgres.AttrSuperuser: "postgres", AttrLabel: b.label.Label}
 	if b.compression != "" {
 		attrs[AttrCompression] = strings.TrimPrefix(b.compression, ".")
@@ -250,8 +276,12 @@ func (s *Source) describe(id string, b *backup) snapshot.Metadata {
 	if t, err := time.Parse("2006-01-02 15:04:05 MST", b.label.StartTime); err == nil {
 		m.StartedAt = t.UTC()
 	}
-	if fi, err := os.Stat(b.path); err == nil {
+	if fi, err := os.Stat(b.path); err == nil && !b.remote {
 		m.FinishedAt = fi.ModTime().UTC()
+	}
+	if b.remote {
+		m.FinishedAt = b.modTime
+		attrs["location"] = s.S3.Where
 	}
 	if b.manifest != "" {
 		if fi, err := os.Stat(b.manifest); err == nil {
@@ -261,7 +291,7 @@ func (s *Source) describe(id string, b *backup) snapshot.Metadata {
 	if b.stopLSN != 0 {
 		m.StopLSN = b.stopLSN.String()
 	}
-	if hist, ok := s.backupHistory(b); ok {
+	if hist, ok := s.backupHistory(b, arch); ok {
 		if hist.StopLSN != 0 {
 			m.StopLSN = hist.StopLSN.String()
 		}
@@ -270,15 +300,35 @@ func (s *Source) describe(id string, b *backup) snapshot.Metadata {
 		}
 	}
 	m.TakenAt = m.FinishedAt
-	m.SizeBytes = treeSize(b.path)
+	m.SizeBytes = b.size
+	if !b.remote {
+		m.SizeBytes = treeSize(b.path)
+	}
 	return m
 }
 
 // backupHistory reads the archived .backup file of a backup: its stop location and time.
 // Its name holds the start's offset within the segment, which depends on the segment size:
 // every .backup file of the start segment is read and the one with the same start kept.
-func (s *Source) backupHistory(b *backup) (walarchive.BackupLabel, bool) {
-	if s.Archive == "" || b.label.StartSegment == "" {
+func (s *Source) backupHistory(b *backup, arch *walarchive.Listing) (walarchive.BackupLabel, bool) {
+	if b.label.StartSegment == "" {
+		return walarchive.BackupLabel{}, false
+	}
+	if arch != nil {
+		for _, n := range arch.Names() {
+			if !strings.HasPrefix(n, b.label.StartSegment+".") || !strings.HasSuffix(n, ".backup") {
+				continue
+			}
+			f, _ := arch.Find(n)
+			if d, err := arch.ReadSmall(f); err == nil {
+				if h, err := walarchive.ParseBackupLabel(d); err == nil && h.StartLSN == b.label.StartLSN {
+					return h, true
+				}
+			}
+		}
+		return walarchive.BackupLabel{}, false
+	}
+	if s.Archive == "" {
 		return walarchive.BackupLabel{}, false
 	}
 	matches, _ := filepath.Glob(filepath.Join(s.Archive, b.label.StartSegment+".*.backup"))
@@ -290,6 +340,35 @@ func (s *Source) backupHistory(b *backup) (walarchive.BackupLabel, bool) {
 		}
 	}
 	return walarchive.BackupLabel{}, false
+}
+
+// ListArchive lists the WAL archive (the directory, or the S3 prefix without downloading a
+// file); segBytes 0 infers the segment size.
+func (s *Source) ListArchive(ctx context.Context, segBytes int64) (*walarchive.Listing, error) {
+	if s.ArchiveS3 == nil {
+		return walarchive.List(ctx, s.Archive, segBytes)
+	}
+	api, err := s.ArchiveS3.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return walarchive.ListS3(ctx, api, s.ArchiveS3.Bucket, s.ArchiveS3.Prefix, s.ArchiveS3.Where, segBytes)
+}
+
+// ArchiveWhere names the WAL archive for messages.
+func (s *Source) ArchiveWhere() string {
+	if s.ArchiveS3 != nil {
+		return s.ArchiveS3.Where
+	}
+	return s.Archive
+}
+
+// Where names where the base backups are, for messages.
+func (s *Source) Where() string {
+	if s.S3 != nil {
+		return s.S3.Where
+	}
+	return s.Dir
 }
 
 func treeSize(dir string) int64 {

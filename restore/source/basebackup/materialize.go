@@ -37,7 +37,17 @@ var ErrUnsupported = errors.New("unsupported base backup")
 // Materialize extracts the base backup into the scratch directory, verifies it against its
 // manifest, and stages the WAL recovery needs from the archive.
 func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
-	b, err := s.inspect(s.path(req.Snapshot.ID))
+	var b *backup
+	var err error
+	if s.S3 != nil {
+		// Downloaded whole first (pg_verifybackup reads the manifest and the tar's layout);
+		// the download goes when the copy is made and verified, scratch at teardown.
+		dl := filepath.Join(req.ScratchDir, "download")
+		defer os.RemoveAll(dl)
+		b, err = s.downloadS3(ctx, req.Snapshot.ID, dl, req.Status)
+	} else {
+		b, err = s.inspect(s.path(req.Snapshot.ID))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -78,16 +88,20 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 	}
 	segBytes, _ := strconv.ParseInt(control["Bytes per WAL segment"], 10, 64)
 	from := walarchive.From{Timeline: b.label.Timeline, StartLSN: b.label.StartLSN, StopLSN: b.stopLSN}
-	if hist, ok := s.backupHistory(b); ok && hist.StopLSN != 0 {
-		from.StopLSN = hist.StopLSN
-	}
-	req.Status("reading WAL archive " + s.Archive)
-	arch, err := walarchive.List(ctx, s.Archive, segBytes)
+	req.Status("reading WAL archive " + s.ArchiveWhere())
+	arch, err := s.ListArchive(ctx, segBytes)
 	if err != nil {
 		return nil, err
 	}
+	hl := arch
+	if s.ArchiveS3 == nil {
+		hl = nil // a directory's .backup files are read in place
+	}
+	if hist, ok := s.backupHistory(b, hl); ok && hist.StopLSN != 0 {
+		from.StopLSN = hist.StopLSN
+	}
 	plan, perr := arch.Plan(from)
-	continuity := ContinuityFinding(s.Archive, from, plan, perr)
+	continuity := ContinuityFinding(s.ArchiveWhere(), from, plan, perr)
 	if continuity.Status == checks.Error {
 		return nil, perr
 	}
@@ -107,7 +121,7 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 	}
 	cp.Checks = []checks.Check{NewTargetCheck(s.Recovery, plan, req.Snapshot.TakenAt)}
 	cp.Notes = append(cp.Notes, fmt.Sprintf("recovered from base backup %s and %d WAL segments staged from %s (%s to %s, timeline %d) to recovery target %s",
-		req.Snapshot.ID, plan.Segments, s.Archive, orNone(plan.First), orNone(plan.Last), plan.TargetTimeline, s.Recovery))
+		req.Snapshot.ID, plan.Segments, s.ArchiveWhere(), orNone(plan.First), orNone(plan.Last), plan.TargetTimeline, s.Recovery))
 	return cp, nil
 }
 

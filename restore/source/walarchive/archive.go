@@ -69,15 +69,21 @@ func List(ctx context.Context, dir string, segBytes int64) (*Listing, error) {
 		}
 	}
 	if l.SegmentBytes == 0 {
-		l.SegmentBytes = DefaultSegmentBytes
-		best := 0
-		for size, n := range sizes {
-			if n > best && size > 0 && size&(size-1) == 0 {
-				l.SegmentBytes, best = size, n
-			}
-		}
+		l.SegmentBytes = inferSegmentBytes(sizes)
 	}
 	return l, nil
+}
+
+// inferSegmentBytes is the most common power-of-two size of uncompressed segments (sizes
+// counts them), else DefaultSegmentBytes.
+func inferSegmentBytes(sizes map[int64]int) int64 {
+	seg, best := int64(DefaultSegmentBytes), 0
+	for size, n := range sizes {
+		if n > best && size > 0 && size&(size-1) == 0 {
+			seg, best = size, n
+		}
+	}
+	return seg
 }
 
 // Find returns the archive's file for a WAL file name: as is, else compressed.
@@ -108,11 +114,17 @@ func (l *Listing) Open(f File) (io.ReadCloser, error) {
 	if l.open != nil {
 		return l.open(f)
 	}
-	n, _ := ParseName(f.Name, l.SegmentBytes)
 	r, err := os.Open(filepath.Join(l.Dir, f.Name))
 	if err != nil {
 		return nil, fmt.Errorf("while opening %s in the WAL archive: %w", f.Name, err)
 	}
+	return decompress(f.Name, l.SegmentBytes, r)
+}
+
+// decompress reads an archive file by its name's compression (plain or .gz); it closes r on
+// error.
+func decompress(name string, segBytes int64, r io.ReadCloser) (io.ReadCloser, error) {
+	n, _ := ParseName(name, segBytes)
 	switch n.Compression {
 	case "":
 		return r, nil
@@ -120,7 +132,7 @@ func (l *Listing) Open(f File) (io.ReadCloser, error) {
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			r.Close()
-			return nil, fmt.Errorf("while reading gzip file %s of the WAL archive: %w", f.Name, err)
+			return nil, fmt.Errorf("while reading gzip file %s of the WAL archive: %w", name, err)
 		}
 		return struct {
 			io.Reader
@@ -128,7 +140,7 @@ func (l *Listing) Open(f File) (io.ReadCloser, error) {
 		}{zr, r}, nil
 	default:
 		r.Close()
-		return nil, fmt.Errorf("%w: %s is %s-compressed; firedrill reads plain and .gz WAL archives", ErrUnsupported, f.Name, n.Compression)
+		return nil, fmt.Errorf("%w: %s is %s-compressed; firedrill reads plain and .gz WAL archives", ErrUnsupported, name, n.Compression)
 	}
 }
 
