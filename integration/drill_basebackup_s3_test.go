@@ -26,6 +26,13 @@ func TestDrillBaseBackupS3(t *testing.T) {
 	defer cancel()
 	w := startWALPrimary(t, ctx, map[string][]string{"tar": {"-Ft"}})
 	archive := w.pg.ArchiveDir
+	// Two more segments, so that the one left out is after the backup's end.
+	for i := 4; i <= 5; i++ {
+		if err := w.pg.Exec(ctx, "postgres", fmt.Sprintf("INSERT INTO drill_rows (id, note) VALUES (%d, 'later')", i)); err != nil {
+			t.Fatal(err)
+		}
+		w.switchAndWait(t, ctx)
+	}
 	gw := harness.StartS3(t)
 	t.Setenv("FD_TEST_S3_AK", gw.AccessKey)
 	t.Setenv("FD_TEST_S3_SK", gw.SecretKey)
@@ -52,7 +59,7 @@ func TestDrillBaseBackupS3(t *testing.T) {
 		}
 	}
 	segs := segmentsIn(t, archive)
-	if len(segs) < 3 {
+	if len(segs) < 5 {
 		t.Fatalf("the archive holds too few segments: %v", segs)
 	}
 	missing := segs[len(segs)-2]
