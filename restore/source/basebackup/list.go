@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/internal/fsize"
 	"github.com/firedrill/firedrill/restore/source/walarchive"
 )
 
@@ -302,7 +302,7 @@ func (s *Source) describe(id string, b *backup, arch *walarchive.Listing) snapsh
 	m.TakenAt = m.FinishedAt
 	m.SizeBytes = b.size
 	if !b.remote {
-		m.SizeBytes = treeSize(b.path)
+		m.SizeBytes = fsize.Tree(b.path)
 	}
 	return m
 }
@@ -369,19 +369,6 @@ func (s *Source) Where() string {
 		return s.S3.Where
 	}
 	return s.Dir
-}
-
-func treeSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 var _ drill.Source = (*Source)(nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/internal/fsize"
 )
 
 // Driver is the snapshot driver name a dump's metadata carries.
@@ -125,7 +126,7 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 	// passing over the newest one for an older would hide that it is broken.
 	size := fi.Size()
 	if fi.IsDir() {
-		size = dirSize(path)
+		size = fsize.Tree(path)
 	}
 	attrs := map[string]string{AttrFormat: f.Kind, postgres.AttrSuperuser: "postgres"}
 	if f.Compression != "" {
@@ -137,19 +138,6 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 	mt := fi.ModTime().UTC()
 	return &snapshot.Metadata{ID: name, Target: s.Target, Engine: "postgres", Mode: "logical", Driver: Driver,
 		TakenAt: mt, FinishedAt: mt, SizeBytes: size, Attributes: attrs, Status: "complete"}, nil
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // Materialize verifies the dump's checksum, restores it into a fresh cluster in the scratch
