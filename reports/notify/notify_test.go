@@ -433,11 +433,19 @@ func TestErrorsNeverHoldTheURL(t *testing.T) {
 func TestCancelledWhileWaitingToRetry(t *testing.T) {
 	rec := newRecorder(t, 500)
 	ctx, cancel := context.WithCancel(t.Context())
-	w := &Webhook{URL: rec.url(), backoff: time.Hour}
-	go func() {
-		for len(rec.requests()) == 0 {
-			time.Sleep(time.Millisecond)
+	// Cancel once the first answer has been read and closed, so the cancellation reaches the
+	// wait before the retry, not the request (the server sees the request before it answers).
+	answered := make(chan struct{})
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil {
+			resp.Body = &closeSignal{ReadCloser: resp.Body, closed: answered}
 		}
+		return resp, err
+	})}
+	w := &Webhook{URL: rec.url(), Client: client, backoff: time.Hour}
+	go func() {
+		<-answered
 		cancel()
 	}()
 	err := w.RecordDrill(ctx, drillResult(reports.StatusFail))
@@ -445,6 +453,23 @@ func TestCancelledWhileWaitingToRetry(t *testing.T) {
 	if !errors.As(err, &e) || e.Attempts != 1 || !strings.Contains(err.Error(), "gave up waiting to retry: context canceled") {
 		t.Errorf("err = %v, want HTTP 500 after 1 attempt and the cancellation", err)
 	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closeSignal closes its channel when the body is closed (once).
+type closeSignal struct {
+	io.ReadCloser
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *closeSignal) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
 }
 
 // fakeSink records calls and fails with err.
