@@ -46,27 +46,41 @@ func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string
 		add(p+".location", "set dir or location, not both")
 		return
 	}
-	i, ok := locs[s.Location]
+	what := "dumps are"
+	if s.Kind == SourceBaseBackup {
+		what = "base backups are"
+	}
+	if l, dir := resolveSourceLocation(c, locs, p+".location", s.Location, "prefix", s.Prefix, what, add); l != nil {
+		s.resolved = l
+		if dir != "" {
+			s.Dir = dir
+		}
+	}
+}
+
+// resolveSourceLocation resolves a restore.source key naming a location (key is its path):
+// an s3 location is returned as it is; a directory location with the directory it and prefix
+// name, which must exist. A missing location or one of another kind is reported (what says
+// what is read from it) and nil returned.
+func resolveSourceLocation(c *Config, locs map[string]int, key, name, prefixKey, prefix, what string, add addFunc) (*Location, string) {
+	i, ok := locs[name]
 	if !ok {
-		add(p+".location", "no location %q under locations:", s.Location)
-		return
+		add(key, "no location %q under locations:", name)
+		return nil, ""
 	}
 	l := &c.Locations[i]
 	switch l.Kind {
 	case LocationS3:
-		s.resolved = l
+		return l, ""
 	case LocationDirectory:
-		s.resolved = l
-		s.Dir = filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.Prefix)))
-		if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-			add(p+".location", "%s (location %s, prefix %q) is not a directory", s.Dir, l.Name, s.Prefix)
+		dir := filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+prefix)))
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			add(key, "%s (location %s, %s %q) is not a directory", dir, l.Name, prefixKey, prefix)
 		}
+		return l, dir
 	default:
-		what := "dumps are"
-		if s.Kind == SourceBaseBackup {
-			what = "base backups are"
-		}
-		add(p+".location", "location %s is of kind %s: %s read from kind s3 or directory", l.Name, l.Kind, what)
+		add(key, "location %s is of kind %s: %s read from kind s3 or directory", l.Name, l.Kind, what)
+		return nil, ""
 	}
 }
 

@@ -5,8 +5,6 @@ package policy
 
 import (
 	"os"
-	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -170,22 +168,10 @@ func validateArchiveLocation(c *Config, p string, s *RestoreSource, locs map[str
 		add(p+".archiveLocation", "set archive or archiveLocation, not both")
 		return
 	}
-	i, ok := locs[s.ArchiveLocation]
-	if !ok {
-		add(p+".archiveLocation", "no location %q under locations:", s.ArchiveLocation)
-		return
-	}
-	l := &c.Locations[i]
-	switch l.Kind {
-	case LocationS3:
+	if l, dir := resolveSourceLocation(c, locs, p+".archiveLocation", s.ArchiveLocation, "archivePrefix", s.ArchivePrefix, "a WAL archive is", add); l != nil {
 		s.resolvedArchive = l
-	case LocationDirectory:
-		s.resolvedArchive = l
-		s.Archive = filepath.Join(l.Path, filepath.FromSlash(path.Clean("/"+s.ArchivePrefix)))
-		if fi, err := os.Stat(s.Archive); err != nil || !fi.IsDir() {
-			add(p+".archiveLocation", "%s (location %s, archivePrefix %q) is not a directory", s.Archive, l.Name, s.ArchivePrefix)
+		if dir != "" {
+			s.Archive = dir
 		}
-	default:
-		add(p+".archiveLocation", "location %s is of kind %s: a WAL archive is read from kind s3 or directory", l.Name, l.Kind)
 	}
 }
