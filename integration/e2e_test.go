@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -428,7 +429,7 @@ func e2eDamagedSnapshot(t *testing.T, e *e2e) {
 			failed = append(failed, c.Name)
 		}
 	}
-	if !slicesContainsAny(failed, "amcheck", "checksums", "row-counts") {
+	if !slices.ContainsFunc(failed, func(n string) bool { return slices.Contains([]string{"amcheck", "checksums", "row-counts"}, n) }) {
 		t.Errorf("failed checks %v: want the damage named by amcheck or checksums", failed)
 	}
 	e.waitScratchEmpty(t)
@@ -437,17 +438,6 @@ func e2eDamagedSnapshot(t *testing.T, e *e2e) {
 		t.Fatal(err)
 	}
 	e.waitSnapshotGone(t, name)
-}
-
-func slicesContainsAny(have []string, want ...string) bool {
-	for _, h := range have {
-		for _, w := range want {
-			if h == w {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (e *e2e) waitSnapshotGone(t *testing.T, name string) {

@@ -672,11 +672,6 @@ func (c *Cluster) Logs(component string, lines int) string {
 	return fileTail(filepath.Join(c.Dir, "logs", component+".log"), lines)
 }
 
-// Ctr runs containerd's ctr against the cluster's containerd.
-func (c *Cluster) Ctr(ctx context.Context, args ...string) ([]byte, error) {
-	return exec.CommandContext(ctx, "ctr", append([]string{"--address", c.containerdSock, "-n", "k8s.io"}, args...)...).CombinedOutput()
-}
-
 func integrationDir() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(file))

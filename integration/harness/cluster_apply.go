@@ -36,11 +36,11 @@ func applyYAML(t testing.TB, cfg *rest.Config, path string) {
 		}
 		docs = append(docs, b)
 	}
-	ApplyManifests(t, cfg, docs...)
+	applyManifests(t, cfg, docs...)
 }
 
-// ApplyManifests server-side applies every object of each multi-document YAML.
-func ApplyManifests(t testing.TB, cfg *rest.Config, manifests ...[]byte) {
+// applyManifests server-side applies every object of each multi-document YAML.
+func applyManifests(t testing.TB, cfg *rest.Config, manifests ...[]byte) {
 	t.Helper()
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(discovery.NewDiscoveryClientForConfigOrDie(cfg)))
 	dyn, err := dynamic.NewForConfig(cfg)

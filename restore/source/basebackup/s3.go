@@ -248,19 +248,28 @@ func (s *Source) labelFromTar(ctx context.Context, api walarchive.S3API, key str
 	return nil, fmt.Errorf("%s has no %s among its first entries", key, postgres.BackupLabelFile)
 }
 
-// getS3 returns the base backup called id under the prefix.
-func (s *Source) getS3(ctx context.Context, id string) (*snapshot.Metadata, error) {
+// backupObjects lists the prefix and returns the objects of base backup id.
+func (s *Source) backupObjects(ctx context.Context, id string) (walarchive.S3API, []object, error) {
 	api, err := s.S3.client(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	groups, err := s.S3.listS3Objects(ctx, api)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	objs, ok := groups[id]
 	if !ok {
-		return nil, fmt.Errorf("%w: no base backup %q under %s", snapshot.ErrNotFound, id, s.S3.Where)
+		return nil, nil, fmt.Errorf("%w: no base backup %q under %s", snapshot.ErrNotFound, id, s.S3.Where)
+	}
+	return api, objs, nil
+}
+
+// getS3 returns the base backup called id under the prefix.
+func (s *Source) getS3(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	api, objs, err := s.backupObjects(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	b, err := s.inspectS3(ctx, api, id, objs)
 	if errors.Is(err, drill.ErrPlatform) {
@@ -276,17 +285,9 @@ func (s *Source) getS3(ctx context.Context, id string) (*snapshot.Metadata, erro
 // downloadS3 streams every object of base backup id into dir (1 MiB at a time) and inspects
 // the copy like a backup on disk.
 func (s *Source) downloadS3(ctx context.Context, id, dir string, status func(string)) (*backup, error) {
-	api, err := s.S3.client(ctx)
+	api, objs, err := s.backupObjects(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	groups, err := s.S3.listS3Objects(ctx, api)
-	if err != nil {
-		return nil, err
-	}
-	objs, ok := groups[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: no base backup %q under %s", snapshot.ErrNotFound, id, s.S3.Where)
 	}
 	var total int64
 	for _, o := range objs {
