@@ -109,7 +109,16 @@ func TestPostgresCSIOnlineSnapshot(t *testing.T) {
 		}
 		frozenAt, err1 := time.Parse(time.RFC3339Nano, vs.Annotations[csi.AnnFrozenAt])
 		thawedAt, err2 := time.Parse(time.RFC3339Nano, vs.Annotations[csi.AnnThawedAt])
-		if err1 != nil || err2 != nil || !thawedAt.After(frozenAt) || thawedAt.Before(vs.Status.CreationTime.Time.Truncate(time.Second)) {
+		// The data volume is cut while in backup mode; the WAL volume after pg_backup_stop, so
+		// that it holds the WAL up to the stop LSN. CreationTime has whole seconds only.
+		cut := vs.Status.CreationTime.Time
+		var cutOK bool
+		if strings.HasSuffix(vs.Name, "-"+csi.RoleWAL) {
+			cutOK = !cut.Before(thawedAt.Truncate(time.Second))
+		} else {
+			cutOK = !cut.Before(frozenAt.Truncate(time.Second)) && !thawedAt.Before(cut.Truncate(time.Second))
+		}
+		if err1 != nil || err2 != nil || !thawedAt.After(frozenAt) || !cutOK {
 			t.Errorf("%s: frozen at %q, thawed at %q, cut at %s", vs.Name, vs.Annotations[csi.AnnFrozenAt], vs.Annotations[csi.AnnThawedAt], vs.Status.CreationTime)
 		}
 	}
