@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // DB is the restored database the checks read. Implementations connect only to the throwaway
@@ -37,6 +39,18 @@ type Env struct {
 	BinDir  string
 	// Exec runs a server binary (from BinDir) as the user that owns the restored copy.
 	Exec func(ctx context.Context, name string, args ...string) ([]byte, int, error)
+
+	// Engine is the drilled engine's registry name ("postgres", "mariadb", "redis").
+	Engine string
+	// Recorded are the engine's facts recorded with the snapshot (snapshot metadata
+	// attributes: binlog position, key counts at BGSAVE time); never secrets.
+	Recorded map[string]string
+	// SQL reaches a MariaDB/MySQL throwaway (queries name their database); nil otherwise. DB
+	// is nil for such a throwaway.
+	SQL *sql.DB
+	// Redis returns a client of one logical database of a Redis throwaway (the throwaway
+	// owns and closes them); nil otherwise.
+	Redis func(db int) *goredis.Client
 }
 
 // Check is one integrity check run while the restored server is up.
@@ -92,9 +106,16 @@ func BuildFor(cfg Config, engine string) ([]Check, []Skipped) {
 	var out []Check
 	var skipped []Skipped
 	for _, r := range registry {
-		for _, c := range r.build(cfg) {
+		// A check may have one implementation per engine under one name (rowCounts): it is
+		// skipped only when none serves the drilled engine.
+		built := r.build(cfg)
+		for _, c := range built {
 			if Serves(c, engine) {
 				out = append(out, c)
+				continue
+			}
+			if slices.ContainsFunc(built, func(o Check) bool { return o.Name() == c.Name() && Serves(o, engine) }) ||
+				slices.ContainsFunc(skipped, func(s Skipped) bool { return s.Check == c.Name() }) {
 				continue
 			}
 			skipped = append(skipped, Skipped{Check: c.Name(),

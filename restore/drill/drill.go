@@ -188,11 +188,14 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 
 func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) {
 	d, o, res := r.d, r.o, r.res
-	if o.Engine != "postgres" {
-		return fmt.Errorf("%w: restore drills of engine %s are not supported yet (PostgreSQL only; MariaDB, Redis and MongoDB drills are planned)", ErrUnsupported, o.Engine)
-	}
-	if err := drills(rt, o); err != nil {
+	eng, err := engineFor(o)
+	if err != nil {
 		return err
+	}
+	if eng == nil {
+		if err := drills(rt, o); err != nil {
+			return err
+		}
 	}
 
 	r.begin("select")
@@ -215,7 +218,7 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	if err != nil {
 		return err
 	}
-	var proc Throwaway
+	var proc server
 	// Teardown always runs: success, failure, error, cancellation.
 	defer func() {
 		if terr := r.teardown(context.WithoutCancel(ctx), scratch, proc, log); terr != nil {
@@ -234,6 +237,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	res.Notes = append(res.Notes, cp.Notes...)
 
 	r.begin("start-and-recovery")
+	if eng != nil {
+		return r.startEngine(ctx, eng, rt, scratch, meta, runAs, &proc)
+	}
 	major := cp.Major
 	if major == "" && cp.DataDir != "" {
 		if major, err = postgres.ReadPGVersion(cp.DataDir); err != nil {
@@ -244,28 +250,22 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	if superuser == "" {
 		superuser = "postgres"
 	}
-	proc, err = rt.Start(ctx, StartSpec{
+	pg, err := rt.Start(ctx, StartSpec{
 		DrillID: res.ID, Target: o.Target, ScratchDir: scratch, DataDir: cp.DataDir,
 		Major: major, EngineVersion: meta.EngineVersion, Superuser: superuser,
 		Files: cp.Files, Tablespaces: cp.Tablespaces, Keep: o.Keep,
 		ProductionPaths: o.Runtime.ProductionPaths, Copy: cp, Snapshot: meta,
 	})
 	if err != nil {
-		proc = nil
 		return fmt.Errorf("while starting the throwaway server: %w", err)
 	}
-	res.Runtime = proc.Describe()
-	wctx, cancel := context.WithTimeout(ctx, o.Runtime.StartTimeout)
-	err = proc.WaitReady(wctx, d.Progress.Status)
-	cancel()
-	if ms, ok := proc.(interface{ Milestones() []reports.Milestone }); ok {
-		res.Milestones = append(res.Milestones, ms.Milestones()...)
+	proc = pg
+	ready, err := r.waitReady(ctx, pg)
+	if !ready {
+		return err
 	}
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, ErrPlatform) {
-			return err
-		}
-		logLines := proc.LogEvidence(30)
+		logLines := pg.LogEvidence(30)
 		if reason := recoveryFatal(logLines); cp.Recovery != nil && reason != "" {
 			// Replay to a target ends with PostgreSQL's own reason (a target past the archive):
 			// that is the headline, the log is the evidence.
@@ -277,16 +277,76 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 			"the restored copy did not recover: %v", err))
 		return nil
 	}
-	res.Checks = append(res.Checks, recoveryFinding(ctx, proc, meta))
+	res.Checks = append(res.Checks, recoveryFinding(ctx, pg, meta))
 	// Proven rather than assumed: production's paths, probed from inside the throwaway.
-	res.Checks = append(res.Checks, proc.CheckIsolation(ctx))
+	res.Checks = append(res.Checks, pg.CheckIsolation(ctx))
 
 	dataDir := cp.DataDir
-	if dd, ok := proc.(interface{ DataDir() string }); ok {
+	if dd, ok := pg.(interface{ DataDir() string }); ok {
 		dataDir = dd.DataDir() // where the runtime's tools see the copy (a pod's mount)
 	}
-	env := &checks.Env{DB: proc, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO, Logical: cp.Clean,
-		DataDir: dataDir, BinDir: proc.BinDir(), Exec: proc.Exec}
+	env := &checks.Env{DB: pg, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO, Logical: cp.Clean,
+		DataDir: dataDir, BinDir: pg.BinDir(), Exec: pg.Exec, Engine: o.Engine, Recorded: meta.Attributes}
+	return r.checkAndStop(ctx, pg, env, meta)
+}
+
+// waitReady waits for the throwaway to accept connections, within the runtime's start timeout.
+// ready is false when the drill must stop with err (interrupted, or the platform failed); a
+// copy that did not come up for a reason of its own returns ready with that error, which the
+// caller turns into the recovery finding.
+func (r *run) waitReady(ctx context.Context, proc server) (ready bool, err error) {
+	r.res.Runtime = proc.Describe()
+	wctx, cancel := context.WithTimeout(ctx, r.o.Runtime.StartTimeout)
+	err = proc.WaitReady(wctx, r.d.Progress.Status)
+	cancel()
+	if ms, ok := proc.(interface{ Milestones() []reports.Milestone }); ok {
+		r.res.Milestones = append(r.res.Milestones, ms.Milestones()...)
+	}
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrPlatform)) {
+		return false, err
+	}
+	return true, err
+}
+
+// startEngine starts a registered engine's throwaway and runs its checks.
+func (r *run) startEngine(ctx context.Context, eng EngineDrill, rt Runtime, scratch string, meta *snapshot.Metadata, runAs postgres.RunAs, proc *server) error {
+	userFrom := ""
+	if uf, ok := rt.(interface{ UserFrom() string }); ok {
+		userFrom = uf.UserFrom()
+	}
+	srv, findings, err := eng.Start(ctx, EngineStart{
+		DrillID: r.res.ID, Target: r.o.Target, Runtime: r.o.Runtime, RunAs: runAs, UserFrom: userFrom,
+		ScratchDir: scratch, Copy: r.copy, Snapshot: meta, Keep: r.o.Keep, Status: r.d.Progress.Status,
+	})
+	r.res.Checks = append(r.res.Checks, findings...)
+	if err != nil {
+		return fmt.Errorf("while starting the throwaway server: %w", err)
+	}
+	if srv == nil {
+		// Preparing the copy proved it cannot be restored: the findings say why.
+		return nil
+	}
+	*proc = srv
+	ready, err := r.waitReady(ctx, srv)
+	if !ready {
+		return err
+	}
+	if err != nil {
+		r.res.Checks = append(r.res.Checks, checks.Failf(RecoveryName, checks.Evidence{"serverLog": srv.LogEvidence(30)},
+			"the restored copy did not recover: %v", err))
+		return nil
+	}
+	r.res.Checks = append(r.res.Checks, srv.Recovered(ctx), srv.CheckIsolation(ctx))
+	env := &checks.Env{Parallel: max(1, r.o.Checks.Parallel), Now: r.d.Now, RPO: r.o.RPO, Logical: r.copy.Clean,
+		DataDir: r.copy.DataDir, Engine: r.o.Engine, Recorded: meta.Attributes}
+	srv.CheckEnv(env)
+	return r.checkAndStop(ctx, srv, env, meta)
+}
+
+// checkAndStop runs the configured checks on a ready throwaway, stops the RTO clock, and runs
+// the checks of the cleanly stopped copy.
+func (r *run) checkAndStop(ctx context.Context, proc server, env *checks.Env, meta *snapshot.Metadata) error {
+	d, o, res, cp := r.d, r.o, r.res, r.copy
 	var stopped []checks.StoppedCheck
 	enabled, skipped := checks.BuildFor(o.Checks, o.Engine)
 	enabled = append(slices.Clone(cp.Checks), enabled...)
@@ -339,6 +399,13 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 		res.Checks = append(res.Checks, sc.RunStopped(context.WithoutCancel(ctx), env)...)
 	}
 	return nil
+}
+
+// server is what the pipeline runs, waits for and tears down: PostgreSQL's Throwaway or a
+// registered engine's Server.
+type server interface {
+	Lifecycle
+	Describer
 }
 
 // selectSnapshot picks the snapshot to restore: --snapshot, else the newest. A damaged or foreign
@@ -423,7 +490,7 @@ func (r *run) setRecoveryPoint(meta *snapshot.Metadata) {
 
 // teardown stops the server and removes the scratch directory, unless --keep asked to leave a
 // verified copy. ctx is never cancelled (an interrupted drill still cleans up).
-func (r *run) teardown(ctx context.Context, scratch string, proc Throwaway, log *slog.Logger) error {
+func (r *run) teardown(ctx context.Context, scratch string, proc server, log *slog.Logger) error {
 	if r.o.Keep && r.res.Kept != nil {
 		return nil
 	}

@@ -187,3 +187,6 @@ func (l *localRuntime) Start(ctx context.Context, s StartSpec) (Throwaway, error
 	}
 	return p, nil
 }
+
+// UserFrom says where the scratch owner came from (local.UserFrom*), once ScratchOwner chose it.
+func (l *localRuntime) UserFrom() string { return l.userFrom }

@@ -1,0 +1,128 @@
+package drill
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
+	"github.com/firedrill/firedrill/restore/snapshot"
+)
+
+// EngineDrill is what an engine other than PostgreSQL supplies to the drill pipeline: how to
+// turn a materialised copy into a running throwaway of the engine on a runtime. PostgreSQL's
+// throwaway is the runtimes' own Start (the pipeline's first engine); every other engine is a
+// package registered with RegisterEngine (restore/drill/builtin lists them). The pipeline
+// around it (select, clone, checks, RTO, teardown, isolation proof) is the same for all.
+type EngineDrill interface {
+	// Runtimes are the restore.runtime kinds the engine's throwaway runs on.
+	Runtimes() []string
+	// Start prepares the copy (a backup's --prepare, tool checks on the files such as
+	// redis-check-rdb) and starts a throwaway on it; it does not wait for readiness. What
+	// preparing proved comes back as findings; when one of them fails, the copy cannot be
+	// restored: Start returns the findings and a nil Server, and the drill fails (exit 1).
+	Start(ctx context.Context, req EngineStart) (Server, []checks.Finding, error)
+}
+
+// EngineStart is one throwaway to start.
+type EngineStart struct {
+	DrillID, Target string
+	// Runtime is the target's restore options (runtime kind, listen, isolateNetwork, start
+	// timeout, production paths).
+	Runtime RuntimeOptions
+	// RunAs owns the scratch directory; UserFrom says where it came from (local.UserFrom*).
+	RunAs    postgres.RunAs
+	UserFrom string
+	// ScratchDir is the drill's private directory; Copy the backup materialised in it.
+	ScratchDir string
+	Copy       *Copy
+	Snapshot   *snapshot.Metadata
+	// Keep lets the throwaway outlive firedrill (--keep).
+	Keep bool
+	// Status hears what starting waits for; never nil.
+	Status func(string)
+}
+
+// Server is a running throwaway of a registered engine.
+type Server interface {
+	Lifecycle
+	Describer
+	// CheckIsolation proves, from inside the throwaway's own view, that production's paths
+	// and network are out of its reach (the isolation finding).
+	CheckIsolation(ctx context.Context) checks.Finding
+	// Recovered is the recovery finding once the server is ready: how recovery ended (with the
+	// log lines as evidence) and that the copy is the database that was snapshotted.
+	Recovered(ctx context.Context) checks.Finding
+	// CheckEnv fills the engine's clients and tools in the checks' environment.
+	CheckEnv(env *checks.Env)
+}
+
+var engineDrills = struct {
+	sync.RWMutex
+	m map[string]EngineDrill
+}{m: map[string]EngineDrill{}}
+
+// RegisterEngine makes drills of engine (its registry name, restore/engine) run with e. It
+// panics when the engine is registered twice: a programming error.
+func RegisterEngine(name string, e EngineDrill) {
+	engineDrills.Lock()
+	defer engineDrills.Unlock()
+	if _, dup := engineDrills.m[name]; dup {
+		panic("drill.RegisterEngine: engine " + name + " registered twice")
+	}
+	engineDrills.m[name] = e
+}
+
+// UnregisterEngine removes a registration; for tests.
+func UnregisterEngine(name string) {
+	engineDrills.Lock()
+	defer engineDrills.Unlock()
+	delete(engineDrills.m, name)
+}
+
+// LookupEngine returns the registered drill of engine, if any.
+func LookupEngine(name string) (EngineDrill, bool) {
+	engineDrills.RLock()
+	defer engineDrills.RUnlock()
+	e, ok := engineDrills.m[name]
+	return e, ok
+}
+
+// DrillEngines lists the engines drills run for: postgres and the registered ones.
+func DrillEngines() []string {
+	engineDrills.RLock()
+	defer engineDrills.RUnlock()
+	out := []string{EnginePostgres}
+	for n := range engineDrills.m {
+		out = append(out, n)
+	}
+	sort.Strings(out[1:])
+	return out
+}
+
+// EnginePostgres is the engine the runtimes start themselves.
+const EnginePostgres = "postgres"
+
+// engineFor returns the registered drill of the target's engine (nil for PostgreSQL), or why
+// the engine cannot be drilled on the target's runtime.
+func engineFor(o Options) (EngineDrill, error) {
+	if o.Engine == EnginePostgres || o.Engine == "" {
+		return nil, nil
+	}
+	e, ok := LookupEngine(o.Engine)
+	if !ok {
+		return nil, fmt.Errorf("%w: restore drills of engine %s are not supported by this build (drills run for %s)", ErrUnsupported, o.Engine, strings.Join(DrillEngines(), ", "))
+	}
+	kind := o.Runtime.Kind
+	if kind == "" {
+		kind = "local"
+	}
+	if !slices.Contains(e.Runtimes(), kind) {
+		return nil, fmt.Errorf("%w: drills of engine %s run on restore.runtime %s, not %s", ErrUnsupported, o.Engine, strings.Join(e.Runtimes(), " or "), kind)
+	}
+	return e, nil
+}
