@@ -20,6 +20,34 @@ type Config struct {
 	Schema *SchemaConfig `yaml:"schema" json:"schema,omitempty"`
 	// Parallel bounds the connections a check opens to one database (default 2).
 	Parallel int `yaml:"parallel" json:"parallel,omitempty"`
+
+	// CheckTable runs CHECK TABLE ... EXTENDED on every table of a MariaDB/MySQL copy
+	// (default on).
+	CheckTable *bool `yaml:"checkTable" json:"checkTable"`
+	// Keys compares a Redis copy's per-database key counts with those recorded at BGSAVE time
+	// and with minimums, and reads a sample of keys back (default on).
+	Keys *KeysConfig `yaml:"keys" json:"keys,omitempty"`
+	// Redis are custom command assertions on a Redis copy.
+	Redis []RedisAssertion `yaml:"redis" json:"redis,omitempty"`
+}
+
+// KeysConfig is checks.keys (Redis).
+type KeysConfig struct {
+	Enabled *bool `yaml:"enabled" json:"enabled"`
+	// Min maps a logical database number ("0") to the fewest keys it must hold.
+	Min map[string]int64 `yaml:"min" json:"min,omitempty"`
+	// Sample is how many keys per database are read back (SCAN, TYPE, MEMORY USAGE);
+	// 0: the default, 100.
+	Sample int `yaml:"sample" json:"sample,omitempty"`
+}
+
+// RedisAssertion is a command whose reply must meet Expect (an integer or bulk string reply;
+// an array's length).
+type RedisAssertion struct {
+	Name    string   `yaml:"name" json:"name"`
+	DB      int      `yaml:"db" json:"db,omitempty"`
+	Command []string `yaml:"command" json:"command"`
+	Expect  Expect   `yaml:"expect" json:"expect"`
 }
 
 // RowCountConfig configures row counts.
@@ -45,10 +73,14 @@ type Expect struct {
 	Max    *float64 `yaml:"max" json:"max,omitempty"`
 }
 
-// FreshnessConfig is a query returning the newest timestamp in the data.
+// FreshnessConfig is a query returning the newest timestamp in the data (SQL engines), or a
+// Redis key holding one (a unix time in seconds or milliseconds, or RFC 3339).
 type FreshnessConfig struct {
-	Query    string `yaml:"query" json:"query"`
+	Query    string `yaml:"query" json:"query,omitempty"`
 	Database string `yaml:"database" json:"database,omitempty"`
+	// Key is the Redis key holding the newest timestamp, in logical database DB.
+	Key string `yaml:"key" json:"key,omitempty"`
+	DB  int    `yaml:"db" json:"db,omitempty"`
 }
 
 // Enabled reports whether an optional boolean is on, given its default.
