@@ -105,24 +105,33 @@ func resolvePath(p string) string {
 // made outside it) writable at its own path, the server's installation read-only when it is
 // outside /usr, and production's paths inside those trees masked.
 func (p *Process) sandboxSpec() *sandbox.Spec {
-	s := &sandbox.Spec{UID: p.opts.RunAs.UID, GID: p.opts.RunAs.GID, Tag: p.opts.ScratchDir,
-		HostNetwork: !p.opts.IsolateNetwork}
-	if p.opts.RunAs.IsCurrent() { // not root: firedrill's own ids, inside a user namespace
+	writable := []string{p.opts.ScratchDir}
+	if p.ownSocket {
+		writable = append(writable, p.socketDir)
+	}
+	return buildSandbox(p.opts.RunAs, p.opts.IsolateNetwork, writable, []string{filepath.Dir(p.opts.BinDir)}, p.production)
+}
+
+// buildSandbox is a throwaway's sandbox: writable trees at their own path, the server's
+// installations read-only when outside /usr, production's paths inside what it shows masked.
+func buildSandbox(runAs postgres.RunAs, isolateNetwork bool, writable, installs, production []string) *sandbox.Spec {
+	s := &sandbox.Spec{UID: runAs.UID, GID: runAs.GID, Tag: writable[0], HostNetwork: !isolateNetwork}
+	if runAs.IsCurrent() { // not root: firedrill's own ids, inside a user namespace
 		s.UID, s.GID = uint32(os.Getuid()), uint32(os.Getgid())
 	}
-	s.Writable = []string{p.opts.ScratchDir}
-	if p.ownSocket {
-		s.Writable = append(s.Writable, p.socketDir)
+	s.Writable = slices.Clone(writable)
+	var needed []string
+	for _, dir := range installs {
+		install := resolvePath(dir)
+		if !strings.HasPrefix(install, "/usr/") && !slices.Contains(s.ReadOnly, install) {
+			s.ReadOnly = append(s.ReadOnly, install)
+		}
+		needed = append(needed, install)
 	}
-	install := resolvePath(filepath.Dir(p.opts.BinDir))
-	if !strings.HasPrefix(install, "/usr/") {
-		s.ReadOnly = append(s.ReadOnly, install)
-	}
-	needed := []string{install}
 	for _, w := range s.Writable {
 		needed = append(needed, resolvePath(w))
 	}
-	s.Masks, _ = sandbox.MaskPlan(s.Exposed(), needed, p.production, readDirNames)
+	s.Masks, _ = sandbox.MaskPlan(s.Exposed(), needed, production, readDirNames)
 	return s
 }
 
@@ -140,21 +149,27 @@ func readDirNames(dir string) ([]string, error) {
 
 // describeIsolation is the isolation record before the probe.
 func (p *Process) describeIsolation() *reports.Isolation {
-	iso := &reports.Isolation{UID: int(p.opts.RunAs.UID), GID: int(p.opts.RunAs.GID), User: p.opts.RunAs.Name, UserFrom: p.opts.UserFrom, Namespaces: []string{}}
-	if p.opts.RunAs.IsCurrent() {
+	return isolationRecord(p.opts.RunAs, p.opts.UserFrom, p.sandbox, p.sandboxErr, p.opts.Listen == "tcp")
+}
+
+// isolationRecord says what isolates a throwaway run in sb (nil: on the host, sbErr says
+// why), as runAs (userFrom), listening on tcp or a unix socket.
+func isolationRecord(runAs postgres.RunAs, userFrom string, sb *sandbox.Spec, sbErr error, tcp bool) *reports.Isolation {
+	iso := &reports.Isolation{UID: int(runAs.UID), GID: int(runAs.GID), User: runAs.Name, UserFrom: userFrom, Namespaces: []string{}}
+	if runAs.IsCurrent() {
 		iso.UID, iso.GID = os.Getuid(), os.Getgid()
 		iso.User = "(current user)"
 	}
 	if iso.UserFrom == "" {
 		iso.UserFrom = UserFromRunAsUser
-		if p.opts.RunAs.IsCurrent() {
+		if runAs.IsCurrent() {
 			iso.UserFrom = UserFromCurrent
 		}
 	}
-	if p.sandbox == nil {
+	if sb == nil {
 		why := "firedrill is not root"
-		if p.sandboxErr != nil {
-			why = p.sandboxErr.Error()
+		if sbErr != nil {
+			why = sbErr.Error()
 		}
 		iso.Filesystem = "host filesystem: the server sees every file its user can read"
 		iso.NotPossible = []string{
@@ -163,31 +178,31 @@ func (p *Process) describeIsolation() *reports.Isolation {
 		}
 		return iso
 	}
-	iso.Namespaces = p.sandbox.Namespaces()
+	iso.Namespaces = sb.Namespaces()
 	var shown []string
 	for _, t := range sandbox.SystemTrees {
 		if fi, err := os.Lstat(t); err == nil && fi.IsDir() {
 			shown = append(shown, t+" ro")
 		}
 	}
-	for _, t := range p.sandbox.ReadOnly {
+	for _, t := range sb.ReadOnly {
 		shown = append(shown, t+" ro")
 	}
-	for _, t := range p.sandbox.Writable {
+	for _, t := range sb.Writable {
 		shown = append(shown, t+" rw")
 	}
 	iso.Filesystem = "private root: " + strings.Join(shown, ", ") + "; synthetic /etc, minimal /dev, private /proc, /tmp and /dev/shm"
-	iso.Masked = slices.Clone(p.sandbox.Masks)
-	if p.sandbox.HostNetwork {
+	iso.Masked = slices.Clone(sb.Masks)
+	if sb.HostNetwork {
 		why := "restore.local.isolateNetwork is false"
-		if p.opts.Listen == "tcp" {
+		if tcp {
 			why = "restore.local.listen is tcp: the server must be reachable on the host's 127.0.0.1"
 		}
 		iso.NotPossible = append(iso.NotPossible, "net namespace: "+why)
 	}
-	switch p.opts.UserFrom {
+	switch userFrom {
 	case UserFromRunAsUser:
-		iso.NotPossible = append(iso.NotPossible, fmt.Sprintf("a uid of its own: restore.local.runAsUser is %s (uid %d), which may own other files", p.opts.RunAs.Name, p.opts.RunAs.UID))
+		iso.NotPossible = append(iso.NotPossible, fmt.Sprintf("a uid of its own: restore.local.runAsUser is %s (uid %d), which may own other files", runAs.Name, runAs.UID))
 	case UserFromCurrent:
 		iso.NotPossible = append(iso.NotPossible, "a uid of its own: firedrill is not root; the server runs as firedrill's own uid, and keeps its groups, in a user namespace (the private root shows it nothing but the scratch copy)")
 	}
