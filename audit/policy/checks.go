@@ -4,15 +4,34 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/engine"
 )
 
-// validateChecks checks a target's checks keys (their type, checks.Config, is package checks').
-func validateChecks(p string, ch checks.Config, add addFunc) {
+// validateChecks checks a target's checks keys (their type, checks.Config, is package checks')
+// for the target's engine.
+func validateChecks(p, engineName string, ch checks.Config, add addFunc) {
 	if ch.Parallel < 1 || ch.Parallel > 64 {
 		add(p+".parallel", "must be between 1 and 64, got %d", ch.Parallel)
+	}
+	keyValue := false
+	if sp, ok := engine.Lookup(engineName); ok {
+		keyValue = sp.KeyValue
+	}
+	if keyValue {
+		validateKeyValueChecks(p, engineName, ch, add)
+		return
+	}
+	if ch.Keys != nil || len(ch.Redis) > 0 {
+		add(p, "keys and redis are checks of a key-value store (engine redis); engine %s is checked with sql, rowCounts and freshness.query", engineName)
+	}
+	if f := ch.Freshness; f != nil && f.Key != "" {
+		add(p+".freshness.key", "a key is read from a key-value store (engine redis); engine %s's freshness is a query", engineName)
 	}
 	names := map[string]bool{}
 	for j, s := range ch.SQL {
@@ -26,15 +45,7 @@ func validateChecks(p string, ch checks.Config, add addFunc) {
 		if strings.TrimSpace(s.Query) == "" {
 			add(sp+".query", "required: a query whose first column of the first row is checked")
 		}
-		e := s.Expect
-		switch {
-		case e.Equals == nil && e.Min == nil && e.Max == nil:
-			add(sp+".expect", "required: {equals: VALUE}, {min: N}, {max: N} or {min: N, max: M}")
-		case e.Equals != nil && (e.Min != nil || e.Max != nil):
-			add(sp+".expect", "equals cannot be combined with min or max")
-		case e.Min != nil && e.Max != nil && *e.Min > *e.Max:
-			add(sp+".expect", "min %v is greater than max %v", *e.Min, *e.Max)
-		}
+		validateExpect(sp+".expect", s.Expect, add)
 	}
 	if f := ch.Freshness; f != nil && strings.TrimSpace(f.Query) == "" {
 		add(p+".freshness.query", "required: a query returning the newest timestamp in the data, e.g. SELECT max(created_at) FROM orders")
@@ -91,5 +102,76 @@ func validateSchema(p string, sc *checks.SchemaConfig, add addFunc) {
 			add(tp, "duplicate table %q", name)
 		}
 		seen[name] = true
+	}
+}
+
+// validateExpect checks an assertion's expect block.
+func validateExpect(p string, e checks.Expect, add addFunc) {
+	switch {
+	case e.Equals == nil && e.Min == nil && e.Max == nil:
+		add(p, "required: {equals: VALUE}, {min: N}, {max: N} or {min: N, max: M}")
+	case e.Equals != nil && (e.Min != nil || e.Max != nil):
+		add(p, "equals cannot be combined with min or max")
+	case e.Min != nil && e.Max != nil && *e.Min > *e.Max:
+		add(p, "min %v is greater than max %v", *e.Min, *e.Max)
+	}
+}
+
+// validateKeyValueChecks checks the checks of a key-value store (Redis): keys, redis
+// assertions, freshness from a key. SQL checks do not apply.
+func validateKeyValueChecks(p, engineName string, ch checks.Config, add addFunc) {
+	if len(ch.SQL) > 0 {
+		add(p+".sql", "engine %s has no SQL: assert with checks.redis: [{name: ..., command: [DBSIZE], expect: {min: 1}}]", engineName)
+	}
+	if rc := ch.RowCounts; rc != nil && len(rc.Min) > 0 {
+		add(p+".rowCounts.min", "engine %s has no tables: set the fewest keys per database with checks.keys.min: {\"0\": N}", engineName)
+	}
+	if c := ch.Canary; c != nil {
+		add(p+".canary", "not available for engine %s: assert a known key's value with checks.redis: [{command: [GET, KEY], expect: {equals: VALUE}}]", engineName)
+	}
+	if ch.Schema != nil {
+		add(p+".schema", "engine %s has no schema", engineName)
+	}
+	if f := ch.Freshness; f != nil {
+		switch {
+		case strings.TrimSpace(f.Query) != "":
+			add(p+".freshness.query", "engine %s has no SQL: name the key holding the newest timestamp with freshness.key", engineName)
+		case strings.TrimSpace(f.Key) == "":
+			add(p+".freshness.key", "required: the key holding the newest timestamp (unix seconds or milliseconds, or RFC 3339)")
+		}
+		if f.DB < 0 {
+			add(p+".freshness.db", "must be zero or more, got %d", f.DB)
+		}
+	}
+	if k := ch.Keys; k != nil {
+		for _, db := range slices.Sorted(maps.Keys(k.Min)) {
+			v := k.Min[db]
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				add(p+".keys.min."+db, "name logical databases by number (\"0\", \"1\", ...)")
+			}
+			if v < 0 {
+				add(p+".keys.min."+db, "must be zero or more, got %d", v)
+			}
+		}
+		if k.Sample < 0 {
+			add(p+".keys.sample", "must be zero (the default, 100) or more, got %d", k.Sample)
+		}
+	}
+	names := map[string]bool{}
+	for j, a := range ch.Redis {
+		ap := fmt.Sprintf("%s.redis[%d]", p, j)
+		if a.Name == "" {
+			add(ap+".name", "required: a short name for the assertion")
+		} else if names[a.Name] {
+			add(ap+".name", "duplicate assertion name %q", a.Name)
+		}
+		names[a.Name] = true
+		if len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "" {
+			add(ap+".command", "required: the command and its arguments, e.g. [SCARD, users]")
+		}
+		if a.DB < 0 {
+			add(ap+".db", "must be zero or more, got %d", a.DB)
+		}
+		validateExpect(ap+".expect", a.Expect, add)
 	}
 }

@@ -66,3 +66,63 @@ func TestCanaryAndSchemaConfig(t *testing.T) {
 		t.Errorf("checks = %+v", c)
 	}
 }
+
+// A key-value store's checks are keys, redis assertions and freshness from a key; SQL checks
+// are refused with what to use instead, and the other way round.
+func TestKeyValueChecksConfig(t *testing.T) {
+	const f = configFile
+	redisTarget := `targets:
+  - name: cache
+    engine: redis
+    connection:
+      dsn: "redis://127.0.0.1:6379/0"
+    snapshot:
+      local:
+        dataDir: /var/lib/redis
+        repository: /backups/cache
+    checks:
+`
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"redis checks", redisTarget + "      keys: {min: {\"0\": 1000, \"3\": 1}, sample: 50}\n      redis:\n        - {name: users, command: [SCARD, users], expect: {min: 10}}\n      freshness: {key: last_write, db: 0}\n", nil},
+		{"sql on redis", redisTarget + "      sql:\n        - {name: n, query: SELECT 1, expect: {equals: \"1\"}}\n", []string{
+			f + ":11: targets[0].checks.sql: engine redis has no SQL: assert with checks.redis: [{name: ..., command: [DBSIZE], expect: {min: 1}}]",
+		}},
+		{"freshness query on redis", redisTarget + "      freshness: {query: SELECT now()}\n", []string{
+			f + ":11: targets[0].checks.freshness.query: engine redis has no SQL: name the key holding the newest timestamp with freshness.key",
+		}},
+		{"bad keys and assertions", redisTarget + "      keys: {min: {x: 1, \"0\": -1}, sample: -1}\n      redis:\n        - {name: a, command: [], expect: {}}\n        - {name: a, command: [GET, k], db: -1, expect: {equals: v, min: 1}}\n", []string{
+			f + ":11: targets[0].checks.keys.min.0: must be zero or more, got -1",
+			f + ":11: targets[0].checks.keys.min.x: name logical databases by number (\"0\", \"1\", ...)",
+			f + ":11: targets[0].checks.keys.sample: must be zero (the default, 100) or more, got -1",
+			f + ":13: targets[0].checks.redis[0].command: required: the command and its arguments, e.g. [SCARD, users]",
+			f + ":13: targets[0].checks.redis[0].expect: required: {equals: VALUE}, {min: N}, {max: N} or {min: N, max: M}",
+			f + ":14: targets[0].checks.redis[1].name: duplicate assertion name \"a\"",
+			f + ":14: targets[0].checks.redis[1].db: must be zero or more, got -1",
+			f + ":14: targets[0].checks.redis[1].expect: equals cannot be combined with min or max",
+		}},
+		{"redis keys on postgres", minimalTarget + "    checks:\n      keys: {min: {\"0\": 1}}\n      freshness: {key: k}\n", []string{
+			f + ":9: targets[0].checks: keys and redis are checks of a key-value store (engine redis); engine postgres is checked with sql, rowCounts and freshness.query",
+			f + ":11: targets[0].checks.freshness.key: a key is read from a key-value store (engine redis); engine postgres's freshness is a query",
+			f + ":11: targets[0].checks.freshness.query: required: a query returning the newest timestamp in the data, e.g. SELECT max(created_at) FROM orders",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantLines(t, parseLines(t, tt.yaml), tt.want)
+		})
+	}
+	// SQL checks of MariaDB name their schema: no database defaults to postgres.
+	cfg, err := policy.Parse(f, []byte("targets:\n  - name: shop\n    engine: mariadb\n    connection: {dsn: \"root@unix(/run/mysqld/mysqld.sock)/\"}\n"+
+		"    snapshot:\n      driver: csi\n      csi: {namespace: db, pvc: data, className: fast}\n"+
+		"    checks:\n      sql:\n        - {name: n, query: SELECT count(*) FROM shop.orders, expect: {min: 1}}\n      freshness: {query: SELECT max(at) FROM shop.orders}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Targets[0].Checks; c.SQL[0].Database != "" || c.Freshness.Database != "" {
+		t.Errorf("mariadb sql database %q, freshness database %q: want none (the query names its schema)", c.SQL[0].Database, c.Freshness.Database)
+	}
+}

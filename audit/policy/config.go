@@ -48,7 +48,7 @@ func validate(c *Config, file string, idx *nodeIndex) Errors {
 		validateArchiveLocation(c, p+".restore.source", &t.Restore.Source, locs, add)
 		validateAuditOnly(p, t, add)
 		validateObjectives(p+".objectives", t.Objectives, add)
-		validateChecks(p+".checks", t.Checks, add)
+		validateChecks(p+".checks", t.Engine, t.Checks, add)
 		validateAuditSpec(c, p+".audit", t, locs, add)
 	}
 	validateGroups(c, add)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/engine"
 )
 
 // Every default of the configuration is in this file, with the code that applies them (the
@@ -177,11 +178,17 @@ func applyDefaults(c *Config) {
 		if ch.Parallel == 0 {
 			ch.Parallel = DefaultCheckParallel
 		}
-		for j := range ch.SQL {
-			setStr(&ch.SQL[j].Database, DefaultDatabase)
+		// SQL checks connect to the engine's default database (PostgreSQL's postgres; a
+		// MariaDB query names its schema).
+		db := DefaultDatabase
+		if sp, ok := engine.Lookup(t.Engine); ok {
+			db = sp.DefaultDatabase
 		}
-		if ch.Freshness != nil {
-			setStr(&ch.Freshness.Database, DefaultDatabase)
+		for j := range ch.SQL {
+			setStr(&ch.SQL[j].Database, db)
+		}
+		if ch.Freshness != nil && ch.Freshness.Key == "" {
+			setStr(&ch.Freshness.Database, db)
 		}
 	}
 	// The audit defaults read objectives.rpo; a group's maxFreeze reads its members'.

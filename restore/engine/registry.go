@@ -47,6 +47,12 @@ type Spec struct {
 	BackupModes []string
 	// WALArchiving says whether the audit's WAL archiving check applies to the engine.
 	WALArchiving bool
+	// DefaultDatabase is the database SQL checks (checks.sql, checks.freshness) connect to
+	// when they name none; empty: the engine's queries name their databases themselves.
+	DefaultDatabase string
+	// KeyValue marks a key-value store: its checks read keys (checks.keys, checks.redis,
+	// checks.freshness.key), not SQL.
+	KeyValue bool
 	// ParseDSN checks a DSN the way the engine's driver will parse it, without connecting.
 	ParseDSN func(dsn string) error
 	// Open connects to a target's database and builds its freezer.
@@ -79,6 +85,12 @@ type Opened struct {
 	Freezer Freezer
 	Info    map[string]string
 	Rule    CopyRule
+	// Backup, when set, makes a file copy (local driver) the engine's own: it writes a
+	// consistent copy of the database into dest, an empty directory (MariaDB's mariadb-backup
+	// --backup), and returns what it recorded, instead of the snapshot core freezing the
+	// database and copying its files by Rule. Freezer is then never frozen, only closed: it
+	// holds the connection Info was read on.
+	Backup func(ctx context.Context, dest string) (*Frozen, error)
 }
 
 // Takes reports whether driver takes mode of this engine consistently.

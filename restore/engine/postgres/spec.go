@@ -14,9 +14,10 @@ import (
 // Spec is PostgreSQL's registry entry.
 func Spec() engine.Spec {
 	return engine.Spec{
-		Name:     "postgres",
-		Modes:    []string{"online", "crash-consistent"},
-		ModeHelp: "use online or crash-consistent",
+		Name:            "postgres",
+		DefaultDatabase: "postgres",
+		Modes:           []string{"online", "crash-consistent"},
+		ModeHelp:        "use online or crash-consistent",
 		Drivers: map[string][]string{
 			// A file-by-file copy is consistent only under backup mode.
 			"local": {"online"},

@@ -15,6 +15,7 @@ import (
 func Spec() engine.Spec {
 	return engine.Spec{
 		Name:     "redis",
+		KeyValue: true,
 		Modes:    []string{"online"},
 		ModeHelp: "redis has only mode online: BGSAVE",
 		Drivers:  map[string][]string{"local": {"online"}, "csi": {"online"}},
