@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 		scale   int
 		runtime string
 		image   string
+		engine  string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -38,6 +40,13 @@ func newDemoCmd(g *globals) *cobra.Command {
   5. print the report and remove the sandbox. With --keep the sandbox stays, with a
      firedrill.yaml the other commands run with, and its production server keeps running:
      the commands that stop and start it are printed.
+
+With --engine redis the production database is a Redis (users, a leaderboard, sessions, a
+last-write key) snapshotted with BGSAVE and drilled with redis-check-rdb, key counts against
+those recorded at BGSAVE time, a sample of keys read back, command assertions and freshness.
+With --engine mariadb it is a MariaDB (a shop schema) snapshotted with mariadb-backup and
+drilled with mariadb-backup --prepare, InnoDB recovery, CHECK TABLE ... EXTENDED, row counts, SQL
+and freshness. Both run on the local runtime.
 
 With --runtime docker the drill's throwaway runs in a container of a Docker engine (--image;
 default postgres:<major>); without a reachable engine the demo is skipped, exit 3.
@@ -56,6 +65,12 @@ default postgres:<major>); without a reachable engine the demo is skipped, exit 
 			if err != nil {
 				return err
 			}
+			if eerr := demo.CheckEngine(engine); eerr != nil {
+				return usageError{eerr}
+			}
+			if engine != "postgres" && runtime != "local" {
+				return usageError{fmt.Errorf("--engine %s runs its drill on --runtime local only", engine)}
+			}
 			if rerr := demo.CheckRuntime(ctx, runtime); errors.Is(rerr, demo.ErrRuntime) {
 				return usageError{rerr}
 			} else if rerr != nil {
@@ -65,9 +80,13 @@ default postgres:<major>); without a reachable engine the demo is skipped, exit 
 			pr := g.progress(log)
 			defer pr.Done()
 			pr.Phase("sandbox")
-			sb, err := demo.Start(ctx, demo.Options{Scale: scale, Status: pr.Status, Runtime: runtime, DockerImage: image})
+			sb, err := demo.Start(ctx, demo.Options{Scale: scale, Status: pr.Status, Runtime: runtime, DockerImage: image, Engine: engine})
 			if errors.Is(err, postgres.ErrNoBinaries) {
 				return fmt.Errorf("the demo needs PostgreSQL server binaries: %w", err)
+			}
+			if errors.Is(err, demo.ErrNoServer) {
+				fmt.Fprintf(g.stderr, "demo --engine %s skipped: %v\n", engine, err)
+				return err
 			}
 			if err != nil {
 				return fmt.Errorf("while building the demo sandbox: %w", err)
@@ -102,7 +121,7 @@ default postgres:<major>); without a reachable engine the demo is skipped, exit 
 			if err := sb.StartLoad(ctx); err != nil {
 				return err
 			}
-			pr.Status("pgbench is writing (TPC-B transactions and new orders)")
+			pr.Status(sb.LoadDescription())
 			select {
 			case <-time.After(2 * time.Second):
 			case <-ctx.Done():
@@ -143,6 +162,7 @@ default postgres:<major>); without a reachable engine the demo is skipped, exit 
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the sandbox (data, WAL archive, snapshot repository, history, firedrill.yaml) and leave its production server running")
 	cmd.Flags().IntVar(&scale, "scale", 5, "pgbench scale of the demo dataset (about 15 MB per unit)")
 	cmd.Flags().StringVar(&runtime, "runtime", "local", "where the drill's throwaway runs: local or docker (a container of a Docker engine; exit 3 when none is reachable)")
+	cmd.Flags().StringVar(&engine, "engine", "postgres", "the production database's engine: "+strings.Join(demo.Engines(), ", ")+" (redis and mariadb need redis-server, mariadbd and mariadb-backup installed; exit 3 when they are not)")
 	cmd.Flags().StringVar(&image, "image", "", "with --runtime docker: the PostgreSQL image (default postgres:<major> of the snapshot, pulled if missing)")
 	return cmd
 }

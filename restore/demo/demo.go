@@ -30,6 +30,8 @@ type Options struct {
 	// "docker"; DockerImage is restore.docker.image (empty: postgres:<major>).
 	Runtime     string
 	DockerImage string
+	// Engine is the production database's engine: postgres (default), redis or mariadb.
+	Engine string
 }
 
 // Sandbox is a temporary directory with a running production PostgreSQL.
@@ -41,6 +43,9 @@ type Sandbox struct {
 	Scratch    string
 	load       *exec.Cmd
 	opts       Options
+	// prod is the production of an engine other than PostgreSQL; loader its write load.
+	prod   production
+	loader *loader
 }
 
 // Start creates the sandbox. On error nothing is left behind.
@@ -48,6 +53,9 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	status := o.Status
 	if status == nil {
 		status = func(string) {}
+	}
+	if start, ok := engineDemos[o.Engine]; ok {
+		return startEngine(ctx, o, start, status)
 	}
 	bin, err := postgres.FindBinDir("", "")
 	if err != nil {
@@ -107,8 +115,37 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	return s, nil
 }
 
+// startEngine creates the sandbox of an engine other than PostgreSQL.
+func startEngine(ctx context.Context, o Options, start func(context.Context, *Sandbox, func(string)) (production, error), status func(string)) (_ *Sandbox, err error) {
+	dir, err := os.MkdirTemp("", "firedrill-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("while creating the demo sandbox: %w", err)
+	}
+	s := &Sandbox{Dir: dir, Repository: filepath.Join(dir, "repository"), History: filepath.Join(dir, "history"), Scratch: filepath.Join(dir, "scratch"), opts: o}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	// The drill's throwaway runs as a uid of its own, which must traverse to its scratch.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("while opening the sandbox to the throwaway's user: %w", err)
+	}
+	if err := os.MkdirAll(s.Scratch, 0o755); err != nil {
+		return nil, fmt.Errorf("while creating %s: %w", s.Scratch, err)
+	}
+	if s.prod, err = start(ctx, s, status); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // StartLoad starts pgbench writing (TPC-B transactions and new orders) until StopLoad.
 func (s *Sandbox) StartLoad(ctx context.Context) error {
+	if s.prod != nil {
+		s.loader = startLoader(ctx, s.prod)
+		return nil
+	}
 	s.load = s.Production.PgbenchCmd(context.WithoutCancel(ctx), "-n", "-c", "2", "-j", "2", "-T", "600",
 		"-b", "tpcb-like@4", "-f", filepath.Join(s.Dir, "orders.sql")+"@1")
 	if err := s.load.Start(); err != nil {
@@ -117,8 +154,20 @@ func (s *Sandbox) StartLoad(ctx context.Context) error {
 	return nil
 }
 
+// LoadDescription says what the write load does.
+func (s *Sandbox) LoadDescription() string {
+	if s.prod != nil {
+		return s.opts.Engine + " is being written to"
+	}
+	return "pgbench is writing (TPC-B transactions and new orders)"
+}
+
 // StopLoad stops the write load.
 func (s *Sandbox) StopLoad() {
+	if s.loader != nil {
+		s.loader.stop()
+		s.loader = nil
+	}
 	if s.load == nil || s.load.Process == nil {
 		return
 	}
@@ -137,6 +186,9 @@ func (s *Sandbox) StopLoad() {
 // Close stops the load and the production server; it keeps the files (Remove deletes them).
 func (s *Sandbox) Close() error {
 	s.StopLoad()
+	if s.prod != nil {
+		return s.prod.stop()
+	}
 	if s.Production != nil {
 		if err := s.Production.Stop(15 * time.Second); err != nil {
 			return err
@@ -159,6 +211,9 @@ type Kept struct {
 // written into its postgresql.conf so that a plain pg_ctl start brings it back the same.
 func (s *Sandbox) Keep(ctx context.Context) (Kept, error) {
 	s.StopLoad()
+	if s.prod != nil {
+		return keepDetached(ctx, s.prod)
+	}
 	old := s.Production.Server
 	k := Kept{Stop: s.pgCtl("stop", "-D", old.DataDir, "-m", "fast"),
 		Start: s.pgCtl("start", "-D", old.DataDir, "-l", old.LogFile)}
@@ -239,6 +294,16 @@ func (s *Sandbox) Remove() error {
 
 // Config is the firedrill configuration of the sandbox, as a user would write it.
 func (s *Sandbox) Config() string {
+	if s.prod != nil {
+		return fmt.Sprintf(`# firedrill configuration of the demo sandbox (see README: Configuration).
+targets:
+  - name: demo
+%s    audit:
+      skip: [copies-3-2-1]
+history:
+  dir: %s
+`, s.prod.config(s), s.History)
+	}
 	return fmt.Sprintf(`# firedrill configuration of the demo sandbox (see README: Configuration).
 targets:
   - name: demo
