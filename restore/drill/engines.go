@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
@@ -45,7 +47,65 @@ type EngineStart struct {
 	Keep bool
 	// Status hears what starting waits for; never nil.
 	Status func(string)
+	// Launch starts the engine's server process on the drill's runtime (a sandboxed local
+	// process, a container): the engine says what to run, the runtime where.
+	Launch func(ctx context.Context, s LaunchSpec) (Process, error)
 }
+
+// LaunchSpec is an engine's server process to start on a runtime. Paths are the same inside
+// and outside: the runtime shows the scratch directory at its own path (a bind mount in a
+// container), so a unix socket in it is reachable from firedrill.
+type LaunchSpec struct {
+	// Name names the server in messages ("redis-server"); Path is its binary, absolute, as
+	// the runtime sees it; Args its arguments; Env its environment (nil: LC_ALL=C and a PATH).
+	Name string
+	Path string
+	Args []string
+	Env  []string
+	// Image is the container image that has Path (container runtimes); the engine's default
+	// when restore.docker.image is not set.
+	Image string
+	// StopSignal asks the server to shut down cleanly; 0: SIGTERM.
+	StopSignal syscall.Signal
+	// EngineVersion and Listen are what the report says of the server.
+	EngineVersion string
+	Listen        string
+}
+
+// Process is an engine's server process started by a runtime's Launch.
+type Process interface {
+	Stop(grace time.Duration) (clean bool, err error)
+	Running() bool
+	Remove() error
+	Describer
+	// Exec runs a tool (absolute path, as the runtime sees it) where the server runs, as its
+	// user; it returns the output and the exit code.
+	Exec(ctx context.Context, path string, args ...string) ([]byte, int, error)
+	// CheckIsolation proves, from where the server runs, that production is out of its reach.
+	CheckIsolation(ctx context.Context) checks.Finding
+	// Exited is closed once the server exited.
+	Exited() <-chan struct{}
+}
+
+// Launcher is a runtime that can start an engine's server process (every runtime that runs
+// registered engines).
+type Launcher interface {
+	Launch(ctx context.Context, in LaunchIn, s LaunchSpec) (Process, error)
+}
+
+// LaunchIn is the drill a process is launched for: what the runtime needs besides the spec.
+type LaunchIn struct {
+	DrillID, Target string
+	// ScratchDir is the drill's private directory, owned by RunAs (UserFrom says why that
+	// user): the only tree of the host the process may write.
+	ScratchDir string
+	RunAs      postgres.RunAs
+	UserFrom   string
+	Keep       bool
+	// ProductionPaths are masked and probed (the isolation finding).
+	ProductionPaths []string
+}
+
 
 // Server is a running throwaway of a registered engine.
 type Server interface {

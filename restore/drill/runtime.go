@@ -190,3 +190,17 @@ func (l *localRuntime) Start(ctx context.Context, s StartSpec) (Throwaway, error
 
 // UserFrom says where the scratch owner came from (local.UserFrom*), once ScratchOwner chose it.
 func (l *localRuntime) UserFrom() string { return l.userFrom }
+
+// Launch starts an engine's server as a local process, in the drill's sandbox when there can
+// be one (local.StartDaemon).
+func (l *localRuntime) Launch(ctx context.Context, in LaunchIn, s LaunchSpec) (Process, error) {
+	d, err := local.StartDaemon(ctx, local.DaemonOptions{
+		Name: s.Name, Path: s.Path, Args: s.Args, Env: s.Env, ScratchDir: in.ScratchDir, RunAs: in.RunAs, UserFrom: in.UserFrom,
+		IsolateNetwork: l.o.IsolateNetwork, ProductionPaths: in.ProductionPaths, Keep: in.Keep,
+		StopSignal: s.StopSignal, EngineVersion: s.EngineVersion, Listen: s.Listen,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
