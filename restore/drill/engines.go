@@ -106,7 +106,6 @@ type LaunchIn struct {
 	ProductionPaths []string
 }
 
-
 // Server is a running throwaway of a registered engine.
 type Server interface {
 	Lifecycle
