@@ -16,7 +16,15 @@ func init() {
 		if c.Freshness == nil {
 			return nil
 		}
-		return []Check{&Freshness{Query: c.Freshness.Query, Database: c.Freshness.Database}}
+		// One freshness check per engine: a query (SQL) or a key (Redis).
+		var out []Check
+		if c.Freshness.Query != "" {
+			out = append(out, &Freshness{Query: c.Freshness.Query, Database: c.Freshness.Database})
+		}
+		if c.Freshness.Key != "" {
+			out = append(out, &RedisFreshness{Key: c.Freshness.Key, DB: c.Freshness.DB})
+		}
+		return out
 	})
 }
 

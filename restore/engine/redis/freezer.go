@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/engine"
 )
 
@@ -21,6 +22,8 @@ const (
 	AttrRDBFile       = "rdbFile"
 	AttrDir           = "dir"
 	AttrBGSaveSeconds = "bgsaveSeconds"
+	// The key counts at BGSAVE time are checks.RecordedKeys ("keys", "keys.db0",
+	// "expires.db0", "keysDrift.db0"): the keys check reads them.
 )
 
 var (
@@ -60,6 +63,10 @@ type Freezer struct {
 	forkedAt   time.Time
 	finishedAt time.Time
 	lastSave   int64
+	// keyspace is INFO keyspace read just before the accepted BGSAVE, drift how much each
+	// database's key count moved between that read and one just after BGSAVE returned.
+	keyspace map[int]checks.KeyspaceDB
+	drift    map[int]int64
 }
 
 var _ engine.Freezer = (*Freezer)(nil)
@@ -172,6 +179,13 @@ func (f *Freezer) Freeze(ctx context.Context) error {
 			}
 			continue
 		}
+		// The key counts are read on either side of BGSAVE, which forks before it replies.
+		// Writes go on around it (BGSAVE cannot run inside MULTI: there it is only scheduled),
+		// so the count at the fork is known within the drift between the two reads.
+		ksBefore, err := f.keyspaceNow(ctx)
+		if err != nil {
+			return f.waitErr(ctx, err)
+		}
 		forkedAt := f.opts.Now()
 		if err := f.c.BgSave(ctx).Err(); err != nil {
 			if strings.Contains(err.Error(), "already in progress") {
@@ -180,6 +194,11 @@ func (f *Freezer) Freeze(ctx context.Context) error {
 			return f.waitErr(ctx, fmt.Errorf("while starting BGSAVE: %w", err))
 		}
 		f.forkedAt = forkedAt
+		ksAfter, err := f.keyspaceNow(ctx)
+		if err != nil {
+			return f.waitErr(ctx, err)
+		}
+		f.keyspace, f.drift = ksBefore, checks.KeyspaceDrift(ksBefore, ksAfter)
 		last, err := f.waitSave(ctx, before, savesBefore, haveCounter, false)
 		if err != nil {
 			return err
@@ -231,6 +250,15 @@ func (f *Freezer) waitErr(ctx context.Context, err error) error {
 	return err
 }
 
+// keyspaceNow reads the per-database key counts (INFO keyspace).
+func (f *Freezer) keyspaceNow(ctx context.Context) (map[int]checks.KeyspaceDB, error) {
+	s, err := f.c.Info(ctx, "keyspace").Result()
+	if err != nil {
+		return nil, fmt.Errorf("while reading INFO keyspace: %w", err)
+	}
+	return checks.ParseKeyspace(s), nil
+}
+
 func atoi(s string) (int64, bool) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	return n, err == nil
@@ -249,6 +277,7 @@ func (f *Freezer) Thaw(context.Context) (*engine.Frozen, error) {
 	for k, v := range f.info {
 		attrs[k] = v
 	}
+	checks.RecordKeyspace(attrs, f.keyspace, f.drift)
 	return &engine.Frozen{StartedAt: f.forkedAt, EndedAt: f.forkedAt, Attributes: attrs}, nil
 }
 

@@ -1,0 +1,11 @@
+package builtin
+
+import (
+	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/drill/engines/redis"
+)
+
+// One line per engine; adding an engine drill is its package plus a line here.
+func init() {
+	drill.RegisterEngine("redis", redis.Drill{})
+}
