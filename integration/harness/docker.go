@@ -22,6 +22,10 @@ import (
 // postgresql-15 (no image registry is reachable, so no image is ever pulled).
 const PostgresImage = "local/postgres:15"
 
+// EnginesImage has Debian's redis-server, mariadb-server and mariadb-backup
+// (integration/setup/docker.sh): the docker runtime's Redis and MariaDB drills run in it.
+const EnginesImage = "local/engines:bookworm"
+
 const dockerHow = "run 'make setup' as root: it installs docker.io, starts dockerd and builds " + PostgresImage
 
 // Docker is the Docker engine the container tests use.

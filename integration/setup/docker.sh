@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the Docker engine reachable (starting dockerd when it is not running) and builds the
-# local PostgreSQL image local/postgres:15 that the container tests use. No image registry is
+# local PostgreSQL image local/postgres:15 that the container tests use (and local/engines:bookworm,
+# Redis and MariaDB, for the docker runtime's drills of those engines). No image registry is
 # reachable, so the image is Debian's postgresql-15 in a debootstrap rootfs plus the entrypoint
 # in postgres-image/. Idempotent and cached:
 #   - the rootfs tarball is kept in $FIREDRILL_CACHE_DIR/images/, keyed by suite and package
@@ -209,10 +210,84 @@ build_image() {
 	log "$IMAGE built ($want) in $(since "$start")"
 }
 
+# --- the engines image --------------------------------------------------------------------------
+# local/engines:bookworm has Debian's redis-server, mariadb-server and mariadb-backup: the image
+# the docker runtime's Redis and MariaDB drills run in (restore.docker.image). Same recipe as
+# above: a debootstrap rootfs cached by package versions, imported once.
+ENGINES_IMAGE=local/engines:bookworm
+ENGINES_PACKAGES=redis-server,redis-tools,mariadb-server,mariadb-backup
+ENGINES_RECIPE=1
+
+engines_version() {
+	local p v out=""
+	for p in redis-server mariadb-server; do
+		v=$(apt-cache madison "$p" 2>/dev/null |
+			awk -F' [|] ' -v s="$SUITE/main" '{ split($3, w, " "); if (w[2] == s) { print $2; exit } }')
+		out="$out${out:+_}$p-${v:-unknown}"
+	done
+	echo "$out"
+}
+
+build_engines_image() {
+	local key want have tarball mirror root start
+	key="$SUITE-$(engines_version)-r$ENGINES_RECIPE"
+	want=$(echo "$key" | tr -c 'A-Za-z0-9_.\n-' '_')
+	have=$(docker image inspect -f '{{index .Config.Labels "firedrill.image-key"}}' "$ENGINES_IMAGE" 2>/dev/null || true)
+	if [ "$have" = "$want" ]; then
+		log "$ENGINES_IMAGE is up to date ($want)"
+		return 0
+	fi
+	start=$SECONDS
+	tarball=$FIREDRILL_CACHE_DIR/images/engines-$want.tar
+	mkdir -p "$(dirname "$tarball")"
+	if [ ! -s "$tarball" ]; then
+		if ! is_root; then
+			missing "$ENGINES_IMAGE" "building it needs root (debootstrap); run 'make setup' as root"
+			return 1
+		fi
+		mirror=$(debian_mirror)
+		if [ -z "$mirror" ] || ! command -v debootstrap >/dev/null; then
+			missing "$ENGINES_IMAGE" "no Debian $SUITE mirror or no debootstrap; $DOCKER_HOW"
+			return 1
+		fi
+		mkdir -p "$FIREDRILL_CACHE_DIR/tmp"
+		root=$(mktemp -d "$FIREDRILL_CACHE_DIR/tmp/rootfs.XXXXXX")
+		log "debootstrap $SUITE + $ENGINES_PACKAGES from $mirror (about 6 minutes; log: $LOGDIR/debootstrap-engines.log)"
+		if ! debootstrap --variant=minbase --include="$ENGINES_PACKAGES" "$SUITE" "$root" "$mirror" \
+			>"$LOGDIR/debootstrap-engines.log" 2>&1; then
+			tail -n 15 "$LOGDIR/debootstrap-engines.log" >&2
+			remove_root "$root"
+			missing "$ENGINES_IMAGE" "debootstrap failed (see $LOGDIR/debootstrap-engines.log)"
+			return 1
+		fi
+		# The packages' own data directories are not used (a drill mounts its copy).
+		rm -rf "$root"/var/lib/mysql/* "$root"/var/lib/redis/* \
+			"$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
+			"$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+			"$root"/var/log/*.log "$root"/var/log/apt/*
+		tar -C "$root" --numeric-owner -cf "$tarball.part" .
+		mv "$tarball.part" "$tarball"
+		remove_root "$root"
+	fi
+	log "docker import $(basename "$tarball") as $ENGINES_IMAGE"
+	if ! docker import \
+		-c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		-c 'ENV LANG=C.UTF-8' \
+		-c "LABEL firedrill.image-key=$want" \
+		"$tarball" "$ENGINES_IMAGE" >/dev/null; then
+		missing "$ENGINES_IMAGE" "docker import of $tarball failed; remove it and run 'make setup'"
+		return 1
+	fi
+	log "$ENGINES_IMAGE built ($want) in $(since "$start")"
+}
+
 # Both are called in an if, where errexit does not apply: they check each command themselves.
 if start_dockerd; then
 	if ! build_image; then
 		log "$IMAGE is not available: container tests will skip (or fail under FIREDRILL_REQUIRE_INTEGRATION=1)"
+	fi
+	if ! build_engines_image; then
+		log "$ENGINES_IMAGE is not available: the docker runtime's Redis and MariaDB drill tests will skip"
 	fi
 fi
 finish_step

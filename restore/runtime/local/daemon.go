@@ -242,10 +242,10 @@ func (d *Daemon) Exec(ctx context.Context, path string, args ...string) ([]byte,
 	return out.Bytes(), code, err
 }
 
-// probeScript prints, for each path argument, what a process sees there: "M" missing, "F
+// ProbeScript prints, for each path argument, what a process sees there: "M" missing, "F
 // size" a file, "D" a directory followed by one "E name" line per entry, "X reason" not
 // readable; then the network interfaces ("N name") and routes ("R" lines) of its namespace.
-const probeScript = `for p in "$@"; do
+const ProbeScript = `for p in "$@"; do
   printf 'P\t%s\n' "$p"
   if [ -d "$p" ]; then
     if names=$(ls -A1 -- "$p" 2>&1); then printf 'D\n'; printf '%s\n' "$names" | sed -n 's/^./E\t&/p'; else printf 'X\t%s\n' "$(printf '%s' "$names" | head -n1)"; fi
@@ -266,7 +266,7 @@ func (d *Daemon) CheckIsolation(ctx context.Context) checks.Finding {
 	proof := &reports.IsolationProof{Method: fmt.Sprintf("a shell as the server's user in a sandbox like %s's lists each path and the network namespace's interfaces and routes", d.opts.Name), Paths: []reports.IsolationProbed{}}
 	d.isolation.Proof = proof
 	ev := checks.Evidence{"paths": len(d.production)}
-	out, _, err := d.Exec(ctx, "/bin/sh", append([]string{"-c", probeScript, "probe"}, d.production...)...)
+	out, _, err := d.Exec(ctx, "/bin/sh", append([]string{"-c", ProbeScript, "probe"}, d.production...)...)
 	if err != nil && len(out) == 0 {
 		return checks.Warnf(IsolationName, ev, "could not probe isolation: %v", err)
 	}
@@ -274,6 +274,14 @@ func (d *Daemon) CheckIsolation(ctx context.Context) checks.Finding {
 	if d.sandbox != nil {
 		own = append(append(append(own, d.sandbox.ReadOnly...), d.sandbox.Writable...), sandbox.SystemTrees...)
 	}
+	return ProbeFinding(out, own, d.production, d.isolation.NotPossible, proof, ev)
+}
+
+// ProbeFinding reads ProbeScript's output (run where the throwaway runs), records it in proof
+// and returns the isolation finding: pass when nothing of production is visible and the
+// network namespace has no interface but loopback and no route; warn naming what is (never
+// fail: it says nothing about the backup). own are the throwaway's own trees.
+func ProbeFinding(out []byte, own, production, notPossible []string, proof *reports.IsolationProof, ev checks.Evidence) checks.Finding {
 	probed, ifaces, routes := parseProbe(out, own)
 	proof.Paths = probed
 	var visible []string
@@ -283,24 +291,23 @@ func (d *Daemon) CheckIsolation(ctx context.Context) checks.Finding {
 		}
 	}
 	ev["interfaces"], ev["routes"] = ifaces, routes
-	networkOpen := slices.ContainsFunc(ifaces, func(i string) bool { return i != "lo" }) || routes > 0
-	if networkOpen {
+	if slices.ContainsFunc(ifaces, func(i string) bool { return i != "lo" }) || routes > 0 {
 		visible = append(visible, fmt.Sprintf("the network (interfaces %s, %d routes)", strings.Join(ifaces, ", "), routes))
 	}
 	ev["visible"] = visible
-	if len(d.isolation.NotPossible) > 0 {
-		ev["notPossible"] = d.isolation.NotPossible
+	if len(notPossible) > 0 {
+		ev["notPossible"] = notPossible
 	}
 	if len(visible) > 0 {
 		return checks.Warnf(IsolationName, ev, "production is visible from inside the throwaway: %s", strings.Join(visible, "; "))
 	}
-	if len(d.production) == 0 {
+	if len(production) == 0 {
 		return checks.Passf(IsolationName, ev, "no production path known to probe; the throwaway's network namespace has no interface but loopback and no route")
 	}
-	return checks.Passf(IsolationName, ev, "none of production's %d known paths is visible from inside the throwaway, and its network namespace has no interface but loopback and no route", len(d.production))
+	return checks.Passf(IsolationName, ev, "none of production's %d known paths is visible from inside the throwaway, and its network namespace has no interface but loopback and no route", len(production))
 }
 
-// parseProbe reads probeScript's output.
+// parseProbe reads ProbeScript's output.
 func parseProbe(out []byte, own []string) (probed []reports.IsolationProbed, ifaces []string, routes int) {
 	var cur *reports.IsolationProbed
 	var entries []string
