@@ -96,8 +96,8 @@ func (f *redisFixture) snapshot(t *testing.T, load bool) (*snapshot.Metadata, in
 				}
 				p := w.Pipeline()
 				p.Set(ctx, "load:"+strconv.Itoa(i), i, 0)
-				if i >= 50 {
-					p.Del(ctx, "load:"+strconv.Itoa(i-50)) // churn: the count stays near 50
+				if i%2 == 0 {
+					p.Del(ctx, "load:"+strconv.Itoa(i/2)) // churn, and the count grows by one key in two
 				}
 				p.Set(ctx, "last-write", time.Now().UnixMilli(), 0)
 				if _, err := p.Exec(ctx); err != nil {

@@ -87,7 +87,7 @@ func (s *Server) Kept() *reports.Kept {
 // (INFO persistence loading:0). A server that exits first returns its log's reason.
 func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
 	c := s.client(0)
-	poll := 20 * time.Millisecond
+	poll := 10 * time.Millisecond
 	for {
 		select {
 		case <-s.Exited():
@@ -113,7 +113,7 @@ func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
 		case <-s.Exited():
 		case <-time.After(poll):
 		}
-		poll = min(poll*2, 500*time.Millisecond)
+		poll = min(poll*2, 100*time.Millisecond)
 	}
 }
 
@@ -138,11 +138,14 @@ func loadFailure(lines []string) string {
 	return "no log output"
 }
 
-// loadedLine is the log line saying the copy was loaded.
+// loadedLine is the log line saying the copy was loaded: the last "DB loaded from" (an AOF
+// logs one per file, then one for the whole), else "Done loading RDB".
 func loadedLine(lines []string) string {
-	for _, l := range lines {
-		if strings.Contains(l, "DB loaded from") || strings.Contains(l, "Done loading RDB") {
-			return strings.TrimSpace(l)
+	for _, marker := range []string{"DB loaded from", "Done loading RDB"} {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], marker) {
+				return strings.TrimSpace(lines[i])
+			}
 		}
 	}
 	return ""
