@@ -167,8 +167,9 @@ func findingOf(res *reports.DrillResult, name string) *checks.Finding {
 }
 
 // TestDrillRedis drills real Redis snapshots end to end: a snapshot under write load drills
-// clean; a truncated RDB fails redis-check-rdb; a minimum above the data fails the keys
-// check; a cancelled drill leaves neither scratch directory nor redis-server behind.
+// clean; a minimum above the data fails the keys check; a cancelled drill leaves neither
+// scratch directory nor redis-server behind; fewer keys than recorded at the save, or an RDB
+// of another save, fail; a truncated RDB fails redis-check-rdb.
 func TestDrillRedis(t *testing.T) {
 	f := startRedisFixture(t)
 	meta, _ := f.snapshot(t, true)
@@ -242,6 +243,55 @@ func TestDrillRedis(t *testing.T) {
 		}
 	})
 
+	// What the snapshot recorded holds the copy to: an RDB with fewer keys than production
+	// had at the save, or one written by another save, fails (the snapshot's attributes are
+	// edited to stand for a production that differed).
+	t.Run("recorded facts", func(t *testing.T) {
+		other, _ := f.snapshot(t, false)
+		metaFile := filepath.Join(f.repo.Path(other.ID), "meta.json")
+		orig, err := os.ReadFile(metaFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name, attr string
+			add        int64
+			check      string
+			want       string
+		}{
+			{"keys lost since the save fail", "keys.db0", 10000, checks.KeysName, "without a time to live were recorded at BGSAVE time"},
+			{"another save's RDB fails recovery", "lastSave", 3600, drill.RecoveryName, "it is not the file this save wrote"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				var m map[string]any
+				if err := json.Unmarshal(orig, &m); err != nil {
+					t.Fatal(err)
+				}
+				attrs := m["attributes"].(map[string]any)
+				n, _ := strconv.ParseInt(attrs[tt.attr].(string), 10, 64)
+				attrs[tt.attr] = strconv.FormatInt(n+tt.add, 10)
+				b, _ := json.Marshal(m)
+				if err := os.WriteFile(metaFile, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = os.WriteFile(metaFile, orig, 0o644) })
+				scratch := harness.TempDir(t)
+				o := redisDrillOptions(t, scratch, redisChecks())
+				o.SnapshotID = other.ID
+				res, err := (&drill.Drill{Source: drill.Repository(f.repo)}).Run(t.Context(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logRedisResult(t, res)
+				fd := findingOf(res, tt.check)
+				if res.Status != reports.StatusFail || fd == nil || fd.Status != checks.Fail || !strings.Contains(fd.Message, tt.want) {
+					t.Fatalf("status %s, %s %+v: want it failed with %q", res.Status, tt.check, fd, tt.want)
+				}
+				assertNoLeftovers(t, scratch)
+			})
+		}
+	})
+
 	// Last: it damages the snapshot in the repository.
 	t.Run("truncated RDB fails redis-check-rdb", func(t *testing.T) {
 		rdb := filepath.Join(f.repo.Path(meta.ID), "data", "dump.rdb")
@@ -254,7 +304,9 @@ func TestDrillRedis(t *testing.T) {
 		}
 		scratch := harness.TempDir(t)
 		d := &drill.Drill{Source: drill.Repository(f.repo)}
-		res, err := d.Run(t.Context(), redisDrillOptions(t, scratch, redisChecks()))
+		o := redisDrillOptions(t, scratch, redisChecks())
+		o.SnapshotID = meta.ID
+		res, err := d.Run(t.Context(), o)
 		if err != nil {
 			t.Fatal(err)
 		}

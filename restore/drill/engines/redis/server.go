@@ -76,6 +76,13 @@ func (s *Server) Stop(grace time.Duration) (bool, error) {
 	return s.Process.Stop(grace)
 }
 
+// Remove closes the clients (a server that exited on its own is never stopped), then removes
+// what the runtime made.
+func (s *Server) Remove() error {
+	s.closeClients()
+	return s.Process.Remove()
+}
+
 // Kept says how to reach a server left running by --keep.
 func (s *Server) Kept() *reports.Kept {
 	k := s.Process.Kept()
