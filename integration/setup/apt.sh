@@ -15,6 +15,7 @@ PACKAGES=(
 	"postgresql-15|/usr/lib/postgresql/15/bin/postgres|postgresql-15"
 	"postgresql-contrib-15|/usr/lib/postgresql/15/lib/amcheck.so|postgresql-contrib"
 	"mariadb-server|/usr/sbin/mariadbd|mariadb-server"
+	"mariadb-backup (local MariaDB snapshots and their drills)|/usr/bin/mariadb-backup|mariadb-backup"
 	"redis-server|/usr/bin/redis-server|redis-server"
 	"prometheus (promtool, and the server the alert tests scrape serve with)|/usr/bin/prometheus|prometheus"
 	"prometheus-pushgateway (Pushgateway tests)|/usr/bin/prometheus-pushgateway|prometheus-pushgateway"

@@ -19,8 +19,10 @@ import (
 
 // copyJob copies one regular file.
 type copyJob struct {
-	rel  string // path recorded in the manifest
-	src  string
+	rel string // path recorded in the manifest
+	src string
+	// dst is where the copy goes; empty: src is already in the snapshot (an engine's backup
+	// tool wrote it), hash it in place.
 	dst  string
 	mode fs.FileMode
 	size int64
@@ -100,6 +102,9 @@ func (c *copier) copyOne(ctx context.Context, j copyJob) copyResult {
 		res.err = err
 		return res
 	}
+	if j.dst == "" {
+		return c.hashOne(j)
+	}
 	src, err := os.Open(j.src)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -148,6 +153,34 @@ func (c *copier) copyOne(ctx context.Context, j copyJob) copyResult {
 	if c.fsync {
 		if err := dst.Sync(); err != nil {
 			res.err = fmt.Errorf("while syncing %s: %w", j.dst, err)
+			return res
+		}
+	}
+	res.size = n
+	res.sha256 = hex.EncodeToString(h.Sum(nil))
+	return res
+}
+
+// hashOne hashes (and, with fsync, makes durable) a file already in the snapshot.
+func (c *copier) hashOne(j copyJob) copyResult {
+	res := copyResult{rel: j.rel}
+	f, err := os.Open(j.src)
+	if err != nil {
+		res.err = fmt.Errorf("while opening %s: %w", j.src, err)
+		return res
+	}
+	defer f.Close()
+	bufp := c.bufPool.Get().(*[]byte)
+	defer c.bufPool.Put(bufp)
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, &progressReader{r: f, n: &c.copied}, *bufp)
+	if err != nil {
+		res.err = fmt.Errorf("while reading %s: %w", j.rel, err)
+		return res
+	}
+	if c.fsync {
+		if err := f.Sync(); err != nil {
+			res.err = fmt.Errorf("while syncing %s: %w", j.src, err)
 			return res
 		}
 	}

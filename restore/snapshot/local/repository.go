@@ -76,6 +76,10 @@ type CreateRequest struct {
 	Freezer engine.Freezer
 	// Rule says which paths of the data directory to leave out.
 	Rule engine.CopyRule
+	// Backup, when set, is the engine's own backup tool (engine.Opened.Backup): it writes the
+	// copy into the snapshot's data directory itself, and Freezer is only closed, never
+	// frozen; Rule is not used.
+	Backup func(ctx context.Context, dest string) (*engine.Frozen, error)
 	// Attributes are engine facts recorded with the snapshot.
 	Attributes map[string]string
 	// Status is told what the copy is doing (may be nil).
@@ -129,47 +133,17 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 		return nil, fmt.Errorf("while creating %s: %w", staging, err)
 	}
 
-	status("starting backup mode")
-	if err := req.Freezer.Freeze(ctx); err != nil {
-		return nil, err
+	var results []copyResult
+	var frozen *engine.Frozen
+	var links []snapshot.Link
+	if req.Backup != nil {
+		results, frozen, err = r.engineBackup(ctx, req, staging, status)
+	} else {
+		results, frozen, links, err = r.fileCopy(ctx, req, staging, status)
 	}
-	status("copying the data directory")
-	plan, err := planCopy(req.DataDir, filepath.Join(staging, dataDir), filepath.Join(staging, externalDir), req.Rule)
 	if err != nil {
 		return nil, err
 	}
-	cp := newCopier(r.Parallel, r.Fsync)
-	stop := reportProgress(ctx, cp, plan.bytes, "copying the data directory", status)
-	results, err := cp.run(ctx, plan.jobs)
-	stop()
-	if err != nil {
-		return nil, copyErr("while copying the data directory", r.Dir, err)
-	}
-	status("ending backup mode")
-	frozen, err := req.Freezer.Thaw(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The WAL written during the backup, while the engine still holds it.
-	var after []copyJob
-	for _, rel := range frozen.AfterThaw {
-		src := filepath.Join(req.DataDir, filepath.FromSlash(rel))
-		fi, err := os.Stat(src)
-		optional := strings.HasSuffix(rel, ".history")
-		if err != nil {
-			if optional {
-				continue
-			}
-			return nil, fmt.Errorf("while copying WAL needed by the backup: %s is gone from %s (was it recycled? keep max_replication_slots > 0 so firedrill can reserve WAL): %w", rel, req.DataDir, err)
-		}
-		after = append(after, copyJob{rel: plan.manifestRel(rel), src: src, dst: plan.dest(rel), mode: fi.Mode(), size: fi.Size()})
-	}
-	status(fmt.Sprintf("copying %d WAL files", len(after)))
-	more, err := cp.run(ctx, after)
-	if err != nil {
-		return nil, copyErr("while copying the backup's WAL", r.Dir, err)
-	}
-	results = append(results, more...)
 	if err := req.Freezer.Close(ctx); err != nil {
 		return nil, err
 	}
@@ -221,7 +195,7 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 		SizeBytes:     total, Files: len(entries),
 		StartLSN: attrs["startLSN"], StopLSN: attrs["stopLSN"],
 		Attributes:     attrs,
-		Links:          plan.links,
+		Links:          links,
 		ManifestSHA256: hex.EncodeToString(msum[:]),
 	}
 	fmt.Sscan(attrs["timeline"], &meta.Timeline)
@@ -246,6 +220,100 @@ func (r *Repository) Create(ctx context.Context, req CreateRequest) (_ *snapshot
 	syncDir(r.Dir)
 	meta.Status = snapshot.StatusComplete
 	return &meta, nil
+}
+
+// fileCopy freezes the database (or puts it in backup mode), copies the data directory by
+// req.Rule, thaws, and copies what the engine needs from after the thaw (WAL).
+func (r *Repository) fileCopy(ctx context.Context, req CreateRequest, staging string, status func(string)) ([]copyResult, *engine.Frozen, []snapshot.Link, error) {
+	status("starting backup mode")
+	if err := req.Freezer.Freeze(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	status("copying the data directory")
+	plan, err := planCopy(req.DataDir, filepath.Join(staging, dataDir), filepath.Join(staging, externalDir), req.Rule)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cp := newCopier(r.Parallel, r.Fsync)
+	stop := reportProgress(ctx, cp, plan.bytes, "copying the data directory", status)
+	results, err := cp.run(ctx, plan.jobs)
+	stop()
+	if err != nil {
+		return nil, nil, nil, copyErr("while copying the data directory", r.Dir, err)
+	}
+	status("ending backup mode")
+	frozen, err := req.Freezer.Thaw(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The WAL written during the backup, while the engine still holds it.
+	var after []copyJob
+	for _, rel := range frozen.AfterThaw {
+		src := filepath.Join(req.DataDir, filepath.FromSlash(rel))
+		fi, err := os.Stat(src)
+		optional := strings.HasSuffix(rel, ".history")
+		if err != nil {
+			if optional {
+				continue
+			}
+			return nil, nil, nil, fmt.Errorf("while copying WAL needed by the backup: %s is gone from %s (was it recycled? keep max_replication_slots > 0 so firedrill can reserve WAL): %w", rel, req.DataDir, err)
+		}
+		after = append(after, copyJob{rel: plan.manifestRel(rel), src: src, dst: plan.dest(rel), mode: fi.Mode(), size: fi.Size()})
+	}
+	status(fmt.Sprintf("copying %d WAL files", len(after)))
+	more, err := cp.run(ctx, after)
+	if err != nil {
+		return nil, nil, nil, copyErr("while copying the backup's WAL", r.Dir, err)
+	}
+	results = append(results, more...)
+	return results, frozen, plan.links, nil
+}
+
+// engineBackup runs the engine's own backup tool into the snapshot's data directory and
+// checksums what it wrote for the manifest.
+func (r *Repository) engineBackup(ctx context.Context, req CreateRequest, staging string, status func(string)) ([]copyResult, *engine.Frozen, error) {
+	dest := filepath.Join(staging, dataDir)
+	// The tool makes its target directory itself (mariadb-backup refuses a non-empty one).
+	if err := os.Remove(dest); err != nil && !os.IsNotExist(err) {
+		return nil, nil, fmt.Errorf("while preparing %s for the backup: %w", dest, err)
+	}
+	status("backing up with the engine's backup tool")
+	frozen, err := req.Backup(ctx, dest)
+	if err != nil {
+		return nil, nil, copyErr("while backing up "+req.Target, r.Dir, err)
+	}
+	var jobs []copyJob
+	var total int64
+	err = filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("while reading the backup: %w", err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(dest, p)
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("while reading the backup: %s is not a regular file", rel)
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("while reading the backup: %w", err)
+		}
+		jobs = append(jobs, copyJob{rel: dataDir + "/" + filepath.ToSlash(rel), src: p, size: fi.Size()})
+		total += fi.Size()
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	cp := newCopier(r.Parallel, r.Fsync)
+	stop := reportProgress(ctx, cp, total, "checksumming the backup", status)
+	results, err := cp.run(ctx, jobs)
+	stop()
+	if err != nil {
+		return nil, nil, fmt.Errorf("while checksumming the backup: %w", err)
+	}
+	return results, frozen, nil
 }
 
 // copyErr wraps a copy error; a full disk names the directory whose disk is full.

@@ -16,6 +16,8 @@ type opened struct {
 	freezer engine.Freezer
 	info    map[string]string
 	rule    engine.CopyRule
+	// backup is the engine's own copy (engine.Opened.Backup), used instead of a file copy.
+	backup func(ctx context.Context, dest string) (*engine.Frozen, error)
 }
 
 // open connects to the target's database and builds its freezer, by its engine's registry entry. The connection is the
@@ -49,7 +51,11 @@ func open(ctx context.Context, o *Options) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &opened{freezer: op.Freezer, info: op.Info, rule: op.Rule}, nil
+	o2 := &opened{freezer: op.Freezer, info: op.Info, rule: op.Rule}
+	if o.CSI == nil {
+		o2.backup = op.Backup
+	}
+	return o2, nil
 }
 
 // repositoryOutside refuses a local repository inside dir (a directory the snapshot copies):

@@ -81,6 +81,11 @@ func takeFreezeAll(ctx context.Context, name string, members []Options, maxFreez
 			return nil, closeOpened(fmt.Errorf("while connecting to group %s member %s: %w", name, members[i].Target, err))
 		}
 		opened[i] = fz
+		if fz.backup != nil {
+			// The engine's backup tool takes its own locks: a group freeze held around it
+			// would block it, and without one the member would not be cut with the rest.
+			return nil, closeOpened(fmt.Errorf("%w: group %s member %s is backed up by its engine's own tool on the local driver, which cannot be frozen with the group; snapshot it on its own, or use driver csi", ErrUnsupported, name, members[i].Target))
+		}
 	}
 
 	gctx, cancel := context.WithCancelCause(ctx)

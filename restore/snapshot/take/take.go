@@ -96,7 +96,8 @@ func Take(ctx context.Context, o Options) (*snapshot.Metadata, error) {
 		return nil, err
 	}
 	o.Log.Info("taking snapshot", "target", o.Target, "engine", o.Engine, "mode", o.Mode, "driver", o.DriverName(), "serverVersion", fz.info["serverVersion"])
-	if o.MaxFreeze <= 0 || o.CSI == nil && engine.InBackupMode(o.Engine, o.Mode) {
+	// The engine's own backup tool (mariadb-backup) blocks no writes for long either.
+	if o.MaxFreeze <= 0 || o.CSI == nil && (engine.InBackupMode(o.Engine, o.Mode) || fz.backup != nil) {
 		// Backup mode blocks no writes, and a file copy of a large database takes as long as
 		// it takes: no freeze bound.
 		return create(ctx, &o, fz.freezer, fz)
@@ -124,7 +125,7 @@ func create(ctx context.Context, o *Options, f engine.Freezer, fz *opened) (*sna
 	}
 	return o.Repository.Create(ctx, local.CreateRequest{
 		Target: o.Target, Engine: o.Engine, Mode: o.Mode, BatchID: o.BatchID,
-		DataDir: o.DataDir, Freezer: f, Rule: fz.rule, Attributes: fz.info, Status: o.Status,
+		DataDir: o.DataDir, Freezer: f, Rule: fz.rule, Backup: fz.backup, Attributes: fz.info, Status: o.Status,
 	})
 }
 
