@@ -23,7 +23,8 @@ func TestBuildFor(t *testing.T) {
 	}{
 		{"postgres", all, nil},
 		{"redis", nil, all},
-		{"mariadb", nil, all},
+		// MariaDB has its own row counts, SQL assertions and freshness under the same names.
+		{"mariadb", []string{"row-counts", "sql:a", "freshness"}, []string{"amcheck", "checksums"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.engine, func(t *testing.T) {

@@ -19,7 +19,8 @@ func init() {
 		// One freshness check per engine: a query (SQL) or a key (Redis).
 		var out []Check
 		if c.Freshness.Query != "" {
-			out = append(out, &Freshness{Query: c.Freshness.Query, Database: c.Freshness.Database})
+			out = append(out, &Freshness{Query: c.Freshness.Query, Database: c.Freshness.Database},
+				&MariaDBFreshness{Query: c.Freshness.Query, Database: c.Freshness.Database})
 		}
 		if c.Freshness.Key != "" {
 			out = append(out, &RedisFreshness{Key: c.Freshness.Key, DB: c.Freshness.DB})

@@ -17,13 +17,15 @@ const RowCountsName = "row-counts"
 
 func init() {
 	Register(RowCountsName, 20, func(c Config) []Check {
+		// One implementation per engine under one name (BuildFor skips the name only when
+		// none serves the drilled engine).
 		if c.RowCounts == nil {
-			return []Check{&RowCounts{}}
+			return []Check{&RowCounts{}, &MariaDBRowCounts{}}
 		}
 		if !Enabled(c.RowCounts.Enabled, true) {
 			return nil
 		}
-		return []Check{&RowCounts{Min: c.RowCounts.Min}}
+		return []Check{&RowCounts{Min: c.RowCounts.Min}, &MariaDBRowCounts{Min: c.RowCounts.Min}}
 	})
 }
 

@@ -16,7 +16,8 @@ func init() {
 	Register("sql", 30, func(c Config) []Check {
 		var out []Check
 		for _, a := range c.SQL {
-			out = append(out, &SQL{Assertion: a})
+			// One implementation per engine under one name (as row counts).
+			out = append(out, &SQL{Assertion: a}, &MariaDBSQL{Assertion: a})
 		}
 		return out
 	})
