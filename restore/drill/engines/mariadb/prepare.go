@@ -1,0 +1,129 @@
+package mariadb
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/firedrill/firedrill/checks"
+	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
+)
+
+// PrepareName is the finding name of preparing a mariadb-backup copy.
+const PrepareName = "prepare"
+
+// backupLayout are the options of backup-my.cnf that describe the files' layout: a server
+// started with other values cannot read them. Nothing else of the source's configuration is
+// used (plugins, encryption keys, paths).
+var backupLayout = []string{"innodb_page_size", "innodb_data_file_path", "innodb_undo_tablespaces"}
+
+// backupState says whether dir is a mariadb-backup copy and whether it is prepared.
+func backupState(dir string) (isBackup, prepared bool) {
+	if _, err := os.Stat(filepath.Join(dir, "xtrabackup_checkpoints")); err != nil {
+		_, cnfErr := os.Stat(filepath.Join(dir, "backup-my.cnf"))
+		return cnfErr == nil, false
+	}
+	return true, checkpointsField(dir, "backup_type") == "full-prepared"
+}
+
+// layoutArgs are the server options backup-my.cnf records for the files' layout.
+func layoutArgs(dir string) ([]string, error) {
+	f, err := os.Open(filepath.Join(dir, "backup-my.cnf"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while reading backup-my.cnf: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if !ok {
+			continue
+		}
+		k = strings.ReplaceAll(strings.TrimSpace(k), "-", "_")
+		v = strings.Trim(strings.TrimSpace(v), `"'`)
+		for _, want := range backupLayout {
+			if k == want && v != "" {
+				out = append(out, "--"+strings.ReplaceAll(k, "_", "-")+"="+v)
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// prepare runs mariadb-backup --prepare on the copy: InnoDB's redo log copied with the files
+// is applied, so the files are consistent at the backup's end. A tool that fails proves the
+// copy cannot be restored (a Fail finding); one that could not run (missing, interrupted)
+// proves nothing (an error).
+func prepare(ctx context.Context, dataDir, logFile string) (checks.Finding, error) {
+	tool, err := enginemariadb.FindBackupTool()
+	if err != nil {
+		return checks.Finding{}, fmt.Errorf("while preparing the mariadb-backup copy: %w", err)
+	}
+	toLSN := checkpointsField(dataDir, "to_lsn")
+	started := time.Now()
+	cmd := exec.CommandContext(ctx, tool, "--prepare", "--target-dir="+dataDir)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
+	cmd.WaitDelay = 10 * time.Second
+	out, runErr := cmd.CombinedOutput()
+	_ = os.WriteFile(logFile, out, 0o600)
+	if ctx.Err() != nil {
+		return checks.Finding{}, fmt.Errorf("while running mariadb-backup --prepare: %w", ctx.Err())
+	}
+	ev := checks.Evidence{"command": "mariadb-backup --prepare --target-dir=" + dataDir, "output": tailLines(out, 12)}
+	var ee *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &ee) {
+		return checks.Finding{}, fmt.Errorf("while running mariadb-backup --prepare: %w", runErr)
+	}
+	f := checks.Finding{Check: PrepareName, Evidence: ev, Seconds: time.Since(started).Seconds()}
+	if runErr != nil {
+		ev["exitCode"] = ee.ExitCode()
+		f.Status = checks.Fail
+		f.Message = "mariadb-backup --prepare could not make the copy consistent: " + enginemariadb.Tail(out, 1)
+		return f, nil
+	}
+	f.Status = checks.Pass
+	f.Message = "mariadb-backup --prepare applied the copied redo log: the files are consistent at the end of the backup"
+	if toLSN != "" {
+		ev["toLSN"] = toLSN
+		f.Message += " (LSN " + toLSN + ")"
+	}
+	return f, nil
+}
+
+// checkpointsField reads a field of the copy's xtrabackup_checkpoints ("" when absent).
+func checkpointsField(dir, name string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "xtrabackup_checkpoints"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// tailLines are the last n non-empty lines of out.
+func tailLines(out []byte, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimRight(l, " \r"); strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
