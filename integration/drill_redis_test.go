@@ -20,6 +20,7 @@ import (
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the redis engine drill
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
@@ -321,6 +322,41 @@ func TestDrillRedis(t *testing.T) {
 		t.Logf("redis-check-rdb evidence: %s", redisJSON(c.Evidence["output"]))
 		assertNoLeftovers(t, scratch)
 	})
+}
+
+// TestDrillRedisDocker drills a Redis snapshot with the throwaway in a container of the
+// engines image (Debian's redis-server): the same checks pass, and no container is left.
+func TestDrillRedisDocker(t *testing.T) {
+	harness.Integration(t)
+	harness.RequireDocker(t, harness.EnginesImage)
+	f := startRedisFixture(t)
+	f.snapshot(t, false)
+	scratch := harness.TempDir(t)
+	o := redisDrillOptions(t, scratch, redisChecks())
+	o.Runtime.Kind = docker.Name
+	o.Runtime.Docker.Image = harness.EnginesImage
+	o.Runtime.ProductionPaths = []string{f.r.Dir}
+	d := &drill.Drill{Source: drill.Repository(f.repo), Runtimes: map[string]drill.RuntimeFactory{docker.Name: docker.Factory}}
+	res, err := d.Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRedisResult(t, res)
+	if res.Status != reports.StatusPass {
+		t.Fatalf("drill status %s (%s), want pass", res.Status, res.Error)
+	}
+	for _, name := range []string{"redis-check-rdb", drill.RecoveryName, "isolation", checks.KeysName, checks.FreshnessName} {
+		if fd := findingOf(res, name); fd == nil || fd.Status != checks.Pass {
+			t.Errorf("finding %s = %+v, want pass", name, fd)
+		}
+	}
+	if res.Runtime == nil || res.Runtime.Kind != docker.Name {
+		t.Errorf("runtime %+v, want docker", res.Runtime)
+	}
+	assertNoLeftovers(t, scratch)
+	if left := drillContainers(t, t.Context(), dockerClient(t), scratch); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
 }
 
 // cancelAt cancels the drill when it enters a phase, or says a status, starting with at.

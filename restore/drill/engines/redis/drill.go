@@ -17,8 +17,19 @@ type Drill struct{}
 
 var _ drill.EngineDrill = Drill{}
 
-// Runtimes implements drill.EngineDrill: the throwaway is a local process.
-func (Drill) Runtimes() []string { return []string{"local"} }
+// Runtimes implements drill.EngineDrill: a local process, or a container (the runtime finds
+// redis-server on the image's PATH).
+func (Drill) Runtimes() []string { return []string{"local", "docker"} }
+
+// defaultImage is the container image of a snapshot's Redis: the official image of its
+// major.minor version (which loads the RDB versions that version writes), else redis:7.
+func defaultImage(serverVersion string) string {
+	parts := strings.SplitN(serverVersion, ".", 3)
+	if len(parts) >= 2 && parts[0] != "" && parts[1] != "" {
+		return "redis:" + parts[0] + "." + parts[1]
+	}
+	return "redis:7"
+}
 
 // socketName is the throwaway's unix socket in the scratch directory.
 const socketName = "redis.sock"
@@ -35,10 +46,11 @@ func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []
 	if req.Copy == nil || req.Copy.DataDir == "" {
 		return nil, nil, fmt.Errorf("%w: redis drills restore local copies (a local snapshot repository)", drill.ErrUnsupported)
 	}
-	rdbFile := ""
+	var attrs map[string]string
 	if req.Snapshot != nil {
-		rdbFile = req.Snapshot.Attributes[enginered.AttrRDBFile]
+		attrs = req.Snapshot.Attributes
 	}
+	rdbFile := attrs[enginered.AttrRDBFile]
 	data, err := findData(req.Copy.DataDir, rdbFile)
 	if err != nil {
 		return nil, []checks.Finding{checks.Failf(CheckRDBName, checks.Evidence{"dir": req.Copy.DataDir, "rdbFile": rdbFile}, "%v", err)}, nil
@@ -61,9 +73,13 @@ func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []
 	if fc.finding.Status == checks.Fail {
 		return nil, findings, nil
 	}
+	local := req.Runtime.Kind == "" || req.Runtime.Kind == "local"
 	server, err := findTool("redis-server")
-	if err != nil {
+	switch {
+	case err != nil && local:
 		return nil, findings, err
+	case err != nil:
+		server = "/usr/local/bin/redis-server" // the official image's; a container runs it by name
 	}
 	sock := filepath.Join(req.ScratchDir, socketName)
 	if len(sock) > maxSocketPath {
@@ -88,11 +104,13 @@ func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []
 		return nil, findings, fmt.Errorf("%w: restore.runtime %s cannot launch redis-server", drill.ErrUnsupported, req.Runtime.Kind)
 	}
 	req.Status("starting redis-server on the copy")
-	proc, err := req.Launch(ctx, drill.LaunchSpec{
-		Name: "redis-server", Path: server, Args: args,
-		EngineVersion: serverVersion(ctx, server),
-		Listen:        "unix:" + sock,
-	})
+	spec := drill.LaunchSpec{Name: "redis-server", Path: server, Args: args, Listen: "unix:" + sock}
+	if local {
+		spec.EngineVersion = serverVersion(ctx, server)
+	} else {
+		spec.Image = defaultImage(attrs[enginered.AttrServerVersion])
+	}
+	proc, err := req.Launch(ctx, spec)
 	if err != nil {
 		return nil, findings, fmt.Errorf("while starting redis-server on %s: %w", data.dir, err)
 	}
