@@ -37,6 +37,9 @@ type Amcheck struct {
 func (a *Amcheck) Name() string { return AmcheckName }
 
 // Engines implements Check: amcheck reads PostgreSQL pages (verify_heapam, bt_index_check).
+// OnByDefault implements onByDefault.
+func (*Amcheck) OnByDefault() bool { return true }
+
 func (*Amcheck) Engines() []string { return postgresOnly() }
 
 type amJob struct {

@@ -83,7 +83,7 @@ func TestCanaryAndSchemaRegistered(t *testing.T) {
 		t.Errorf("BuildFor = %v, want schema then canary", names)
 	}
 	if got, skipped := BuildFor(Config{Canary: &CanaryConfig{}, Schema: &SchemaConfig{}, Amcheck: new(bool), Checksums: new(bool),
-		RowCounts: &RowCountConfig{Enabled: new(bool)}}, "mariadb"); len(got) != 0 || len(skipped) != 2 {
+		CheckTable: new(bool), RowCounts: &RowCountConfig{Enabled: new(bool)}}, "mariadb"); len(got) != 0 || len(skipped) != 2 {
 		t.Errorf("for mariadb: %d checks, %d skipped; want both skipped", len(got), len(skipped))
 	}
 }

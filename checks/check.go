@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // DB is the restored database the checks read. Implementations connect only to the throwaway
@@ -51,6 +52,8 @@ type Env struct {
 	// Redis returns a client of one logical database of a Redis throwaway (the throwaway
 	// owns and closes them); nil otherwise.
 	Redis func(db int) *goredis.Client
+	// Mongo reaches a MongoDB throwaway; nil otherwise.
+	Mongo *mongo.Client
 }
 
 // Check is one integrity check run while the restored server is up.
@@ -93,6 +96,10 @@ func Names() []string {
 	return out
 }
 
+// onByDefault is a check every drill of its engine runs unless turned off (amcheck,
+// validate): a drill of another engine does not report it skipped.
+type onByDefault interface{ OnByDefault() bool }
+
 // Skipped is a check a configuration enables that does not serve the drilled engine: the
 // drill reports it (with the reason) instead of running it.
 type Skipped struct {
@@ -103,24 +110,39 @@ type Skipped struct {
 // BuildFor returns the checks a configuration enables that serve engine, in run order, and the
 // enabled ones skipped because they do not.
 func BuildFor(cfg Config, engine string) ([]Check, []Skipped) {
-	var out []Check
-	var skipped []Skipped
+	var out, all []Check
 	for _, r := range registry {
-		// A check may have one implementation per engine under one name (rowCounts): it is
-		// skipped only when none serves the drilled engine.
-		built := r.build(cfg)
-		for _, c := range built {
-			if Serves(c, engine) {
-				out = append(out, c)
-				continue
-			}
-			if slices.ContainsFunc(built, func(o Check) bool { return o.Name() == c.Name() && Serves(o, engine) }) ||
-				slices.ContainsFunc(skipped, func(s Skipped) bool { return s.Check == c.Name() }) {
-				continue
-			}
-			skipped = append(skipped, Skipped{Check: c.Name(),
-				Reason: fmt.Sprintf("%s serves %s only, not %s", c.Name(), strings.Join(c.Engines(), ", "), engine)})
+		all = append(all, r.build(cfg)...)
+	}
+	// A check may have one implementation per engine under one name (row-counts): it is
+	// skipped only when none serves the drilled engine, and said once.
+	served := map[string]bool{}
+	for _, c := range all {
+		if Serves(c, engine) {
+			out = append(out, c)
+			served[c.Name()] = true
 		}
+	}
+	var skipped []Skipped
+	for _, c := range all {
+		if served[c.Name()] || slices.ContainsFunc(skipped, func(s Skipped) bool { return s.Check == c.Name() }) {
+			continue
+		}
+		if d, ok := c.(onByDefault); ok && d.OnByDefault() {
+			continue // every drill of another engine would say so: nothing configured was dropped
+		}
+		var engines []string
+		for _, o := range all {
+			if o.Name() == c.Name() {
+				for _, e := range o.Engines() {
+					if !slices.Contains(engines, e) {
+						engines = append(engines, e)
+					}
+				}
+			}
+		}
+		skipped = append(skipped, Skipped{Check: c.Name(),
+			Reason: fmt.Sprintf("%s serves %s only, not %s", c.Name(), strings.Join(engines, ", "), engine)})
 	}
 	return out, skipped
 }

@@ -6,11 +6,11 @@ import (
 )
 
 func TestNamesOrder(t *testing.T) {
-	want := []string{AmcheckName, CheckTableName, SchemaName, RowCountsName, KeysName, CanaryName, "sql", "redis", FreshnessName, ChecksumsName}
+	want := []string{AmcheckName, CheckTableName, ValidateName, SchemaName, RowCountsName, KeysName, CanaryName, "sql", "redis", "mongo", FreshnessName, ChecksumsName}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
-	if want := []string{"amcheck", "check-table", "schema", "row-counts", "keys", "canary", "sql", "redis", "freshness", "checksums"}; !slices.Equal(Names(), want) {
+	if want := []string{"amcheck", "check-table", "validate", "schema", "row-counts", "keys", "canary", "sql", "redis", "mongo", "freshness", "checksums"}; !slices.Equal(Names(), want) {
 		t.Errorf("Names() = %v, want %v", Names(), want)
 	}
 }

@@ -33,6 +33,9 @@ type Checksums struct {
 func (c *Checksums) Name() string { return ChecksumsName }
 
 // Engines implements Check: PostgreSQL data checksums: pg_stat_database and pg_checksums.
+// OnByDefault implements onByDefault.
+func (*Checksums) OnByDefault() bool { return true }
+
 func (*Checksums) Engines() []string { return postgresOnly() }
 
 // Run implements Check.

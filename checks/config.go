@@ -30,6 +30,21 @@ type Config struct {
 	Keys *KeysConfig `yaml:"keys" json:"keys,omitempty"`
 	// Redis are custom command assertions on a Redis copy.
 	Redis []RedisAssertion `yaml:"redis" json:"redis,omitempty"`
+	// Validate runs validate({full: true}) on every collection of a MongoDB copy (default on).
+	Validate *bool `yaml:"validate" json:"validate"`
+	// Mongo are custom query assertions on a MongoDB copy: the number of documents a filter
+	// matches.
+	Mongo []MongoAssertion `yaml:"mongo" json:"mongo,omitempty"`
+}
+
+// MongoAssertion counts the documents of Database.Collection that Filter (extended JSON, "{}"
+// when empty) matches; the count must meet Expect.
+type MongoAssertion struct {
+	Name       string `yaml:"name" json:"name"`
+	Database   string `yaml:"database" json:"database"`
+	Collection string `yaml:"collection" json:"collection"`
+	Filter     string `yaml:"filter" json:"filter,omitempty"`
+	Expect     Expect `yaml:"expect" json:"expect"`
 }
 
 // KeysConfig is checks.keys (Redis).

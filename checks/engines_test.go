@@ -16,15 +16,18 @@ func (anyEngine) Run(context.Context, *Env) []Finding { return nil }
 func TestBuildFor(t *testing.T) {
 	cfg := Config{SQL: []SQLAssertion{{Name: "a", Query: "SELECT 1"}}, Freshness: &FreshnessConfig{Query: "SELECT now()"}}
 	all := []string{"amcheck", "row-counts", "sql:a", "freshness", "checksums"}
+	// Checks on by default (amcheck, checksums, row counts, validate) are not reported
+	// skipped for an engine they do not serve: only what the configuration asked for.
 	tests := []struct {
 		engine      string
 		want        []string
 		wantSkipped []string
 	}{
 		{"postgres", all, nil},
-		{"redis", nil, all},
-		// MariaDB has its own row counts, SQL assertions and freshness under the same names.
-		{"mariadb", []string{"row-counts", "sql:a", "freshness"}, []string{"amcheck", "checksums"}},
+		{"redis", []string{"keys"}, []string{"sql:a", "freshness"}},
+		// MariaDB has its own row counts, SQL assertions and freshness under the same names;
+		// amcheck and checksums are on by default, so not reported skipped.
+		{"mariadb", []string{"check-table", "row-counts", "sql:a", "freshness"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.engine, func(t *testing.T) {
@@ -35,7 +38,7 @@ func TestBuildFor(t *testing.T) {
 			}
 			for _, s := range skipped {
 				gotSkipped = append(gotSkipped, s.Check)
-				if want := s.Check + " serves postgres only, not " + tt.engine; s.Reason != want {
+				if want := s.Check + " serves " + map[string]string{"sql:a": "postgres, mariadb", "freshness": "postgres, mariadb"}[s.Check] + " only, not " + tt.engine; s.Reason != want {
 					t.Errorf("reason %q, want %q", s.Reason, want)
 				}
 			}

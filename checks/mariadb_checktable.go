@@ -34,10 +34,9 @@ const (
 )
 
 func init() {
-	// Off unless configured, like Redis's keys: a drill of any other engine would otherwise
-	// name it skipped. The policy turns it on for MariaDB targets (its defaults).
+	// On unless turned off; a drill of another engine does not name it skipped (OnByDefault).
 	Register(CheckTableName, 10, func(c Config) []Check {
-		if !Enabled(c.CheckTable, false) {
+		if !Enabled(c.CheckTable, true) {
 			return nil
 		}
 		return []Check{&CheckTable{}}
@@ -54,6 +53,9 @@ func (*CheckTable) Name() string { return CheckTableName }
 
 // Engines implements Check.
 func (*CheckTable) Engines() []string { return mariadbOnly() }
+
+// OnByDefault implements onByDefault.
+func (*CheckTable) OnByDefault() bool { return true }
 
 // mariadbTable is one table, database and name.
 type mariadbTable struct{ Schema, Name string }

@@ -23,6 +23,9 @@ func (*MariaDBRowCounts) Name() string { return RowCountsName }
 // Engines implements Check.
 func (*MariaDBRowCounts) Engines() []string { return mariadbOnly() }
 
+// OnByDefault implements onByDefault.
+func (*MariaDBRowCounts) OnByDefault() bool { return true }
+
 // Run implements Check.
 func (r *MariaDBRowCounts) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()

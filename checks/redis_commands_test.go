@@ -83,17 +83,25 @@ func TestBuildForRedis(t *testing.T) {
 	for _, s := range skipped {
 		skippedNames = append(skippedNames, s.Check)
 	}
-	for _, n := range []string{"keys", "redis:ping", "freshness"} {
+	for _, n := range []string{"redis:ping", "freshness"} {
 		if slices.Contains(names(got), n) || !slices.Contains(skippedNames, n) {
 			t.Errorf("BuildFor(postgres) = %v, skipped %v: want %s skipped", names(got), skippedNames, n)
 		}
 	}
-	// Keys is on when its block is present, off when disabled or absent.
-	for _, k := range []*KeysConfig{nil, {Enabled: boolp(false)}} {
+	// Keys is on by default: a drill of another engine does not name it skipped.
+	if slices.Contains(names(got), "keys") || slices.Contains(skippedNames, "keys") {
+		t.Errorf("BuildFor(postgres) = %v, skipped %v: keys neither built nor named", names(got), skippedNames)
+	}
+	// Keys is on when its block is absent or present, off when disabled.
+	for _, k := range []*KeysConfig{nil, {Min: map[string]int64{"0": 1}}} {
 		cfg.Keys = k
-		if got, _ := BuildFor(cfg, "redis"); slices.Contains(names(got), "keys") {
-			t.Errorf("keys %+v: built", k)
+		if got, _ := BuildFor(cfg, "redis"); !slices.Contains(names(got), "keys") {
+			t.Errorf("keys %+v: not built", k)
 		}
+	}
+	cfg.Keys = &KeysConfig{Enabled: boolp(false)}
+	if got, _ := BuildFor(cfg, "redis"); slices.Contains(names(got), "keys") {
+		t.Errorf("keys disabled: built")
 	}
 	// A query alone builds the SQL freshness check only.
 	cfg.Freshness = &FreshnessConfig{Query: "SELECT now()"}

@@ -39,10 +39,12 @@ const engineRedis = "redis"
 func redisOnly() []string { return []string{engineRedis} }
 
 func init() {
-	// Off unless configured: a drill of any other engine would otherwise name it skipped.
-	// The policy turns it on for Redis targets (its defaults).
+	// On unless turned off; a drill of another engine does not name it skipped (OnByDefault).
 	Register(KeysName, 21, func(c Config) []Check {
-		if c.Keys == nil || !Enabled(c.Keys.Enabled, true) {
+		if c.Keys == nil {
+			return []Check{&Keys{}}
+		}
+		if !Enabled(c.Keys.Enabled, true) {
 			return nil
 		}
 		return []Check{&Keys{Min: c.Keys.Min, Sample: c.Keys.Sample}}
@@ -202,6 +204,9 @@ func (k *Keys) Name() string { return KeysName }
 
 // Engines implements Check.
 func (*Keys) Engines() []string { return redisOnly() }
+
+// OnByDefault implements onByDefault.
+func (*Keys) OnByDefault() bool { return true }
 
 // dbCount is one database's outcome, as evidence.
 type dbCount struct {

@@ -20,12 +20,12 @@ func init() {
 		// One implementation per engine under one name (BuildFor skips the name only when
 		// none serves the drilled engine).
 		if c.RowCounts == nil {
-			return []Check{&RowCounts{}, &MariaDBRowCounts{}}
+			return []Check{&RowCounts{}, &MariaDBRowCounts{}, &MongoCounts{}}
 		}
 		if !Enabled(c.RowCounts.Enabled, true) {
 			return nil
 		}
-		return []Check{&RowCounts{Min: c.RowCounts.Min}, &MariaDBRowCounts{Min: c.RowCounts.Min}}
+		return []Check{&RowCounts{Min: c.RowCounts.Min}, &MariaDBRowCounts{Min: c.RowCounts.Min}, &MongoCounts{Min: c.RowCounts.Min}}
 	})
 }
 
@@ -40,6 +40,9 @@ type RowCounts struct {
 func (r *RowCounts) Name() string { return RowCountsName }
 
 // Engines implements Check: the tables are listed from PostgreSQL's catalogs and counted over pgx.
+// OnByDefault implements onByDefault.
+func (*RowCounts) OnByDefault() bool { return true }
+
 func (*RowCounts) Engines() []string { return postgresOnly() }
 
 const tablesSQL = `

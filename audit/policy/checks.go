@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/engine"
 )
@@ -26,6 +28,13 @@ func validateChecks(p, engineName string, ch checks.Config, add addFunc) {
 	if keyValue {
 		validateKeyValueChecks(p, engineName, ch, add)
 		return
+	}
+	if sp, ok := engine.Lookup(engineName); ok && sp.Document {
+		validateDocumentChecks(p, engineName, ch, add)
+		return
+	}
+	if len(ch.Mongo) > 0 {
+		add(p+".mongo", "mongo assertions are checks of a document store (engine mongodb); engine %s is checked with sql", engineName)
 	}
 	if ch.Keys != nil || len(ch.Redis) > 0 {
 		add(p, "keys and redis are checks of a key-value store (engine redis); engine %s is checked with sql, rowCounts and freshness.query", engineName)
@@ -171,6 +180,51 @@ func validateKeyValueChecks(p, engineName string, ch checks.Config, add addFunc)
 		}
 		if a.DB < 0 {
 			add(ap+".db", "must be zero or more, got %d", a.DB)
+		}
+		validateExpect(ap+".expect", a.Expect, add)
+	}
+}
+
+// validateDocumentChecks checks the checks of a document store (MongoDB): validate, document
+// counts (rowCounts.min by database.collection) and count assertions. SQL checks, canary,
+// schema and freshness do not apply.
+func validateDocumentChecks(p, engineName string, ch checks.Config, add addFunc) {
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"sql", len(ch.SQL) > 0}, {"canary", ch.Canary != nil}, {"schema", ch.Schema != nil}, {"freshness", ch.Freshness != nil},
+		{"keys", ch.Keys != nil}, {"redis", len(ch.Redis) > 0}} {
+		if k.set {
+			add(p+"."+k.key, "not available for engine %s: assert with checks.mongo: [{name: ..., database: ..., collection: ..., filter: '{...}', expect: {min: 1}}]", engineName)
+		}
+	}
+	if rc := ch.RowCounts; rc != nil {
+		for _, k := range slices.Sorted(maps.Keys(rc.Min)) {
+			if rc.Min[k] < 0 {
+				add(p+".rowCounts.min."+k, "must be zero or more, got %d", rc.Min[k])
+			}
+			if strings.Count(k, ".") < 1 {
+				add(p+".rowCounts.min."+k, "name collections as database.collection")
+			}
+		}
+	}
+	names := map[string]bool{}
+	for j, a := range ch.Mongo {
+		ap := fmt.Sprintf("%s.mongo[%d]", p, j)
+		if a.Name == "" {
+			add(ap+".name", "required: a short name for the assertion")
+		} else if names[a.Name] {
+			add(ap+".name", "duplicate assertion name %q", a.Name)
+		}
+		names[a.Name] = true
+		if a.Database == "" || a.Collection == "" {
+			add(ap, "database and collection are required")
+		}
+		if strings.TrimSpace(a.Filter) != "" {
+			var doc map[string]any
+			if err := bson.UnmarshalExtJSON([]byte(a.Filter), false, &doc); err != nil {
+				add(ap+".filter", "not a JSON document (MongoDB extended JSON): %v", err)
+			}
 		}
 		validateExpect(ap+".expect", a.Expect, add)
 	}

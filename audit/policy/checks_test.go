@@ -126,3 +126,56 @@ func TestKeyValueChecksConfig(t *testing.T) {
 		t.Errorf("mariadb sql database %q, freshness database %q: want none (the query names its schema)", c.SQL[0].Database, c.Freshness.Database)
 	}
 }
+
+// A document store's checks are validate, document counts and count assertions.
+func TestDocumentChecksConfig(t *testing.T) {
+	const f = configFile
+	target := `targets:
+  - name: catalog
+    engine: mongodb
+    connection:
+      dsn: "mongodb://127.0.0.1:27017/?directConnection=true"
+    snapshot:
+      local:
+        dataDir: /var/lib/mongodb
+        repository: /backups/catalog
+    checks:
+`
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"mongo checks", target + "      validate: true\n      rowCounts: {min: {shop.orders: 1000}}\n      mongo:\n        - {name: paid, database: shop, collection: orders, filter: '{\"status\": \"paid\"}', expect: {min: 1}}\n", nil},
+		{"sql and a bad filter", target + "      sql:\n        - {name: n, query: SELECT 1, expect: {equals: \"1\"}}\n      rowCounts: {min: {orders: 1}}\n      mongo:\n        - {name: a, database: shop, filter: '{status', expect: {min: 1}}\n", []string{
+			f + ":11: targets[0].checks.sql: not available for engine mongodb: assert with checks.mongo: [{name: ..., database: ..., collection: ..., filter: '{...}', expect: {min: 1}}]",
+			f + ":13: targets[0].checks.rowCounts.min.orders: name collections as database.collection",
+			f + ":15: targets[0].checks.mongo[0]: database and collection are required",
+		}},
+		{"mongo on postgres", minimalTarget + "    checks:\n      mongo:\n        - {name: a, database: d, collection: c, expect: {min: 1}}\n", []string{
+			f + ":10: targets[0].checks.mongo: mongo assertions are checks of a document store (engine mongodb); engine postgres is checked with sql",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parseLines(t, tt.yaml)
+			if tt.name == "sql and a bad filter" {
+				// The filter's parse error is the driver's text: only its key is held here.
+				var rest []string
+				found := false
+				for _, l := range got {
+					if strings.Contains(l, "targets[0].checks.mongo[0].filter: not a JSON document") {
+						found = true
+						continue
+					}
+					rest = append(rest, l)
+				}
+				if !found {
+					t.Errorf("no error for the malformed filter: %v", got)
+				}
+				got = rest
+			}
+			wantLines(t, got, tt.want)
+		})
+	}
+}

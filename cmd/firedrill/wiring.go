@@ -13,6 +13,7 @@ import (
 	"github.com/firedrill/firedrill/reports/history"
 	"github.com/firedrill/firedrill/reports/progress"
 	"github.com/firedrill/firedrill/restore/drill"
+	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the engines drills run for besides PostgreSQL
 	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/snapshot/local"

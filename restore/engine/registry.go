@@ -53,6 +53,9 @@ type Spec struct {
 	// KeyValue marks a key-value store: its checks read keys (checks.keys, checks.redis,
 	// checks.freshness.key), not SQL.
 	KeyValue bool
+	// Document marks a document store: its checks are validate, document counts
+	// (rowCounts.min by database.collection) and count assertions (checks.mongo), not SQL.
+	Document bool
 	// ParseDSN checks a DSN the way the engine's driver will parse it, without connecting.
 	ParseDSN func(dsn string) error
 	// Open connects to a target's database and builds its freezer.

@@ -17,6 +17,7 @@ import (
 func Spec() engine.Spec {
 	return engine.Spec{
 		Name:     "mongodb",
+		Document: true,
 		Modes:    []string{"online", "crash-consistent"},
 		ModeHelp: "use online or crash-consistent",
 		Drivers: map[string][]string{

@@ -1,0 +1,236 @@
+package mongodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/drill"
+	enginemongo "github.com/firedrill/firedrill/restore/engine/mongodb"
+)
+
+// Drill is MongoDB's entry in the drill pipeline (drill.RegisterEngine).
+type Drill struct {
+	// Server is mongod's path; empty: found on PATH.
+	Server string
+}
+
+var _ drill.EngineDrill = Drill{}
+
+// Runtimes implements drill.EngineDrill.
+func (Drill) Runtimes() []string { return []string{"local", "docker"} }
+
+// Image is the docker runtime's default image.
+const Image = "mongo:7"
+
+// port is mongod's port inside its own network namespace: nothing outside reaches it, and
+// firedrill talks to it over the unix socket.
+const port = 27017
+
+// Start implements drill.EngineDrill: mongod on the copy, standalone, no authentication
+// (only inside the runtime's isolation: no network, a uid of its own), a unix socket in the
+// scratch directory.
+func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
+	if req.Copy == nil || req.Copy.DataDir == "" {
+		return nil, nil, fmt.Errorf("%w: MongoDB drills restore local copies of a dbpath (a local snapshot)", drill.ErrUnsupported)
+	}
+	if req.Launch == nil {
+		return nil, nil, fmt.Errorf("%w: restore.runtime %s cannot launch mongod", drill.ErrUnsupported, req.Runtime.Kind)
+	}
+	server := d.Server
+	if server == "" {
+		p, err := exec.LookPath("mongod")
+		if err != nil && req.Runtime.Kind != "docker" {
+			return nil, nil, fmt.Errorf("%w: mongod is not installed (MongoDB's server packages, or restore.runtime: docker with a mongo image)", drill.ErrUnsupported)
+		}
+		if p == "" {
+			p = "/usr/bin/mongod" // the image's, found by name
+		}
+		server = p
+	}
+	sock := SocketPath(req.ScratchDir)
+	if len(sock) > 100 {
+		return nil, nil, fmt.Errorf("%w: the throwaway's socket path %s is longer than a unix socket takes: choose a shorter restore.local.scratchDir", drill.ErrUsage, sock)
+	}
+	if err := req.RunAs.ChownTree(req.ScratchDir); err != nil {
+		return nil, nil, fmt.Errorf("while handing the scratch directory %s to %s: %w", req.ScratchDir, req.RunAs.Name, err)
+	}
+	version := ""
+	if req.Snapshot != nil {
+		version = req.Snapshot.Attributes[enginemongo.AttrServerVersion]
+	}
+	req.Status("starting mongod on the copy")
+	proc, err := req.Launch(ctx, drill.LaunchSpec{
+		Name: "mongod", Path: server, Args: Args(req.Copy.DataDir, req.ScratchDir), Image: Image,
+		EngineVersion: version, Listen: "unix:" + sock,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("while starting mongod on %s: %w", req.Copy.DataDir, err)
+	}
+	return &Server{Process: proc, sock: sock, dbPath: req.Copy.DataDir}, nil, nil
+}
+
+// Args are mongod's arguments on a copy: standalone (no --replSet: a replica set member's
+// copy comes up alone, its set configuration unused), no authentication, no TCP but its own
+// namespace's loopback, the socket in the scratch directory, no diagnostic data written into
+// production's format, and nothing read from a configuration file.
+func Args(dbPath, scratch string) []string {
+	return []string{
+		"--dbpath", dbPath,
+		"--port", fmt.Sprint(port),
+		"--bind_ip", "127.0.0.1",
+		"--unixSocketPrefix", scratch,
+		"--filePermissions", "0700",
+		"--noauth",
+		"--setParameter", "diagnosticDataCollectionEnabled=false",
+		"--setParameter", "disableLogicalSessionCacheRefresh=true",
+	}
+}
+
+// SocketPath is where mongod makes its socket: <prefix>/mongodb-<port>.sock.
+func SocketPath(scratch string) string {
+	return filepath.Join(scratch, fmt.Sprintf("mongodb-%d.sock", port))
+}
+
+// URI reaches a mongod over its unix socket.
+func URI(sock string) string {
+	return "mongodb://" + url.PathEscape(sock) + "/?directConnection=true&appName=firedrill-drill"
+}
+
+// Server is a throwaway mongod on a copy.
+type Server struct {
+	drill.Process
+	sock   string
+	dbPath string
+	client *mongo.Client
+}
+
+var _ drill.Server = (*Server)(nil)
+
+func (s *Server) connect() (*mongo.Client, error) {
+	if s.client != nil {
+		return s.client, nil
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI(URI(s.sock)).SetServerSelectionTimeout(2 * time.Second))
+	if err != nil {
+		return nil, err
+	}
+	s.client = c
+	return c, nil
+}
+
+// WaitReady waits until mongod answers ping over its socket (after WiredTiger's recovery of
+// the copy); a mongod that exits first returns its log's reason.
+func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
+	for {
+		select {
+		case <-s.Exited():
+			return fmt.Errorf("mongod exited before it accepted connections: %s", lastLine(s.LogEvidence(20)))
+		default:
+		}
+		if _, err := os.Stat(s.sock); err == nil {
+			c, err := s.connect()
+			if err == nil {
+				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				err = c.Ping(pctx, nil)
+				cancel()
+				if err == nil {
+					return nil
+				}
+			}
+			status("waiting for mongod to accept connections on " + s.sock)
+		} else {
+			status("waiting for mongod to recover the copy")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("while waiting for mongod: %w", context.Cause(ctx))
+		case <-s.Exited():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Recovered implements drill.Server: mongod recovered the copy (its log says why not) and
+// answers buildInfo.
+func (s *Server) Recovered(ctx context.Context) checks.Finding {
+	logLines := s.LogEvidence(30)
+	ev := checks.Evidence{"serverLog": logLines}
+	c, err := s.connect()
+	if err != nil {
+		return checks.Errorf(drill.RecoveryName, ev, "recovered, but a connection failed: %v", err)
+	}
+	var info struct {
+		Version string `bson:"version"`
+	}
+	if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return checks.Errorf(drill.RecoveryName, ev, "recovered, but buildInfo failed: %v", err)
+	}
+	ev["serverVersion"] = info.Version
+	if bad := recoveryProblem(logLines); bad != "" {
+		return checks.Failf(drill.RecoveryName, ev, "mongod reports the copy damaged: %s", bad)
+	}
+	return checks.Passf(drill.RecoveryName, ev, "mongod %s recovered the copy and accepts connections", info.Version)
+}
+
+// recoveryProblem is a log line in which the storage engine reports damage.
+func recoveryProblem(lines []string) string {
+	for _, l := range lines {
+		for _, k := range []string{"WT_PANIC", "checksum error", "DataCorruptionDetected", "Fatal assertion", "WiredTiger error"} {
+			if strings.Contains(l, k) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	return ""
+}
+
+func lastLine(lines []string) string {
+	if bad := recoveryProblem(lines); bad != "" {
+		return bad
+	}
+	if len(lines) == 0 {
+		return "no log output"
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// CheckEnv implements drill.Server.
+func (s *Server) CheckEnv(env *checks.Env) {
+	if c, err := s.connect(); err == nil {
+		env.Mongo = c
+	}
+	env.DataDir = s.dbPath
+}
+
+// Stop disconnects, then stops mongod (SIGTERM: a clean shutdown).
+func (s *Server) Stop(grace time.Duration) (bool, error) {
+	var errs []error
+	if s.client != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.client.Disconnect(ctx))
+		cancel()
+		s.client = nil
+	}
+	clean, err := s.Process.Stop(grace)
+	return clean, errors.Join(append(errs, err)...)
+}
+
+// Kept says how to reach a server left running by --keep.
+func (s *Server) Kept() *reports.Kept {
+	k := s.Process.Kept()
+	k.Connect = "mongosh " + URI(s.sock)
+	return k
+}
