@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -76,8 +79,8 @@ func startMariaDBDemo(ctx context.Context, s *Sandbox, status func(string)) (pro
 		"CREATE DATABASE shop",
 		"CREATE TABLE shop.customers (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100) NOT NULL, KEY by_name (name)) ENGINE=InnoDB",
 		"CREATE TABLE shop.orders (id BIGINT PRIMARY KEY AUTO_INCREMENT, customer_id INT NOT NULL, amount DECIMAL(12,2) NOT NULL, created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY by_customer (customer_id), KEY by_time (created_at)) ENGINE=InnoDB",
-		"INSERT INTO shop.customers (name) SELECT concat('customer ', seq) FROM seq_1_to_1000",
-		fmt.Sprintf("INSERT INTO shop.orders (customer_id, amount, created_at) SELECT 1 + seq %% 1000, (seq %% 500) + 0.99, now(6) - INTERVAL seq SECOND FROM seq_1_to_%d", d.orders),
+		"INSERT INTO shop.customers (name) SELECT concat('customer ', seq) FROM shop.seq_1_to_1000",
+		fmt.Sprintf("INSERT INTO shop.orders (customer_id, amount, created_at) SELECT 1 + seq %% 1000, (seq %% 500) + 0.99, now(6) - INTERVAL seq SECOND FROM shop.seq_1_to_%d", d.orders),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			_ = d.srv.stop()
@@ -95,7 +98,12 @@ func (d *mariadbDemo) dsn() string {
 	return cfg.FormatDSN()
 }
 
+// The driver logs connections the server closed (while it starts, or at shutdown) on stderr,
+// over the demo's progress: the demo reports errors itself.
+var quietDriver = sync.OnceFunc(func() { _ = mysql.SetLogger(log.New(io.Discard, "", 0)) })
+
 func (d *mariadbDemo) open() (*sql.DB, error) {
+	quietDriver()
 	db, err := sql.Open("mysql", d.dsn())
 	if err != nil {
 		return nil, fmt.Errorf("while opening production MariaDB: %w", err)
