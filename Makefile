@@ -14,9 +14,10 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/firedrill
 
-## demo: build firedrill and run the whole pipeline on a throwaway local PostgreSQL.
+## demo: build firedrill and run the whole pipeline on a throwaway local PostgreSQL
+## (ENGINE=redis or ENGINE=mariadb: on a throwaway Redis or MariaDB instead).
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(if $(ENGINE),--engine $(ENGINE))
 
 ## setup: install/build/cache every real component the integration tests use (idempotent).
 setup:
