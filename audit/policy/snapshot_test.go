@@ -33,7 +33,9 @@ func TestSnapshotExtValidation(t *testing.T) {
 		name, yaml, wantKey, wantMsg string
 	}{
 		{"mariadb on csi", doc("mariadb", csiOK), "", ""},
-		{"mariadb on local is refused with why and what instead", doc("mariadb", "      local: {dataDir: /d, repository: /r}\n"), "targets[0].snapshot.driver", "InnoDB keeps writing"},
+		// A local MariaDB snapshot is mariadb-backup --backup (restore/engine/mariadb).
+		{"mariadb online on local", doc("mariadb", "      local: {dataDir: /d, repository: /r}\n"), "", ""},
+		{"mariadb crash-consistent on local is refused", doc("mariadb", "      mode: crash-consistent\n      local: {dataDir: /d, repository: /r}\n"), "targets[0].snapshot.mode", "crash-consistent"},
 		{"csi needs namespace, pvc, class", doc("postgres", "      driver: csi\n"), "targets[0].snapshot.csi.namespace", "required with driver csi"},
 		{"crash-consistent with a separate WAL volume", doc("postgres", "      driver: csi\n      mode: crash-consistent\n      csi: {namespace: db, pvc: data, walPVC: wal, className: fast}\n"), "targets[0].snapshot.mode", "atomically"},
 		{"redis has no crash-consistent mode", doc("redis", "      driver: csi\n      mode: crash-consistent\n      csi: {namespace: db, pvc: data, className: fast}\n"), "targets[0].snapshot.mode", "does not support"},
