@@ -62,9 +62,11 @@ func writeLoad(ctx context.Context, db *sql.DB, stop <-chan struct{}, done *atom
 		if err != nil {
 			return err
 		}
-		from, to, amt := rand.IntN(mariadbAccounts)+1, rand.IntN(mariadbAccounts)+1, rand.IntN(50)
-		_, err1 := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - ? WHERE id = ?", amt, from)
-		_, err2 := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + ? WHERE id = ?", amt, to)
+		a, b, amt := rand.IntN(mariadbAccounts)+1, rand.IntN(mariadbAccounts)+1, rand.IntN(50)-25
+		// Rows are locked in id order, so two writers never deadlock.
+		a, b = min(a, b), max(a, b)
+		_, err1 := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - ? WHERE id = ?", amt, a)
+		_, err2 := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + ? WHERE id = ?", amt, b)
 		_, err3 := tx.ExecContext(ctx, "INSERT INTO orders (note) VALUES ('under load')")
 		if err := firstErr(err1, err2, err3); err != nil {
 			_ = tx.Rollback()
@@ -247,6 +249,26 @@ func TestDrillMariaDB(t *testing.T) {
 		}
 	})
 
+	t.Run("damaged redo log fails prepare", func(t *testing.T) {
+		id := takeMariaDB(t, m, repo)
+		// The log's header and first checkpoint block: --prepare cannot find where to start.
+		damageFile(t, repo.Path(id), "data/ib_logfile0", 0, 8192)
+		o := mariadbDrillOptions(t, checks.Config{})
+		o.SnapshotID = id
+		res, err := d.Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logFindings(t, res)
+		f := finding(res, "prepare")
+		if res.Status != reports.StatusFail || f == nil || f.Status != checks.Fail || f.Evidence["output"] == nil {
+			t.Fatalf("status %s, prepare %+v; want a failed prepare with the tool's output", res.Status, f)
+		}
+		if finding(res, drill.RecoveryName) != nil {
+			t.Errorf("a server was started on a copy that could not be prepared")
+		}
+	})
+
 	t.Run("damaged page fails", func(t *testing.T) {
 		// Pages InnoDB has not written since its last checkpoint travel in the redo log, not
 		// in the copied file: checkpoint first, so the table's pages are in its file.
@@ -282,6 +304,26 @@ func TestDrillMariaDB(t *testing.T) {
 			t.Errorf("neither prepare, recovery, check-table nor row-counts failed")
 		}
 	})
+}
+
+// damageFile overwrites size bytes at off in rel of a snapshot and fixes the manifest.
+func damageFile(t *testing.T, snap, rel string, off, size int) {
+	t.Helper()
+	path := filepath.Join(snap, filepath.FromSlash(rel))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < off+size {
+		t.Fatalf("%s has %d bytes, fewer than %d", rel, len(b), off+size)
+	}
+	for i := off; i < off+size; i++ {
+		b[i] ^= 0xa5
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fixManifest(t, snap, rel, b)
 }
 
 // takeMariaDB takes a local snapshot (mariadb-backup into the repository) of m.
@@ -335,6 +377,13 @@ func damageIbd(t *testing.T, snap, rel string) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	fixManifest(t, snap, rel, b)
+}
+
+// fixManifest records b as rel's content in the snapshot's manifest, and the manifest's new
+// checksum in its metadata: damage the manifest cannot see.
+func fixManifest(t *testing.T, snap, rel string, b []byte) {
+	t.Helper()
 	sum := sha256.Sum256(b)
 	mpath := filepath.Join(snap, "manifest.sha256")
 	mb, err := os.ReadFile(mpath)

@@ -91,3 +91,18 @@ func TestLogClassification(t *testing.T) {
 		}
 	}
 }
+
+func TestPrepareReason(t *testing.T) {
+	out := []byte(`2026-11-30 14:28:42 0 [Note] InnoDB: Completed initialization of buffer pool
+2026-11-30 14:28:42 0 [ERROR] InnoDB: Invalid log header checksum
+[00] 2026-11-30 14:28:42 mariadb-backup: srv_start() returned 37 (Data structure corruption).
+/usr/bin/mariadb-backup: Warning: 0 files and 3 streams is left open
+Error in my_thread_global_end(): 1 threads didn't exit
+`)
+	if got := prepareReason(out); !strings.HasSuffix(got, "[ERROR] InnoDB: Invalid log header checksum") {
+		t.Errorf("prepareReason = %q", got)
+	}
+	if got := prepareReason([]byte("mariadb-backup: cannot open ./xtrabackup_logfile\nError in my_thread_global_end(): 1 threads didn't exit\n")); got != "mariadb-backup: cannot open ./xtrabackup_logfile" {
+		t.Errorf("prepareReason = %q", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -88,7 +89,7 @@ func prepare(ctx context.Context, dataDir, logFile string) (checks.Finding, erro
 	if runErr != nil {
 		ev["exitCode"] = ee.ExitCode()
 		f.Status = checks.Fail
-		f.Message = "mariadb-backup --prepare could not make the copy consistent: " + enginemariadb.Tail(out, 1)
+		f.Message = "mariadb-backup --prepare could not make the copy consistent: " + prepareReason(out)
 		return f, nil
 	}
 	f.Status = checks.Pass
@@ -98,6 +99,30 @@ func prepare(ctx context.Context, dataDir, logFile string) (checks.Finding, erro
 		f.Message += " (LSN " + toLSN + ")"
 	}
 	return f, nil
+}
+
+// reasonRe matches the lines of mariadb-backup's output that say why it failed; noiseRe the
+// ones it prints while exiting after a failure.
+var (
+	reasonRe = regexp.MustCompile(`(?i)\berror\b|corrupt|cannot|can't|failed|missing|mismatch`)
+	noiseRe  = regexp.MustCompile(`left open|my_thread_global_end`)
+)
+
+// prepareReason is what the tool's output says of why it failed: its last [ERROR] line, else
+// its last line that reads like a reason, else its last line.
+func prepareReason(out []byte) string {
+	lines := tailLines(out, 1000)
+	for _, match := range []func(string) bool{
+		func(l string) bool { return strings.Contains(l, "[ERROR]") },
+		func(l string) bool { return reasonRe.MatchString(l) && !noiseRe.MatchString(l) },
+	} {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if l := strings.TrimSpace(lines[i]); match(l) {
+				return l
+			}
+		}
+	}
+	return enginemariadb.Tail(out, 1)
 }
 
 // checkpointsField reads a field of the copy's xtrabackup_checkpoints ("" when absent).
