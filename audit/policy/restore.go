@@ -34,11 +34,14 @@ type RestoreSpec struct {
 
 // RestoreSource is targets[].restore.source: where the target's drills get backups from.
 type RestoreSource struct {
-	// Kind is "snapshots" (the target's own snapshots) or "dump" (pg_dump files in Dir).
+	// Kind is "snapshots" (the target's own snapshots), "dump" (pg_dump files in Dir),
+	// basebackup, pgbackrest, or an engine-native backup directory (rdb, mariadb-backup).
 	Kind string `yaml:"kind" json:"kind"`
-	// Dir is the directory holding the dump files (kind dump).
+	// Dir is the directory holding the dump files (kind dump) or the engine-native backups
+	// (kinds rdb and mariadb-backup).
 	Dir string `yaml:"dir" json:"dir,omitempty"`
-	// Pattern is a glob on the files' base names (kind dump); checksum sidecars never match.
+	// Pattern is a glob on the files' base names (kinds dump, rdb, mariadb-backup); checksum
+	// sidecars never match.
 	Pattern string `yaml:"pattern" json:"pattern,omitempty"`
 	// Jobs is pg_restore --jobs for custom and directory dumps.
 	Jobs int `yaml:"jobs" json:"jobs,omitempty"`
@@ -55,7 +58,7 @@ const (
 	SourceDump      = "dump"
 )
 
-var supportedSources = []string{SourceSnapshots, SourceDump, SourceBaseBackup, SourcePgBackRest}
+var supportedSources = []string{SourceSnapshots, SourceDump, SourceBaseBackup, SourcePgBackRest, SourceRDB, SourceMariaDBBackup}
 
 // validateSource checks restore.source's keys (p is restore.source's path).
 func validateSource(p string, s RestoreSource, add addFunc) {
@@ -92,6 +95,7 @@ func validateRestore(p string, t *Target, add addFunc) {
 	}
 	validateSource(p+".restore.source", r.Source, add)
 	validatePhysicalSource(p+".restore.source", r.Source, r.Runtime, add)
+	validateFileSource(p+".restore.source", t, add)
 	if r.Source.Kind == SourceDump && r.Runtime != "" && r.Runtime != "local" {
 		add(p+".restore.runtime", "restore.source.kind dump is restored into a fresh local cluster: use restore.runtime: local (got %q)", r.Runtime)
 	}

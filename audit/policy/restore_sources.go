@@ -61,8 +61,9 @@ func (s RestoreSource) Physical() bool {
 }
 
 // Foreign reports whether the target's drills restore backups another tool made (dump files,
-// base backups, pgBackRest): such a target needs no snapshot section of its own.
-func (s RestoreSource) Foreign() bool { return s.Kind == SourceDump || s.Physical() }
+// base backups, pgBackRest, engine-native backup directories): such a target needs no
+// snapshot section of its own.
+func (s RestoreSource) Foreign() bool { return s.Kind == SourceDump || s.Physical() || s.Files() }
 
 // RecoveryTarget is the validated recovery.target.
 func (s RestoreSource) RecoveryTarget() postgres.RecoveryTarget {

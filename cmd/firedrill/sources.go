@@ -20,13 +20,15 @@ func drillSource(t *policy.Target) drill.Source {
 	case policy.SourcePgBackRest:
 		s := t.Restore.Source
 		return &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
+	case policy.SourceRDB, policy.SourceMariaDBBackup:
+		return fileSource(t)
 	default:
 		return drill.Repository(repository(t))
 	}
 }
 
 // foreignBackups lists the backups of a target whose drills restore what another tool made
-// (dump files), for 'snapshots'; nil for a target drilled from its own snapshots.
+// (dump files, engine-native backups), for 'snapshots'; nil for a target drilled from its own snapshots.
 func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Metadata, error), where string) {
 	switch t.Restore.Source.Kind {
 	case policy.SourceDump:
@@ -36,6 +38,8 @@ func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Me
 		return src.List, src.Where()
 	case policy.SourcePgBackRest:
 		return drillSource(t).List, "pgBackRest stanza " + t.Restore.Source.Stanza
+	case policy.SourceRDB, policy.SourceMariaDBBackup:
+		return fileSource(t).List, fileSource(t).Where()
 	}
 	return nil, ""
 }

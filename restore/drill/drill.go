@@ -235,6 +235,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	res.Checks = append(res.Checks, cp.Findings...)
 	res.Milestones = append(res.Milestones, cp.Milestones...)
 	res.Notes = append(res.Notes, cp.Notes...)
+	if cp.Damaged {
+		return nil // the Fail finding is the outcome: a damaged copy proves nothing more by starting
+	}
 
 	r.begin("start-and-recovery")
 	if eng != nil {

@@ -51,6 +51,9 @@ type Copy struct {
 	Tablespaces map[string]string
 	// Findings are what materialising proved or disproved (the manifest's SHA-256s).
 	Findings []checks.Finding
+	// Damaged means materialising proved the backup damaged (a Fail among Findings, such as
+	// a checksum sidecar that disagrees): nothing is started on the copy.
+	Damaged bool
 	// Notes say what a reader of the result must know (no backup label: crash-consistent).
 	Notes []string
 	// Milestones are when materialising reached its steps, by the platform's clocks.

@@ -1,0 +1,81 @@
+package policy
+
+// targets[].restore.source keys of the engine-native backup directories: Redis RDB files and
+// AOF directories (kind rdb), mariadb-backup/xtrabackup full backups (kind mariadb-backup).
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/firedrill/firedrill/restore/engine"
+)
+
+// Engine-native backup directories (restore.source.kind).
+const (
+	SourceRDB           = "rdb"
+	SourceMariaDBBackup = "mariadb-backup"
+)
+
+// fileSourceEngines says which engines each engine-native kind holds backups of, by the
+// engine registry's name (an alias, such as mysql for mariadb, resolves through
+// engine.Lookup). It is the one place a kind meets an engine: the backups' format is the
+// engine's, and only that engine's drill can check and start them.
+var fileSourceEngines = map[string][]string{
+	SourceRDB:           {"redis"},
+	SourceMariaDBBackup: {"mariadb"},
+}
+
+// Files reports whether the source copies engine-native backups from a directory (kinds
+// rdb and mariadb-backup).
+func (s RestoreSource) Files() bool { _, ok := fileSourceEngines[s.Kind]; return ok }
+
+// fileSourceFor names the engine-native kind of an engine, for messages ("" when none).
+func fileSourceFor(eng string) string {
+	sp, ok := engine.Lookup(eng)
+	if !ok {
+		return ""
+	}
+	for _, kind := range slices.Sorted(maps.Keys(fileSourceEngines)) {
+		if slices.Contains(fileSourceEngines[kind], sp.Name) {
+			return kind
+		}
+	}
+	return ""
+}
+
+// validateFileSource checks the keys of kinds rdb and mariadb-backup (p is restore.source's
+// path, t the target).
+func validateFileSource(p string, t *Target, add addFunc) {
+	s := t.Restore.Source
+	if !s.Files() {
+		return
+	}
+	if sp, ok := engine.Lookup(t.Engine); ok && !slices.Contains(fileSourceEngines[s.Kind], sp.Name) {
+		instead := "another kind (snapshots: the target's own)"
+		if k := fileSourceFor(t.Engine); k != "" {
+			instead = "kind " + k
+		}
+		add(p+".kind", "kind %s holds backups of %s, not of engine %s: use %s", s.Kind, strings.Join(fileSourceEngines[s.Kind], ", "), t.Engine, instead)
+	}
+	switch fi, err := os.Stat(s.Dir); {
+	case s.Dir == "":
+		add(p+".dir", "required with kind %s: the directory that holds the backups (one per file or directory)", s.Kind)
+	case err != nil || !fi.IsDir():
+		add(p+".dir", "%s is not a directory", s.Dir)
+	}
+	if _, err := filepath.Match(s.Pattern, ""); err != nil || strings.Contains(s.Pattern, "/") {
+		add(p+".pattern", "%q is not a glob on backup names (such as dump-*.rdb or full-*)", s.Pattern)
+	}
+	if s.Location != "" || s.Prefix != "" {
+		add(p+".location", "kind %s reads a directory: use dir (location and prefix are keys of kinds dump and basebackup)", s.Kind)
+	}
+	if s.Archive != "" || s.ArchiveLocation != "" || s.Stanza != "" || s.Config != "" || s.RepoPath != "" || s.Recovery.Target != "" {
+		add(p, "archive, archiveLocation, recovery, stanza, config and repoPath are keys of kinds basebackup and pgbackrest")
+	}
+	if r := t.Restore.Runtime; r != "" && r != "local" && r != "docker" {
+		add(p+".kind", "kind %s is copied into the drill's local scratch directory: use restore.runtime: local or docker (got %q)", s.Kind, r)
+	}
+}

@@ -1,0 +1,245 @@
+package files
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	enginered "github.com/firedrill/firedrill/restore/engine/redis"
+	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/internal/fsize"
+)
+
+// Driver is the snapshot driver name an entry's metadata carries.
+const Driver = "files"
+
+// Kinds of backup directories (restore.source.kind).
+const (
+	// KindRDB is a directory of Redis RDB files (*.rdb, *.rdb.gz) and AOF directories.
+	KindRDB = "rdb"
+	// KindMariaDBBackup is a directory of mariadb-backup (or xtrabackup) full backups.
+	KindMariaDBBackup = "mariadb-backup"
+)
+
+// Attribute keys of an entry's metadata (besides the engine's own, such as redis's rdbFile).
+const (
+	// AttrFormat is what the entry is: rdb, aof or mariadb-backup.
+	AttrFormat = "format"
+	// AttrCompression is "gzip" for an RDB decompressed while it is copied.
+	AttrCompression = "compression"
+	// AttrBackupType is xtrabackup_checkpoints' backup_type (full-backuped, full-prepared).
+	AttrBackupType = "backupType"
+)
+
+// Formats of entries (AttrFormat).
+const (
+	FormatRDB           = "rdb"
+	FormatAOF           = "aof"
+	FormatMariaDBBackup = "mariadb-backup"
+)
+
+// sidecarSuffix names an entry's checksum file: sha256sum's output for it (a file), or for
+// the files inside it, by path relative to it (a directory).
+const sidecarSuffix = ".sha256"
+
+// checkpointsFile marks a mariadb-backup/xtrabackup backup directory.
+const checkpointsFile = "xtrabackup_checkpoints"
+
+// Source lists and copies the backups of one target's directory.
+type Source struct {
+	Target string
+	// Engine is the target's engine, recorded in each entry's metadata.
+	Engine string
+	// Kind is KindRDB or KindMariaDBBackup.
+	Kind string
+	Dir  string
+	// Pattern is a glob on entry names; empty: every entry.
+	Pattern string
+	// Log hears what listing passes over (incremental backups); nil: nothing is logged.
+	Log *slog.Logger
+}
+
+// List returns the directory's backups, newest (by modification time) first.
+func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
+	if s.Kind != KindRDB && s.Kind != KindMariaDBBackup {
+		return nil, fmt.Errorf("while listing %s: unknown kind %q (kinds: %s, %s)", s.Dir, s.Kind, KindRDB, KindMariaDBBackup)
+	}
+	entries, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("while listing backups in %s: %w", s.Dir, err)
+	}
+	var out []snapshot.Metadata
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !s.matches(e.Name()) {
+			continue
+		}
+		m, err := s.describe(e.Name())
+		if err != nil {
+			if skip := (skipped{}); errors.As(err, &skip) && s.Log != nil {
+				s.Log.Info("passing over a backup", "dir", s.Dir, "entry", e.Name(), "reason", skip.reason)
+			}
+			continue // not a backup of this kind (a stray file or directory): nothing to restore
+		}
+		out = append(out, *m)
+	}
+	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
+		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// Get returns the backup called id (its name in the directory).
+func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." || !s.matches(id) {
+		return nil, fmt.Errorf("%w: no %s backup %q in %s", snapshot.ErrNotFound, s.Kind, id, s.Dir)
+	}
+	m, err := s.describe(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", snapshot.ErrNotFound, err)
+	}
+	return m, nil
+}
+
+// Where names the directory, for messages.
+func (s *Source) Where() string { return s.Dir + " (" + s.Kind + ")" }
+
+func (s *Source) matches(name string) bool {
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, sidecarSuffix) {
+		return false
+	}
+	pattern := s.Pattern
+	if pattern == "" {
+		pattern = "*"
+	}
+	ok, _ := filepath.Match(pattern, name)
+	return ok
+}
+
+// skipped is an entry of the right shape that is not restorable on its own.
+type skipped struct{ reason string }
+
+func (e skipped) Error() string { return e.reason }
+
+// notBackup is an entry that is not a backup of the source's kind.
+type notBackup struct{ name, kind string }
+
+func (e notBackup) Error() string { return fmt.Sprintf("%s is not a %s backup", e.name, e.kind) }
+
+func (s *Source) describe(name string) (*snapshot.Metadata, error) {
+	path := filepath.Join(s.Dir, name)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	attrs := map[string]string{}
+	var taken time.Time
+	size := fi.Size()
+	switch s.Kind {
+	case KindRDB:
+		switch {
+		case fi.Mode().IsRegular() && strings.HasSuffix(name, ".rdb"):
+			attrs[AttrFormat] = FormatRDB
+			attrs[enginered.AttrRDBFile] = name
+		case fi.Mode().IsRegular() && strings.HasSuffix(name, ".rdb.gz"):
+			attrs[AttrFormat] = FormatRDB
+			attrs[AttrCompression] = "gzip"
+			attrs[enginered.AttrRDBFile] = strings.TrimSuffix(name, ".gz")
+		case fi.IsDir():
+			newest, ok := aofDir(path)
+			if !ok {
+				return nil, notBackup{name, "Redis AOF"}
+			}
+			attrs[AttrFormat] = FormatAOF
+			taken = newest
+			size = fsize.Tree(path)
+		default:
+			return nil, notBackup{name, "Redis RDB"}
+		}
+	case KindMariaDBBackup:
+		if !fi.IsDir() {
+			return nil, notBackup{name, "mariadb-backup"}
+		}
+		cp, err := os.Stat(filepath.Join(path, checkpointsFile))
+		if err != nil {
+			return nil, notBackup{name, "mariadb-backup"}
+		}
+		typ := checkpointsField(filepath.Join(path, checkpointsFile), "backup_type")
+		if typ == "incremental" {
+			return nil, skipped{fmt.Sprintf("%s is an incremental backup (backup_type = incremental): only full backups are drilled on their own", name)}
+		}
+		attrs[AttrFormat] = FormatMariaDBBackup
+		if typ != "" {
+			attrs[AttrBackupType] = typ
+		}
+		taken = cp.ModTime()
+		size = fsize.Tree(path)
+	}
+	if taken.IsZero() {
+		taken = fi.ModTime()
+	}
+	taken = taken.UTC()
+	m := &snapshot.Metadata{ID: name, Target: s.Target, Engine: s.Engine, Mode: "native", Driver: Driver,
+		TakenAt: taken, FinishedAt: taken, SizeBytes: size, Attributes: attrs, Status: "complete"}
+	if s.Kind == KindMariaDBBackup {
+		m.EngineVersion = infoField(filepath.Join(path, "xtrabackup_info"), "server_version")
+	}
+	return m, nil
+}
+
+// aofDir says whether dir is a Redis AOF directory (Redis 7's manifest, or appendonly*.aof
+// files) and when its newest file was written: an append-only log grows until it is copied.
+func aofDir(dir string) (time.Time, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	found := false
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if strings.HasSuffix(n, ".aof.manifest") || (strings.HasPrefix(n, "appendonly") && strings.HasSuffix(n, ".aof")) {
+			found = true
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	return newest, found
+}
+
+// checkpointsField reads "name = value" from xtrabackup_checkpoints ("" when absent).
+func checkpointsField(path, name string) string { return infoField(path, name) }
+
+// infoField reads "name = value" from one of mariadb-backup's key-value files.
+func infoField(path, name string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
