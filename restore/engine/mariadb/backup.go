@@ -24,8 +24,12 @@ const (
 	// AttrBackupTool names the tool that wrote the copy ("mariadb-backup"); a drill prepares
 	// the copy with the same tool before starting a server on it.
 	AttrBackupTool = "backupTool"
-	// AttrBackupToLSN is the InnoDB LSN the copy is consistent at (xtrabackup_checkpoints).
+	// AttrBackupToLSN is xtrabackup_checkpoints' to_lsn: the checkpoint --prepare starts
+	// applying the copied redo log from.
 	AttrBackupToLSN = "backupToLSN"
+	// AttrBackupLastLSN is its last_lsn: the end of the copied redo log, the LSN the prepared
+	// copy is consistent at.
+	AttrBackupLastLSN = "backupLastLSN"
 )
 
 // BackupTool is the tool local snapshots are taken with; its version must match the server's.
@@ -108,8 +112,10 @@ func (b *Backup) Run(ctx context.Context, dest string) (*engine.Frozen, error) {
 	for k, v := range pos {
 		attrs[k] = v
 	}
-	if lsn, err := readToLSN(dest); err == nil && lsn != "" {
-		attrs[AttrBackupToLSN] = lsn
+	for attr, field := range map[string]string{AttrBackupToLSN: "to_lsn", AttrBackupLastLSN: "last_lsn"} {
+		if v := CheckpointsField(dest, field); v != "" {
+			attrs[attr] = v
+		}
 	}
 	return &engine.Frozen{StartedAt: started, EndedAt: ended, Attributes: attrs}, nil
 }
@@ -152,21 +158,21 @@ func parseBinlogInfo(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// readToLSN reads to_lsn from xtrabackup_checkpoints.
-func readToLSN(dir string) (string, error) {
+// CheckpointsField reads a field of a mariadb-backup directory's xtrabackup_checkpoints
+// (backup_type, to_lsn, last_lsn); "" when absent.
+func CheckpointsField(dir, name string) string {
 	f, err := os.Open(filepath.Join(dir, "xtrabackup_checkpoints"))
 	if err != nil {
-		return "", err
+		return ""
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if ok && strings.TrimSpace(k) == "to_lsn" {
-			return strings.TrimSpace(v), nil
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
 		}
 	}
-	return "", sc.Err()
+	return ""
 }
 
 // optionFile is a [client] group reaching the server of cfg. Values are quoted and escaped

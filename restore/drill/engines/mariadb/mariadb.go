@@ -51,16 +51,33 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 	if err != nil {
 		return nil, nil, err
 	}
+	if req.Launch == nil {
+		return nil, nil, fmt.Errorf("%w: restore.runtime %s cannot launch mariadbd", drill.ErrUnsupported, req.Runtime.Kind)
+	}
 	dataDir, scratch := req.Copy.DataDir, req.ScratchDir
+	socket := filepath.Join(scratch, "mysqld.sock")
+	if len(socket) > maxSocketPath {
+		return nil, nil, fmt.Errorf("%w: the socket path %s is longer than a unix socket allows (%d bytes): use a shorter restore.local.scratchDir", drill.ErrUsage, socket, maxSocketPath)
+	}
+	tmp := filepath.Join(scratch, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("while creating %s: %w", tmp, err)
+	}
+	// The copy was made as firedrill's user; the tool and the server run as the scratch
+	// directory's owner.
+	if err := req.RunAs.ChownTree(scratch); err != nil {
+		return nil, nil, fmt.Errorf("while handing the scratch copy to user %s: %w", req.RunAs.Name, err)
+	}
 	var findings []checks.Finding
+	prepLines := 0
 	isBackup, prepared := backupState(dataDir)
 	if isBackup && !prepared {
 		req.Status("preparing the copy (mariadb-backup --prepare)")
-		f, err := prepare(ctx, dataDir, filepath.Join(scratch, "prepare.log"))
+		f, n, err := prepare(ctx, req, dataDir, tmp)
 		if err != nil {
 			return nil, nil, err
 		}
-		findings = append(findings, f)
+		findings, prepLines = append(findings, f), n
 		if f.Status == checks.Fail {
 			return nil, findings, nil
 		}
@@ -68,14 +85,6 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 	layout, err := layoutArgs(dataDir)
 	if err != nil {
 		return nil, findings, err
-	}
-	socket := filepath.Join(scratch, "mysqld.sock")
-	if len(socket) > maxSocketPath {
-		return nil, findings, fmt.Errorf("the socket path %s is longer than a unix socket allows (%d bytes): use a shorter restore.scratchDir", socket, maxSocketPath)
-	}
-	tmp := filepath.Join(scratch, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, findings, fmt.Errorf("while creating %s: %w", tmp, err)
 	}
 	password, err := randomPassword()
 	if err != nil {
@@ -85,8 +94,8 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 	if err := os.WriteFile(initFile, []byte(initSQL(password)), 0o600); err != nil {
 		return nil, findings, fmt.Errorf("while writing the throwaway account's init file: %w", err)
 	}
-	if err := req.RunAs.ChownTree(scratch); err != nil {
-		return nil, findings, fmt.Errorf("while handing the scratch copy to user %s: %w", req.RunAs.Name, err)
+	if err := req.RunAs.Chown(initFile); err != nil {
+		return nil, findings, fmt.Errorf("while handing the init file to user %s: %w", req.RunAs.Name, err)
 	}
 	// --no-defaults first: nothing of the host's or the source's configuration (plugins,
 	// replication, paths) is read; only the files' layout comes from backup-my.cnf.
@@ -113,9 +122,6 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 	if req.Snapshot != nil {
 		version = req.Snapshot.EngineVersion
 	}
-	if req.Launch == nil {
-		return nil, findings, fmt.Errorf("%w: restore.runtime %s cannot launch mariadbd", drill.ErrUnsupported, req.Runtime.Kind)
-	}
 	req.Status("starting mariadbd on the copy")
 	proc, err := req.Launch(ctx, drill.LaunchSpec{
 		Name: "mariadbd", Path: serverPath, Args: args,
@@ -126,7 +132,7 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 		return nil, findings, fmt.Errorf("while starting mariadbd on %s: %w", dataDir, err)
 	}
 	s := &Server{Process: proc, socket: socket, password: password, initFile: initFile, dataDir: dataDir,
-		recorded: map[string]string{}, prepared: isBackup}
+		recorded: map[string]string{}, prepared: isBackup, logFrom: prepLines}
 	if req.Snapshot != nil {
 		s.recorded, s.snapshotVersion = req.Snapshot.Attributes, req.Snapshot.EngineVersion
 	}
@@ -174,7 +180,9 @@ type Server struct {
 	recorded                            map[string]string
 	snapshotVersion                     string
 	prepared                            bool
-	db                                  *sql.DB
+	// logFrom is where the server's lines start in the log (the prepare tool's come first).
+	logFrom int
+	db      *sql.DB
 }
 
 var _ drill.Server = (*Server)(nil)
@@ -274,7 +282,10 @@ var recoveryLogRe = regexp.MustCompile(`(?i)(crash recovery|recovery|log sequenc
 // log shows no damage; fail, with the log lines, when InnoDB or Aria reported damage or
 // recovery errors while starting.
 func (s *Server) Recovered(ctx context.Context) checks.Finding {
-	lines := s.LogEvidence(400)
+	lines := s.LogEvidence(1 << 20)
+	if s.logFrom <= len(lines) {
+		lines = lines[s.logFrom:]
+	}
 	var damaged, recovery []string
 	for _, l := range lines {
 		switch {

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/drill"
 	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 )
 
@@ -30,7 +30,7 @@ func backupState(dir string) (isBackup, prepared bool) {
 		_, cnfErr := os.Stat(filepath.Join(dir, "backup-my.cnf"))
 		return cnfErr == nil, false
 	}
-	return true, checkpointsField(dir, "backup_type") == "full-prepared"
+	return true, enginemariadb.CheckpointsField(dir, "backup_type") == "full-prepared"
 }
 
 // layoutArgs are the server options backup-my.cnf records for the files' layout.
@@ -61,44 +61,54 @@ func layoutArgs(dir string) ([]string, error) {
 	return out, sc.Err()
 }
 
-// prepare runs mariadb-backup --prepare on the copy: InnoDB's redo log copied with the files
-// is applied, so the files are consistent at the backup's end. A tool that fails proves the
-// copy cannot be restored (a Fail finding); one that could not run (missing, interrupted)
-// proves nothing (an error).
-func prepare(ctx context.Context, dataDir, logFile string) (checks.Finding, error) {
+// prepareOK is the last line mariadb-backup prints when it succeeded.
+const prepareOK = "completed OK!"
+
+// prepare runs mariadb-backup --prepare on the copy, through the runtime's Launch: like the
+// server, the tool that reads the untrusted copy runs in the drill's sandbox as the scratch
+// directory's owner. InnoDB's redo log copied with the files is applied, so the files are
+// consistent at the backup's end. A tool that fails proves the copy cannot be restored (a Fail
+// finding); one that could not run (missing, interrupted) proves nothing (an error). logLines
+// are the lines the tool left in the log the server appends to.
+func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f checks.Finding, logLines int, err error) {
 	tool, err := enginemariadb.FindBackupTool()
 	if err != nil {
-		return checks.Finding{}, fmt.Errorf("while preparing the mariadb-backup copy: %w", err)
+		return checks.Finding{}, 0, fmt.Errorf("while preparing the mariadb-backup copy: %w", err)
 	}
-	toLSN := checkpointsField(dataDir, "to_lsn")
+	fromLSN, endLSN := enginemariadb.CheckpointsField(dataDir, "to_lsn"), enginemariadb.CheckpointsField(dataDir, "last_lsn")
 	started := time.Now()
-	cmd := exec.CommandContext(ctx, tool, "--prepare", "--target-dir="+dataDir)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
-	cmd.WaitDelay = 10 * time.Second
-	out, runErr := cmd.CombinedOutput()
-	_ = os.WriteFile(logFile, out, 0o600)
-	if ctx.Err() != nil {
-		return checks.Finding{}, fmt.Errorf("while running mariadb-backup --prepare: %w", ctx.Err())
+	proc, err := req.Launch(ctx, drill.LaunchSpec{Name: "mariadb-backup", Path: tool,
+		Args: []string{"--prepare", "--target-dir=" + dataDir, "--tmpdir=" + tmp}})
+	if err != nil {
+		return checks.Finding{}, 0, fmt.Errorf("while starting mariadb-backup --prepare: %w", err)
 	}
+	defer func() {
+		if rerr := proc.Remove(); rerr != nil && err == nil {
+			err = fmt.Errorf("while removing mariadb-backup's process: %w", rerr)
+		}
+	}()
+	select {
+	case <-proc.Exited():
+	case <-ctx.Done():
+		_, _ = proc.Stop(5 * time.Second)
+		return checks.Finding{}, 0, fmt.Errorf("while running mariadb-backup --prepare: %w", ctx.Err())
+	}
+	lines := proc.LogEvidence(1 << 20)
+	out := []byte(strings.Join(lines, "\n"))
 	ev := checks.Evidence{"command": "mariadb-backup --prepare --target-dir=" + dataDir, "output": tailLines(out, 12)}
-	var ee *exec.ExitError
-	if runErr != nil && !errors.As(runErr, &ee) {
-		return checks.Finding{}, fmt.Errorf("while running mariadb-backup --prepare: %w", runErr)
-	}
-	f := checks.Finding{Check: PrepareName, Evidence: ev, Seconds: time.Since(started).Seconds()}
-	if runErr != nil {
-		ev["exitCode"] = ee.ExitCode()
+	f = checks.Finding{Check: PrepareName, Evidence: ev, Seconds: time.Since(started).Seconds()}
+	if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], prepareOK) {
 		f.Status = checks.Fail
 		f.Message = "mariadb-backup --prepare could not make the copy consistent: " + prepareReason(out)
-		return f, nil
+		return f, len(lines), nil
 	}
 	f.Status = checks.Pass
 	f.Message = "mariadb-backup --prepare applied the copied redo log: the files are consistent at the end of the backup"
-	if toLSN != "" {
-		ev["toLSN"] = toLSN
-		f.Message += " (LSN " + toLSN + ")"
+	if fromLSN != "" && endLSN != "" {
+		ev["fromLSN"], ev["endLSN"] = fromLSN, endLSN
+		f.Message += " (redo from LSN " + fromLSN + " to " + endLSN + ")"
 	}
-	return f, nil
+	return f, len(lines), nil
 }
 
 // reasonRe matches the lines of mariadb-backup's output that say why it failed; noiseRe the
@@ -123,20 +133,6 @@ func prepareReason(out []byte) string {
 		}
 	}
 	return enginemariadb.Tail(out, 1)
-}
-
-// checkpointsField reads a field of the copy's xtrabackup_checkpoints ("" when absent).
-func checkpointsField(dir, name string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "xtrabackup_checkpoints"))
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // tailLines are the last n non-empty lines of out.
