@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
 	"github.com/firedrill/firedrill/restore/snapshot"
 	"github.com/firedrill/firedrill/restore/source/internal/fsize"
@@ -182,6 +184,11 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 			return nil, skipped{fmt.Sprintf("%s is an incremental backup (backup_type = incremental): only full backups are drilled on their own", name)}
 		}
 		attrs[AttrFormat] = FormatMariaDBBackup
+		// The binary log position the backup ends at: the drill names it as where a
+		// point-in-time recovery would continue.
+		if pos, err := enginemariadb.ReadBinlogInfo(path); err == nil {
+			maps.Copy(attrs, pos)
+		}
 		if typ != "" {
 			attrs[AttrBackupType] = typ
 		}
