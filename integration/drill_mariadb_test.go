@@ -23,6 +23,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the mariadb engine drill
 	"github.com/firedrill/firedrill/restore/engine/mariadb"
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 	rtlocal "github.com/firedrill/firedrill/restore/runtime/local"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
@@ -324,6 +325,49 @@ func damageFile(t *testing.T, snap, rel string, off, size int) {
 		t.Fatal(err)
 	}
 	fixManifest(t, snap, rel, b)
+}
+
+// TestDrillMariaDBDocker drills a local MariaDB snapshot with mariadb-backup --prepare and the
+// throwaway mariadbd in containers of the engines image (Debian's mariadb-server and
+// mariadb-backup): the same checks pass, and no container is left.
+func TestDrillMariaDBDocker(t *testing.T) {
+	harness.Integration(t)
+	if _, err := mariadb.FindBackupTool(); err != nil {
+		harness.Missing(t, "mariadb-backup", err.Error(), "run 'make setup' as root, or apt-get install -y --no-install-recommends mariadb-backup")
+	}
+	harness.RequireDocker(t, harness.EnginesImage)
+	m := harness.StartMariaDB(t)
+	mariadbShop(t, m)
+	repo := local.New(harness.TempDir(t)+"/repo", 2)
+	takeMariaDB(t, m, repo)
+	o := mariadbDrillOptions(t, checks.Config{
+		RowCounts: &checks.RowCountConfig{Min: map[string]int64{"firedrill.orders": 3000}},
+		SQL: []checks.SQLAssertion{{Name: "balances", Database: "firedrill", Query: "SELECT SUM(balance) FROM accounts",
+			Expect: checks.Expect{Equals: ptr(fmt.Sprint(mariadbTotal))}}},
+	})
+	o.Runtime.Kind = docker.Name
+	o.Runtime.Docker.Image = harness.EnginesImage
+	o.Runtime.ProductionPaths = []string{m.DataDir}
+	d := &drill.Drill{Source: drill.Repository(repo), Runtimes: map[string]drill.RuntimeFactory{docker.Name: docker.Factory}}
+	res, err := d.Run(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFindings(t, res)
+	if res.Status != reports.StatusPass {
+		t.Fatalf("status %s (%s), want pass", res.Status, res.Error)
+	}
+	for _, name := range []string{"prepare", drill.RecoveryName, rtlocal.IsolationName, checks.CheckTableName, checks.RowCountsName, "sql:balances"} {
+		if f := finding(res, name); f == nil || f.Status != checks.Pass {
+			t.Errorf("finding %s: %+v, want pass", name, f)
+		}
+	}
+	if res.Runtime == nil || res.Runtime.Kind != docker.Name {
+		t.Errorf("runtime %+v, want docker", res.Runtime)
+	}
+	if left := drillContainers(t, t.Context(), dockerClient(t), o.Runtime.ScratchDir); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
 }
 
 // takeMariaDB takes a local snapshot (mariadb-backup into the repository) of m.

@@ -36,8 +36,23 @@ const drillUser = "firedrill_drill"
 // maxSocketPath leaves room in sockaddr_un's 108 bytes.
 const maxSocketPath = 100
 
-// Runtimes implements drill.EngineDrill.
-func (*Engine) Runtimes() []string { return []string{"local"} }
+// Runtimes implements drill.EngineDrill: the local sandbox, or a container of an image with
+// mariadbd and mariadb-backup (there the tool that prepares and the server match).
+func (*Engine) Runtimes() []string { return []string{"local", "docker"} }
+
+// defaultImage is the container image of a snapshot's server: the official image of its
+// major.minor version (restore.docker.image overrides it).
+func defaultImage(serverVersion string) string {
+	parts := strings.SplitN(serverVersion, ".", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return "mariadb:lts"
+	}
+	minor := parts[1]
+	if i := strings.IndexFunc(minor, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		minor = minor[:i]
+	}
+	return "mariadb:" + parts[0] + "." + minor
+}
 
 // Start implements drill.EngineDrill: prepare a mariadb-backup copy, then start mariadbd on it.
 func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
@@ -69,15 +84,14 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 		return nil, nil, fmt.Errorf("while handing the scratch copy to user %s: %w", req.RunAs.Name, err)
 	}
 	var findings []checks.Finding
-	prepLines := 0
 	isBackup, prepared := backupState(dataDir)
 	if isBackup && !prepared {
 		req.Status("preparing the copy (mariadb-backup --prepare)")
-		f, n, err := prepare(ctx, req, dataDir, tmp)
+		f, err := prepare(ctx, req, dataDir, tmp)
 		if err != nil {
 			return nil, nil, err
 		}
-		findings, prepLines = append(findings, f), n
+		findings = append(findings, f)
 		if f.Status == checks.Fail {
 			return nil, findings, nil
 		}
@@ -114,7 +128,7 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 		"--log-warnings=2",
 	}
 	args = append(args, layout...)
-	if req.RunAs.IsCurrent() && os.Geteuid() == 0 {
+	if (req.Runtime.Kind == "" || req.Runtime.Kind == "local") && req.RunAs.IsCurrent() && os.Geteuid() == 0 {
 		// mariadbd refuses to run as root unless told to.
 		args = append(args, "--user=root")
 	}
@@ -124,7 +138,7 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 	}
 	req.Status("starting mariadbd on the copy")
 	proc, err := req.Launch(ctx, drill.LaunchSpec{
-		Name: "mariadbd", Path: serverPath, Args: args,
+		Name: "mariadbd", Path: serverPath, Args: args, Image: defaultImage(version),
 		EngineVersion: version,
 		Listen:        "unix:" + socket,
 	})
@@ -132,7 +146,7 @@ func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server
 		return nil, findings, fmt.Errorf("while starting mariadbd on %s: %w", dataDir, err)
 	}
 	s := &Server{Process: proc, socket: socket, password: password, initFile: initFile, dataDir: dataDir,
-		recorded: map[string]string{}, prepared: isBackup, logFrom: prepLines}
+		recorded: map[string]string{}, prepared: isBackup}
 	if req.Snapshot != nil {
 		s.recorded, s.snapshotVersion = req.Snapshot.Attributes, req.Snapshot.EngineVersion
 	}
@@ -180,9 +194,7 @@ type Server struct {
 	recorded                            map[string]string
 	snapshotVersion                     string
 	prepared                            bool
-	// logFrom is where the server's lines start in the log (the prepare tool's come first).
-	logFrom int
-	db      *sql.DB
+	db                                  *sql.DB
 }
 
 var _ drill.Server = (*Server)(nil)
@@ -282,10 +294,7 @@ var recoveryLogRe = regexp.MustCompile(`(?i)(crash recovery|recovery|log sequenc
 // log shows no damage; fail, with the log lines, when InnoDB or Aria reported damage or
 // recovery errors while starting.
 func (s *Server) Recovered(ctx context.Context) checks.Finding {
-	lines := s.LogEvidence(1 << 20)
-	if s.logFrom <= len(lines) {
-		lines = lines[s.logFrom:]
-	}
+	lines := serverLines(s.LogEvidence(1 << 20))
 	var damaged, recovery []string
 	for _, l := range lines {
 		switch {
@@ -323,6 +332,17 @@ func (s *Server) Recovered(ctx context.Context) checks.Finding {
 		return checks.Failf(drill.RecoveryName, ev, "mariadbd started on the copy but reported damage or recovery errors: %s", strings.TrimSpace(damaged[0]))
 	}
 	return checks.Passf(drill.RecoveryName, ev, "MariaDB %s recovered the copy and accepts connections%s", version, pitr)
+}
+
+// serverLines are the log's lines from the server's last start on: a local runtime's log
+// holds the prepare tool's output first.
+func serverLines(lines []string) []string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "Starting MariaDB ") && strings.Contains(lines[i], " as process ") {
+			return lines[i:]
+		}
+	}
+	return lines
 }
 
 func lastN(s []string, n int) []string {

@@ -106,3 +106,30 @@ Error in my_thread_global_end(): 1 threads didn't exit
 		t.Errorf("prepareReason = %q", got)
 	}
 }
+
+func TestServerLines(t *testing.T) {
+	lines := []string{
+		"[00] 2026-11-30 14:28:42 mariabackup: Using 100663296 bytes for buffer pool",
+		"[00] 2026-11-30 14:28:43 completed OK!",
+		"2026-11-30 14:28:44 0 [Note] Starting MariaDB 10.11.19-MariaDB-0+deb12u1 source revision x server_uid y as process 7",
+		"2026-11-30 14:28:44 0 [Note] /usr/sbin/mariadbd: ready for connections.",
+	}
+	if got := serverLines(lines); len(got) != 2 || !strings.Contains(got[1], "ready for connections") {
+		t.Errorf("serverLines = %v", got)
+	}
+	if got := serverLines(lines[:2]); len(got) != 2 {
+		t.Errorf("no start line: %v", got)
+	}
+}
+
+func TestDefaultImage(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.11.19-MariaDB-0+deb12u1": "mariadb:10.11",
+		"11.4.2-MariaDB":             "mariadb:11.4",
+		"":                           "mariadb:lts",
+	} {
+		if got := defaultImage(in); got != want {
+			t.Errorf("defaultImage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -68,19 +68,22 @@ const prepareOK = "completed OK!"
 // server, the tool that reads the untrusted copy runs in the drill's sandbox as the scratch
 // directory's owner. InnoDB's redo log copied with the files is applied, so the files are
 // consistent at the backup's end. A tool that fails proves the copy cannot be restored (a Fail
-// finding); one that could not run (missing, interrupted) proves nothing (an error). logLines
-// are the lines the tool left in the log the server appends to.
-func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f checks.Finding, logLines int, err error) {
+// finding); one that could not run (missing, interrupted) proves nothing (an error).
+func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f checks.Finding, err error) {
 	tool, err := enginemariadb.FindBackupTool()
 	if err != nil {
-		return checks.Finding{}, 0, fmt.Errorf("while preparing the mariadb-backup copy: %w", err)
+		return checks.Finding{}, fmt.Errorf("while preparing the mariadb-backup copy: %w", err)
 	}
 	fromLSN, endLSN := enginemariadb.CheckpointsField(dataDir, "to_lsn"), enginemariadb.CheckpointsField(dataDir, "last_lsn")
 	started := time.Now()
-	proc, err := req.Launch(ctx, drill.LaunchSpec{Name: "mariadb-backup", Path: tool,
+	version := ""
+	if req.Snapshot != nil {
+		version = req.Snapshot.EngineVersion
+	}
+	proc, err := req.Launch(ctx, drill.LaunchSpec{Name: "mariadb-backup", Path: tool, Image: defaultImage(version),
 		Args: []string{"--prepare", "--target-dir=" + dataDir, "--tmpdir=" + tmp}})
 	if err != nil {
-		return checks.Finding{}, 0, fmt.Errorf("while starting mariadb-backup --prepare: %w", err)
+		return checks.Finding{}, fmt.Errorf("while starting mariadb-backup --prepare: %w", err)
 	}
 	defer func() {
 		if rerr := proc.Remove(); rerr != nil && err == nil {
@@ -91,7 +94,7 @@ func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f
 	case <-proc.Exited():
 	case <-ctx.Done():
 		_, _ = proc.Stop(5 * time.Second)
-		return checks.Finding{}, 0, fmt.Errorf("while running mariadb-backup --prepare: %w", ctx.Err())
+		return checks.Finding{}, fmt.Errorf("while running mariadb-backup --prepare: %w", ctx.Err())
 	}
 	lines := proc.LogEvidence(1 << 20)
 	out := []byte(strings.Join(lines, "\n"))
@@ -100,7 +103,7 @@ func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f
 	if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], prepareOK) {
 		f.Status = checks.Fail
 		f.Message = "mariadb-backup --prepare could not make the copy consistent: " + prepareReason(out)
-		return f, len(lines), nil
+		return f, nil
 	}
 	f.Status = checks.Pass
 	f.Message = "mariadb-backup --prepare applied the copied redo log: the files are consistent at the end of the backup"
@@ -108,7 +111,7 @@ func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f
 		ev["fromLSN"], ev["endLSN"] = fromLSN, endLSN
 		f.Message += " (redo from LSN " + fromLSN + " to " + endLSN + ")"
 	}
-	return f, len(lines), nil
+	return f, nil
 }
 
 // reasonRe matches the lines of mariadb-backup's output that say why it failed; noiseRe the
