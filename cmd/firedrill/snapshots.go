@@ -62,6 +62,10 @@ backup-integrity while any is there. Snapshots being taken (.partial-*) are not 
 					fmt.Fprintf(g.stdout, "No base backups of %s in %s that can reach restore.source.recovery.target %s.\n", t.Name, dir, t.Restore.Source.Recovery.Target)
 					return nil
 				}
+				if list != nil && t.Restore.Source.Files() {
+					fmt.Fprintf(g.stdout, "No backups of %s in %s match restore.source.pattern.\n", t.Name, dir)
+					return nil
+				}
 				if list != nil {
 					fmt.Fprintf(g.stdout, "No dumps of %s in %s match restore.source.pattern.\n", t.Name, dir)
 					return nil

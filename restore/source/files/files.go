@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -17,7 +18,6 @@ import (
 	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
 	"github.com/firedrill/firedrill/restore/snapshot"
-	"github.com/firedrill/firedrill/restore/source/internal/fsize"
 )
 
 // Driver is the snapshot driver name an entry's metadata carries.
@@ -149,7 +149,7 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 	}
 	attrs := map[string]string{}
 	var taken time.Time
-	size := fi.Size()
+	size, count := fi.Size(), 1
 	switch s.Kind {
 	case KindRDB:
 		switch {
@@ -167,7 +167,7 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 			}
 			attrs[AttrFormat] = FormatAOF
 			taken = newest
-			size = fsize.Tree(path)
+			size, count = tree(path)
 		default:
 			return nil, notBackup{name, "Redis RDB"}
 		}
@@ -193,14 +193,14 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 			attrs[AttrBackupType] = typ
 		}
 		taken = cp.ModTime()
-		size = fsize.Tree(path)
+		size, count = tree(path)
 	}
 	if taken.IsZero() {
 		taken = fi.ModTime()
 	}
 	taken = taken.UTC()
 	m := &snapshot.Metadata{ID: name, Target: s.Target, Engine: s.Engine, Mode: "native", Driver: Driver,
-		TakenAt: taken, FinishedAt: taken, SizeBytes: size, Attributes: attrs, Status: "complete"}
+		TakenAt: taken, FinishedAt: taken, SizeBytes: size, Files: count, Attributes: attrs, Status: "complete"}
 	if s.Kind == KindMariaDBBackup {
 		m.EngineVersion = infoField(filepath.Join(path, "xtrabackup_info"), "server_version")
 	}
@@ -249,4 +249,19 @@ func infoField(path, name string) string {
 		}
 	}
 	return ""
+}
+
+// tree is the total size and number of the regular files under dir; what cannot be read
+// counts as nothing (a listing estimates, the copy checks).
+func tree(dir string) (size int64, files int) {
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+				files++
+			}
+		}
+		return nil
+	})
+	return size, files
 }
