@@ -17,6 +17,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the redis and mariadb engine drills
 	"github.com/firedrill/firedrill/restore/engine/mariadb"
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/source/files"
 )
 
@@ -121,6 +122,27 @@ func TestDrillFilesRedis(t *testing.T) {
 			t.Errorf("integrity finding %+v: want the sidecar compared", fd)
 		}
 		assertNoLeftovers(t, scratch)
+	})
+
+	t.Run("on the docker runtime", func(t *testing.T) {
+		harness.RequireDocker(t, harness.EnginesImage)
+		scratch := harness.TempDir(t)
+		o := redisDrillOptions(t, scratch, redisChecks())
+		o.Runtime.Kind = docker.Name
+		o.Runtime.Docker.Image = harness.EnginesImage
+		d := &drill.Drill{Source: src, Runtimes: map[string]drill.RuntimeFactory{docker.Name: docker.Factory}}
+		res, err := d.Run(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logRedisResult(t, res)
+		if res.Status != reports.StatusPass || res.Runtime == nil || res.Runtime.Kind != docker.Name {
+			t.Fatalf("drill status %s (%s) on %+v, want pass on docker", res.Status, res.Error, res.Runtime)
+		}
+		assertNoLeftovers(t, scratch)
+		if left := drillContainers(t, ctx, dockerClient(t), scratch); len(left) > 0 {
+			t.Errorf("containers left: %v", left)
+		}
 	})
 
 	t.Run("sidecar mismatch fails and starts nothing", func(t *testing.T) {
