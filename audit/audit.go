@@ -257,8 +257,8 @@ func (a *Auditor) build(ctx context.Context, cfg *policy.Config, t *policy.Targe
 		st.Stat, st.Reader, st.Claims = claimedOnly{src}, src, src
 		return st, src
 	}
-	if s.Location == "" && t.Restore.Source.Physical() && a.Snapshots != nil {
-		// The base backups or pgBackRest backups the target's drills restore.
+	if s.Location == "" && t.Restore.Source.ListsBackups() && a.Snapshots != nil {
+		// The base backups, pgBackRest or engine-native backups the target's drills restore.
 		st.Family, st.Media = FamilySnapshots, policy.MediaDisk
 		st.Where = t.Restore.Source.Kind + " backups in " + t.Restore.Source.Dir
 		if t.Restore.Source.Kind == policy.SourcePgBackRest {

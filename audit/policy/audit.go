@@ -115,7 +115,7 @@ func validateAuditSpec(c *Config, p string, t *Target, locs map[string]int, add 
 			if _, ok := locs[s.Location]; !ok && s.Location != t.Restore.Source.Location {
 				add(sp+".location", "no location %q under locations:", s.Location)
 			}
-		} else if !hasOwnSnapshots(t) && !t.DumpAuditSource(*s) && !t.Restore.Source.Physical() {
+		} else if !hasOwnSnapshots(t) && !t.DumpAuditSource(*s) && !t.Restore.Source.ListsBackups() {
 			add(sp+".location", "required: this target has no snapshot repository to default to")
 		}
 		if !nameRe.MatchString(s.Name) {

@@ -281,7 +281,7 @@ func applyAuditDefaults(c *Config) {
 			a.Sources = []AuditSource{{Name: DefaultAuditSourceName}}
 		} else if src, ok := dumpAuditSource(t); ok && len(a.Sources) == 0 {
 			a.Sources = []AuditSource{src}
-		} else if len(a.Sources) == 0 && t.Restore.Source.Physical() {
+		} else if len(a.Sources) == 0 && t.Restore.Source.ListsBackups() {
 			a.Sources = []AuditSource{{Name: DefaultPhysicalAuditSourceName}}
 		}
 		for j := range a.Sources {

@@ -32,6 +32,11 @@ var fileSourceEngines = map[string][]string{
 // rdb and mariadb-backup).
 func (s RestoreSource) Files() bool { _, ok := fileSourceEngines[s.Kind]; return ok }
 
+// ListsBackups reports whether the source lists the backups its drills restore itself (base
+// backups, pgBackRest, engine-native backup directories): the audit's default source of such
+// a target is that list (backup-age, backup-size).
+func (s RestoreSource) ListsBackups() bool { return s.Physical() || s.Files() }
+
 // fileSourceFor names the engine-native kind of an engine, for messages ("" when none).
 func fileSourceFor(eng string) string {
 	sp, ok := engine.Lookup(eng)

@@ -69,4 +69,7 @@ func TestFileSources(t *testing.T) {
 	if s.Pattern != policy.DefaultDumpPattern || !s.Files() || !s.Foreign() || s.Physical() || s.Recovery.Target != "" {
 		t.Errorf("defaults: %+v", s)
 	}
+	if a := cfg.Targets[0].Audit.Sources; len(a) != 1 || a[0].Name != policy.DefaultPhysicalAuditSourceName || a[0].Location != "" || !s.ListsBackups() {
+		t.Errorf("the default audit source of an rdb target = %+v, want its own backups", a)
+	}
 }

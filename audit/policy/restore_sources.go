@@ -50,8 +50,8 @@ type SourceRecovery struct {
 	Target string `yaml:"target" json:"target,omitempty"`
 }
 
-// DefaultPhysicalAuditSourceName names the default audit source of a basebackup or pgbackrest
-// target: the backups its drills restore, for backup-age and backup-size.
+// DefaultPhysicalAuditSourceName names the default audit source of a basebackup, pgbackrest,
+// rdb or mariadb-backup target: the backups its drills restore, for backup-age and backup-size.
 const DefaultPhysicalAuditSourceName = "backups"
 
 // Physical reports whether the source restores a physical backup and replays WAL to a

@@ -86,7 +86,7 @@ func runAudit(ctx context.Context, cfg *policy.Config, targets []policy.Target, 
 	a := &audit.Auditor{
 		Now: time.Now, Log: log, History: history.New(cfg.History.Dir), State: audit.NewFileState(audit.StateDirFor(cfg.History.Dir)),
 		Snapshots: func(_ context.Context, t *policy.Target) (audit.SnapshotLister, error) {
-			if t.Restore.Source.Physical() {
+			if t.Restore.Source.ListsBackups() {
 				return drillSource(t), nil // the backups its drills restore
 			}
 			return store(cl, t)

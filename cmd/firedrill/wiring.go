@@ -58,7 +58,7 @@ func dockerOptions(d policy.DockerRuntime) drill.DockerOptions {
 // auditor's directory locations (WAL archives, dumps). The DSN itself is never kept.
 func productionPaths(cfg *policy.Config, t *policy.Target) []string {
 	paths := []string{t.Snapshot.Local.DataDir, t.Snapshot.Local.Repository, cfg.History.Dir}
-	if t.Restore.Source.Physical() { // the backups and the WAL archive: probed, never shown
+	if t.Restore.Source.ListsBackups() { // the backups (and the WAL archive): probed, never shown
 		paths = append(paths, t.Restore.Source.Dir, t.Restore.Source.Archive, t.Restore.Source.RepoPath)
 	}
 	if cfg.File != "" {
