@@ -179,7 +179,7 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 		if err != nil {
 			return nil, notBackup{name, "mariadb-backup"}
 		}
-		typ := checkpointsField(filepath.Join(path, checkpointsFile), "backup_type")
+		typ := infoField(filepath.Join(path, checkpointsFile), "backup_type")
 		if typ == "incremental" {
 			return nil, skipped{fmt.Sprintf("%s is an incremental backup (backup_type = incremental): only full backups are drilled on their own", name)}
 		}
@@ -230,9 +230,6 @@ func aofDir(dir string) (time.Time, bool) {
 	}
 	return newest, found
 }
-
-// checkpointsField reads "name = value" from xtrabackup_checkpoints ("" when absent).
-func checkpointsField(path, name string) string { return infoField(path, name) }
 
 // infoField reads "name = value" from one of mariadb-backup's key-value files.
 func infoField(path, name string) string {
