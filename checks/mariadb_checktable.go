@@ -106,17 +106,9 @@ func (c *CheckTable) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()
 	fin := func(f Finding) []Finding { f.Seconds = time.Since(started).Seconds(); return []Finding{f} }
 	ev := Evidence{}
-	addRecordedBinlog(ev, env)
-	if env.SQL == nil {
-		return fin(Errorf(CheckTableName, ev, "no connection to the restored MariaDB server"))
-	}
-	tables, err := listMariaDBTables(ctx, env.SQL)
-	if ok, why := mariadbDamage(err); ok {
-		ev["damaged"] = []tableProblem{why}
-		return fin(Failf(CheckTableName, ev, "the server reports its catalog damaged: %s", why.Message))
-	}
-	if err != nil {
-		return fin(Errorf(CheckTableName, ev, "could not list the tables: %v", err))
+	tables, stop := mariadbTablesFor(ctx, env, CheckTableName, ev)
+	if stop != nil {
+		return fin(*stop)
 	}
 	var mu sync.Mutex
 	var damaged []tableProblem
@@ -331,4 +323,26 @@ func RecordedBinlogPosition(recorded map[string]string) string {
 		return ""
 	}
 	return f + ":" + p
+}
+
+// mariadbTablesFor lists the copy's tables for check name, with the snapshot's binlog position
+// in ev; when they cannot be listed it returns the finding instead: fail when the server
+// reports its catalog damaged, error when it could not be asked.
+func mariadbTablesFor(ctx context.Context, env *Env, name string, ev Evidence) ([]mariadbTable, *Finding) {
+	addRecordedBinlog(ev, env)
+	if env.SQL == nil {
+		f := Errorf(name, ev, "no connection to the restored MariaDB server")
+		return nil, &f
+	}
+	tables, err := listMariaDBTables(ctx, env.SQL)
+	if ok, why := mariadbDamage(err); ok {
+		ev["damaged"] = []tableProblem{why}
+		f := Failf(name, ev, "the server reports its catalog damaged: %s", why.Message)
+		return nil, &f
+	}
+	if err != nil {
+		f := Errorf(name, ev, "could not list the tables: %v", err)
+		return nil, &f
+	}
+	return tables, nil
 }

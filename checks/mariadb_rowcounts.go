@@ -31,17 +31,9 @@ func (r *MariaDBRowCounts) Run(ctx context.Context, env *Env) []Finding {
 	started := time.Now()
 	fin := func(f Finding) []Finding { f.Seconds = time.Since(started).Seconds(); return []Finding{f} }
 	ev := Evidence{}
-	addRecordedBinlog(ev, env)
-	if env.SQL == nil {
-		return fin(Errorf(RowCountsName, ev, "no connection to the restored MariaDB server"))
-	}
-	tables, err := listMariaDBTables(ctx, env.SQL)
-	if ok, why := mariadbDamage(err); ok {
-		ev["damaged"] = []tableProblem{why}
-		return fin(Failf(RowCountsName, ev, "the server reports its catalog damaged: %s", why.Message))
-	}
-	if err != nil {
-		return fin(Errorf(RowCountsName, ev, "could not list the tables: %v", err))
+	tables, stop := mariadbTablesFor(ctx, env, RowCountsName, ev)
+	if stop != nil {
+		return fin(*stop)
 	}
 	counts := map[string]int64{}
 	var mu sync.Mutex

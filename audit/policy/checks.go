@@ -45,12 +45,7 @@ func validateChecks(p, engineName string, ch checks.Config, add addFunc) {
 	names := map[string]bool{}
 	for j, s := range ch.SQL {
 		sp := fmt.Sprintf("%s.sql[%d]", p, j)
-		if s.Name == "" {
-			add(sp+".name", "required: a short name for the assertion")
-		} else if names[s.Name] {
-			add(sp+".name", "duplicate assertion name %q", s.Name)
-		}
-		names[s.Name] = true
+		uniqueName(sp+".name", s.Name, names, add)
 		if strings.TrimSpace(s.Query) == "" {
 			add(sp+".query", "required: a query whose first column of the first row is checked")
 		}
@@ -114,6 +109,16 @@ func validateSchema(p string, sc *checks.SchemaConfig, add addFunc) {
 	}
 }
 
+// uniqueName checks an assertion's name: required, and not taken by another of its kind.
+func uniqueName(p, name string, names map[string]bool, add addFunc) {
+	if name == "" {
+		add(p, "required: a short name for the assertion")
+	} else if names[name] {
+		add(p, "duplicate assertion name %q", name)
+	}
+	names[name] = true
+}
+
 // validateExpect checks an assertion's expect block.
 func validateExpect(p string, e checks.Expect, add addFunc) {
 	switch {
@@ -169,12 +174,7 @@ func validateKeyValueChecks(p, engineName string, ch checks.Config, add addFunc)
 	names := map[string]bool{}
 	for j, a := range ch.Redis {
 		ap := fmt.Sprintf("%s.redis[%d]", p, j)
-		if a.Name == "" {
-			add(ap+".name", "required: a short name for the assertion")
-		} else if names[a.Name] {
-			add(ap+".name", "duplicate assertion name %q", a.Name)
-		}
-		names[a.Name] = true
+		uniqueName(ap+".name", a.Name, names, add)
 		if len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "" {
 			add(ap+".command", "required: the command and its arguments, e.g. [SCARD, users]")
 		}
@@ -211,12 +211,7 @@ func validateDocumentChecks(p, engineName string, ch checks.Config, add addFunc)
 	names := map[string]bool{}
 	for j, a := range ch.Mongo {
 		ap := fmt.Sprintf("%s.mongo[%d]", p, j)
-		if a.Name == "" {
-			add(ap+".name", "required: a short name for the assertion")
-		} else if names[a.Name] {
-			add(ap+".name", "duplicate assertion name %q", a.Name)
-		}
-		names[a.Name] = true
+		uniqueName(ap+".name", a.Name, names, add)
 		if a.Database == "" || a.Collection == "" {
 			add(ap, "database and collection are required")
 		}

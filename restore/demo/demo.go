@@ -310,19 +310,7 @@ targets:
     engine: postgres
     connection:
       dsn: %q
-    snapshot:
-      driver: local
-      mode: online
-      local:
-        dataDir: %s
-        repository: %s
-    restore:
-%s      local:
-        scratchDir: %s
-    objectives:
-      rto: 10m
-      rpo: 1h
-    checks:
+%s    checks:
       amcheck: true
       checksums: true
       rowCounts:
@@ -344,7 +332,25 @@ targets:
       skip: [copies-3-2-1]
 history:
   dir: %s
-`, s.Production.DSN("postgres"), s.Production.DataDir, s.Repository, s.restoreRuntime(), s.Scratch, s.History)
+`, s.Production.DSN("postgres"), s.localSections(s.Production.DataDir), s.History)
+}
+
+// localSections are a demo target's snapshot, restore and objectives keys: a local snapshot
+// of dataDir into the sandbox's repository, drilled in its scratch directory.
+func (s *Sandbox) localSections(dataDir string) string {
+	return fmt.Sprintf(`    snapshot:
+      driver: local
+      mode: online
+      local:
+        dataDir: %s
+        repository: %s
+    restore:
+%s      local:
+        scratchDir: %s
+    objectives:
+      rto: 10m
+      rpo: 1h
+`, dataDir, s.Repository, s.restoreRuntime(), s.Scratch)
 }
 
 // restoreRuntime is the restore section's runtime lines of Config.

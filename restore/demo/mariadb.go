@@ -139,19 +139,7 @@ func (d *mariadbDemo) config(s *Sandbox) string {
 	return fmt.Sprintf(`    engine: mariadb
     connection:
       dsn: %q
-    snapshot:
-      driver: local
-      mode: online
-      local:
-        dataDir: %s
-        repository: %s
-    restore:
-%s      local:
-        scratchDir: %s
-    objectives:
-      rto: 10m
-      rpo: 1h
-    checks:
+%s    checks:
       checkTable: true
       rowCounts:
         min:
@@ -162,7 +150,7 @@ func (d *mariadbDemo) config(s *Sandbox) string {
           expect: {equals: "0"}
       freshness:
         query: "SELECT max(created_at) FROM shop.orders"
-`, d.dsn(), d.dataDir, s.Repository, s.restoreRuntime(), s.Scratch, d.orders)
+`, d.dsn(), s.localSections(d.dataDir), d.orders)
 }
 
 func (d *mariadbDemo) stop() error     { return d.srv.stop() }

@@ -103,19 +103,7 @@ func (d *redisDemo) config(s *Sandbox) string {
 	return fmt.Sprintf(`    engine: redis
     connection:
       dsn: %q
-    snapshot:
-      driver: local
-      mode: online
-      local:
-        dataDir: %s
-        repository: %s
-    restore:
-%s      local:
-        scratchDir: %s
-    objectives:
-      rto: 10m
-      rpo: 1h
-    checks:
+%s    checks:
       keys:
         min: {"0": %d, "1": 500}
         sample: 200
@@ -129,7 +117,7 @@ func (d *redisDemo) config(s *Sandbox) string {
           expect: {equals: "user 42"}
       freshness:
         key: %s
-`, "unix://"+d.socket, d.dir, s.Repository, s.restoreRuntime(), s.Scratch, d.users, redisLastWrite)
+`, "unix://"+d.socket, s.localSections(d.dir), d.users, redisLastWrite)
 }
 
 func (d *redisDemo) stop() error     { return d.srv.stop() }
