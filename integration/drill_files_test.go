@@ -237,6 +237,30 @@ func TestDrillFilesMariaDB(t *testing.T) {
 	}
 	assertNoLeftovers(t, o.Runtime.ScratchDir)
 
+	t.Run("on the docker runtime", func(t *testing.T) {
+		harness.RequireDocker(t, harness.EnginesImage)
+		o := mariadbDrillOptions(t, c)
+		o.Runtime.Kind = docker.Name
+		o.Runtime.Docker.Image = harness.EnginesImage
+		o.Runtime.ProductionPaths = []string{m.DataDir, backups}
+		d := &drill.Drill{Source: src, Runtimes: map[string]drill.RuntimeFactory{docker.Name: docker.Factory}}
+		res, err := d.Run(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logFindings(t, res)
+		if res.Status != reports.StatusPass || res.Runtime == nil || res.Runtime.Kind != docker.Name {
+			t.Fatalf("status %s (%s) on %+v, want pass on docker", res.Status, res.Error, res.Runtime)
+		}
+		if f := finding(res, "prepare"); f == nil || f.Status != checks.Pass {
+			t.Errorf("prepare finding %+v, want pass", f)
+		}
+		assertNoLeftovers(t, o.Runtime.ScratchDir)
+		if left := drillContainers(t, t.Context(), dockerClient(t), o.Runtime.ScratchDir); len(left) > 0 {
+			t.Errorf("containers left: %v", left)
+		}
+	})
+
 	// sha256sum's own output for the backup's files, as a backup script would write it.
 	sums := exec.CommandContext(t.Context(), "sh", "-c", "cd \"$1\" && find . -type f -exec sha256sum {} + > \"$1.sha256\"", "sh", target)
 	if out, err := sums.CombinedOutput(); err != nil {
