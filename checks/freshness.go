@@ -63,13 +63,19 @@ func (f *Freshness) Run(ctx context.Context, env *Env) []Finding {
 	if ts == nil {
 		return fin(Failf(FreshnessName, ev, "query returned NULL: the restored data has no rows to date it by"))
 	}
+	return fin(recoveryPointFinding(env, ev, *ts))
+}
+
+// recoveryPointFinding holds the data's newest timestamp, its recovery point, to the RPO at
+// drill time: every engine's freshness check ends here.
+func recoveryPointFinding(env *Env, ev Evidence, ts time.Time) Finding {
 	now := env.Now()
-	age := now.Sub(*ts)
+	age := now.Sub(ts)
 	ev[EvidenceRecoveryPoint] = ts.UTC()
 	ev["drillTime"] = now.UTC()
 	ev["ageSeconds"] = age.Seconds()
 	if age > env.RPO {
-		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
+		return Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO))
 	}
-	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
+	return Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO))
 }

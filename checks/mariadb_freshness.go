@@ -47,15 +47,7 @@ func (f *MariaDBFreshness) Run(ctx context.Context, env *Env) []Finding {
 		ev["value"] = raw.String
 		return fin(Errorf(FreshnessName, ev, "query returned %q, which is not a timestamp: %v", raw.String, err))
 	}
-	now := env.Now()
-	age := now.Sub(ts)
-	ev[EvidenceRecoveryPoint] = ts.UTC()
-	ev["drillTime"] = now.UTC()
-	ev["ageSeconds"] = age.Seconds()
-	if age > env.RPO {
-		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
-	}
-	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
+	return fin(recoveryPointFinding(env, ev, ts))
 }
 
 // parseMariaDBTime parses a DATETIME/TIMESTAMP as the text protocol renders it (UTC), or

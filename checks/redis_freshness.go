@@ -45,15 +45,7 @@ func (f *RedisFreshness) Run(ctx context.Context, env *Env) []Finding {
 	if err != nil {
 		return fin(Failf(FreshnessName, ev, "key %s: %v", f.Key, err))
 	}
-	now := env.Now()
-	age := now.Sub(ts)
-	ev[EvidenceRecoveryPoint] = ts.UTC()
-	ev["drillTime"] = now.UTC()
-	ev["ageSeconds"] = age.Seconds()
-	if age > env.RPO {
-		return fin(Failf(FreshnessName, ev, "newest data is %s old at drill time, beyond the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
-	}
-	return fin(Passf(FreshnessName, ev, "newest data is %s old at drill time, within the RPO of %s", ShortDuration(age.Round(time.Second)), ShortDuration(env.RPO)))
+	return fin(recoveryPointFinding(env, ev, ts))
 }
 
 // msThreshold tells unix milliseconds from seconds: 1e11 seconds is in the year 5138, 1e11

@@ -316,21 +316,7 @@ func parseProbe(out []byte, own []string) (probed []reports.IsolationProbed, ifa
 			return
 		}
 		if cur.Detail == "directory" {
-			var theirs []string
-			for _, n := range entries {
-				full := filepath.Join(cur.Path, n)
-				if !slices.ContainsFunc(own, func(o string) bool { return full == o || strings.HasPrefix(o, full+"/") }) {
-					theirs = append(theirs, n)
-				}
-			}
-			switch {
-			case len(theirs) > 0:
-				cur.Visible, cur.Detail = true, fmt.Sprintf("directory with %d entries", len(theirs))
-			case len(entries) > 0:
-				cur.Detail = "only the way to the throwaway's own files"
-			default:
-				cur.Detail = "empty directory (masked)"
-			}
+			cur.Visible, cur.Detail = dirDetail(cur.Path, entries, own)
 		}
 		probed = append(probed, *cur)
 		cur, entries = nil, nil

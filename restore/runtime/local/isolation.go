@@ -271,28 +271,32 @@ func probePath(ctx context.Context, conn *pgx.Conn, path string, own []string) r
 			pr.Visible, pr.Detail = true, "directory, not listable: "+firstLine(err.Error())
 			break
 		}
-		// A directory above the sandbox's own trees shows the way to them, nothing else.
-		var theirs []string
-		for _, n := range names {
-			full := filepath.Join(path, n)
-			if !slices.ContainsFunc(own, func(o string) bool { return full == o || strings.HasPrefix(o, full+"/") }) {
-				theirs = append(theirs, n)
-			}
-		}
-		switch {
-		case len(theirs) > 0:
-			pr.Visible, pr.Detail = true, fmt.Sprintf("directory with %d entries", len(theirs))
-		case len(names) > 0:
-			pr.Detail = "only the way to the throwaway's own files"
-		default:
-			pr.Detail = "empty directory (masked)"
-		}
+		pr.Visible, pr.Detail = dirDetail(path, names, own)
 	case size != nil && *size > 0:
 		pr.Visible, pr.Detail = true, fmt.Sprintf("file of %d bytes", *size)
 	default:
 		pr.Detail = "empty file (masked)"
 	}
 	return pr
+}
+
+// dirDetail judges a production directory seen from inside the throwaway, listing names: a
+// directory above the sandbox's own trees (own) shows the way to them, nothing else.
+func dirDetail(path string, names, own []string) (visible bool, detail string) {
+	var theirs []string
+	for _, n := range names {
+		full := filepath.Join(path, n)
+		if !slices.ContainsFunc(own, func(o string) bool { return full == o || strings.HasPrefix(o, full+"/") }) {
+			theirs = append(theirs, n)
+		}
+	}
+	switch {
+	case len(theirs) > 0:
+		return true, fmt.Sprintf("directory with %d entries", len(theirs))
+	case len(names) > 0:
+		return false, "only the way to the throwaway's own files"
+	}
+	return false, "empty directory (masked)"
 }
 
 func firstLine(s string) string {
