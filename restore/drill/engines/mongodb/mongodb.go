@@ -35,9 +35,10 @@ func (Drill) Runtimes() []string { return []string{"local", "docker"} }
 // Image is the docker runtime's default image.
 const Image = "mongo:7"
 
-// port is mongod's port inside its own network namespace: nothing outside reaches it, and
-// firedrill talks to it over the unix socket.
-const port = 27017
+// socketName is the unix socket mongod listens on, in the scratch directory: its only
+// listener (the sandbox's network namespace has loopback down, so there is no TCP address to
+// bind, and none is wanted).
+const socketName = "mongod.sock"
 
 // Start implements drill.EngineDrill: mongod on the copy, standalone, no authentication
 // (only inside the runtime's isolation: no network, a uid of its own), a unix socket in the
@@ -83,14 +84,14 @@ func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, 
 }
 
 // Args are mongod's arguments on a copy: standalone (no --replSet: a replica set member's
-// copy comes up alone, its set configuration unused), no authentication, no TCP but its own
-// namespace's loopback, the socket in the scratch directory, no diagnostic data written into
-// production's format, and nothing read from a configuration file.
+// copy comes up alone, its set configuration unused), no authentication, bound to a unix
+// socket path in the scratch directory only (bindIp takes socket paths; the default socket
+// goes to the scratch directory too), no diagnostic data, and nothing read from a
+// configuration file.
 func Args(dbPath, scratch string) []string {
 	return []string{
 		"--dbpath", dbPath,
-		"--port", fmt.Sprint(port),
-		"--bind_ip", "127.0.0.1",
+		"--bind_ip", SocketPath(scratch),
 		"--unixSocketPrefix", scratch,
 		"--filePermissions", "0700",
 		"--noauth",
@@ -99,9 +100,9 @@ func Args(dbPath, scratch string) []string {
 	}
 }
 
-// SocketPath is where mongod makes its socket: <prefix>/mongodb-<port>.sock.
+// SocketPath is the unix socket mongod listens on.
 func SocketPath(scratch string) string {
-	return filepath.Join(scratch, fmt.Sprintf("mongodb-%d.sock", port))
+	return filepath.Join(scratch, socketName)
 }
 
 // URI reaches a mongod over its unix socket.

@@ -8,7 +8,7 @@ import (
 
 func TestArgs(t *testing.T) {
 	a := Args("/scratch/d/clone/data", "/scratch/d")
-	for _, want := range [][]string{{"--dbpath", "/scratch/d/clone/data"}, {"--unixSocketPrefix", "/scratch/d"}, {"--bind_ip", "127.0.0.1"}} {
+	for _, want := range [][]string{{"--dbpath", "/scratch/d/clone/data"}, {"--unixSocketPrefix", "/scratch/d"}, {"--bind_ip", "/scratch/d/mongod.sock"}} {
 		if i := slices.Index(a, want[0]); i < 0 || a[i+1] != want[1] {
 			t.Errorf("args %v: want %s %s", a, want[0], want[1])
 		}
@@ -22,10 +22,10 @@ func TestArgs(t *testing.T) {
 
 func TestURI(t *testing.T) {
 	sock := SocketPath("/tmp/fd/scratch")
-	if sock != "/tmp/fd/scratch/mongodb-27017.sock" {
+	if sock != "/tmp/fd/scratch/mongod.sock" {
 		t.Errorf("socket %s", sock)
 	}
-	if u := URI(sock); !strings.HasPrefix(u, "mongodb://%2Ftmp%2Ffd%2Fscratch%2Fmongodb-27017.sock/?directConnection=true") {
+	if u := URI(sock); !strings.HasPrefix(u, "mongodb://%2Ftmp%2Ffd%2Fscratch%2Fmongod.sock/?directConnection=true") {
 		t.Errorf("uri %s", u)
 	}
 }
