@@ -104,12 +104,7 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 		}
 		out = append(out, s.describe(e.Name(), b, arch))
 	}
-	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
-		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	snapshot.SortNewestFirst(out)
 	return slices.DeleteFunc(out, func(m snapshot.Metadata) bool { return !Reaches(s.Recovery, m) }), nil
 }
 

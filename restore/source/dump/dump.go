@@ -18,6 +18,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/internal/entries"
 	"github.com/firedrill/firedrill/restore/source/internal/fsize"
 )
 
@@ -36,7 +37,7 @@ const (
 )
 
 // sidecarSuffix names a dump's checksum file: sha256sum's output for it.
-const sidecarSuffix = ".sha256"
+const sidecarSuffix = entries.SidecarSuffix
 
 // Source lists and restores the dumps of one target's directory, or of an S3 prefix.
 type Source struct {
@@ -58,31 +59,7 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 	if s.S3 != nil {
 		return s.listS3(ctx)
 	}
-	entries, err := os.ReadDir(s.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("while listing dumps in %s: %w", s.Dir, err)
-	}
-	var out []snapshot.Metadata
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !s.matches(e.Name()) {
-			continue
-		}
-		m, err := s.describe(e.Name())
-		if err != nil {
-			continue // not a dump (a stray file or directory): nothing to restore
-		}
-		out = append(out, *m)
-	}
-	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
-		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	return out, nil
+	return s.dir().List(ctx)
 }
 
 // Get returns the dump called id (its file name).
@@ -90,27 +67,15 @@ func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error)
 	if s.S3 != nil {
 		return s.getS3(ctx, id)
 	}
-	if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." || !s.matches(id) {
-		return nil, fmt.Errorf("%w: no dump %q in %s", snapshot.ErrNotFound, id, s.Dir)
-	}
-	m, err := s.describe(id)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", snapshot.ErrNotFound, err)
-	}
-	return m, nil
+	return s.dir().Get(id)
 }
 
-func (s *Source) matches(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, sidecarSuffix) {
-		return false
-	}
-	pattern := s.Pattern
-	if pattern == "" {
-		pattern = "*"
-	}
-	ok, _ := filepath.Match(pattern, name)
-	return ok
+// dir is the dump directory as a directory of backups.
+func (s *Source) dir() entries.Dir {
+	return entries.Dir{Path: s.Dir, Pattern: s.Pattern, Plural: "dumps", One: "dump", Describe: s.describe}
 }
+
+func (s *Source) matches(name string) bool { return s.dir().Matches(name) }
 
 func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 	path := filepath.Join(s.Dir, name)

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -90,12 +89,7 @@ func (s *Source) listS3(ctx context.Context) ([]snapshot.Metadata, error) {
 				Attributes: map[string]string{AttrKey: aws.ToString(o.Key), "location": l.Where, postgres.AttrSuperuser: superuser}})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
-		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	snapshot.SortNewestFirst(out)
 	return out, nil
 }
 

@@ -11,13 +11,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
 	"github.com/firedrill/firedrill/restore/snapshot"
+	"github.com/firedrill/firedrill/restore/source/internal/entries"
 )
 
 // Driver is the snapshot driver name an entry's metadata carries.
@@ -50,7 +50,7 @@ const (
 
 // sidecarSuffix names an entry's checksum file: sha256sum's output for it (a file), or for
 // the files inside it, by path relative to it (a directory).
-const sidecarSuffix = ".sha256"
+const sidecarSuffix = entries.SidecarSuffix
 
 // checkpointsFile marks a mariadb-backup/xtrabackup backup directory.
 const checkpointsFile = "xtrabackup_checkpoints"
@@ -74,61 +74,26 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 	if s.Kind != KindRDB && s.Kind != KindMariaDBBackup {
 		return nil, fmt.Errorf("while listing %s: unknown kind %q (kinds: %s, %s)", s.Dir, s.Kind, KindRDB, KindMariaDBBackup)
 	}
-	entries, err := os.ReadDir(s.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("while listing backups in %s: %w", s.Dir, err)
-	}
-	var out []snapshot.Metadata
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if !s.matches(e.Name()) {
-			continue
-		}
-		m, err := s.describe(e.Name())
-		if err != nil {
-			if skip := (skipped{}); errors.As(err, &skip) && s.Log != nil {
-				s.Log.Info("passing over a backup", "dir", s.Dir, "entry", e.Name(), "reason", skip.reason)
-			}
-			continue // not a backup of this kind (a stray file or directory): nothing to restore
-		}
-		out = append(out, *m)
-	}
-	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
-		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	return out, nil
+	return s.dir().List(ctx)
 }
 
 // Get returns the backup called id (its name in the directory).
 func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
-	if id == "" || strings.ContainsRune(id, '/') || id == "." || id == ".." || !s.matches(id) {
-		return nil, fmt.Errorf("%w: no %s backup %q in %s", snapshot.ErrNotFound, s.Kind, id, s.Dir)
-	}
-	m, err := s.describe(id)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", snapshot.ErrNotFound, err)
-	}
-	return m, nil
+	return s.dir().Get(id)
 }
 
 // Where names the directory, for messages.
 func (s *Source) Where() string { return s.Dir + " (" + s.Kind + ")" }
 
-func (s *Source) matches(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, sidecarSuffix) {
-		return false
-	}
-	pattern := s.Pattern
-	if pattern == "" {
-		pattern = "*"
-	}
-	ok, _ := filepath.Match(pattern, name)
-	return ok
+// dir is the source's directory as a directory of backups; entries of the right shape that
+// cannot be restored on their own (incremental backups) are logged as passed over.
+func (s *Source) dir() entries.Dir {
+	return entries.Dir{Path: s.Dir, Pattern: s.Pattern, Plural: "backups", One: s.Kind + " backup", Describe: s.describe,
+		Skip: func(name string, err error) {
+			if skip := (skipped{}); errors.As(err, &skip) && s.Log != nil {
+				s.Log.Info("passing over a backup", "dir", s.Dir, "entry", name, "reason", skip.reason)
+			}
+		}}
 }
 
 // skipped is an entry of the right shape that is not restorable on its own.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,12 +177,7 @@ func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
 			out = append(out, m)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b snapshot.Metadata) int {
-		if c := b.TakenAt.Compare(a.TakenAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
+	snapshot.SortNewestFirst(out)
 	return out, nil
 }
 
