@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -68,18 +67,9 @@ func (r *MariaDBRowCounts) Run(ctx context.Context, env *Env) []Finding {
 		total += n
 	}
 	ev["tables"], ev["rows"], ev["counts"] = len(counts), total, counts
-	var short []string
-	for _, key := range slices.Sorted(maps.Keys(r.Min)) {
-		n, ok := counts[key]
-		switch {
-		case !ok && slices.ContainsFunc(damaged, func(d tableProblem) bool { return d.Table == key }):
-			short = append(short, fmt.Sprintf("%s: could not be counted, its data is damaged (expected at least %d rows)", key, r.Min[key]))
-		case !ok:
-			short = append(short, fmt.Sprintf("%s: table not found in the restored copy (expected at least %d rows; keys are database.table)", key, r.Min[key]))
-		case n < r.Min[key]:
-			short = append(short, fmt.Sprintf("%s: %d rows, expected at least %d", key, n, r.Min[key]))
-		}
-	}
+	short := belowMin(r.Min, counts, func(key string) string { return key }, func(table string) bool {
+		return slices.ContainsFunc(damaged, func(d tableProblem) bool { return d.Table == table })
+	}, "; keys are database.table")
 	if len(short) > 0 {
 		ev["minimums"] = r.Min
 		ev["violations"] = short

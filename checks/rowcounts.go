@@ -103,22 +103,14 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 		total += n
 	}
 	ev := Evidence{"tables": len(counts), "rows": total, "counts": counts}
-	var short []string
-	for _, key := range slices.Sorted(maps.Keys(r.Min)) {
-		full := key
+	short := belowMin(r.Min, counts, func(key string) string {
 		if strings.Count(key, ".") == 1 {
-			full = "postgres." + key
+			return "postgres." + key
 		}
-		n, ok := counts[full]
-		switch {
-		case !ok && slices.ContainsFunc(damaged, func(d damagedTable) bool { return d.Table == full }):
-			short = append(short, fmt.Sprintf("%s: could not be counted, its data is damaged (expected at least %d rows)", full, r.Min[key]))
-		case !ok:
-			short = append(short, fmt.Sprintf("%s: table not found in the restored copy (expected at least %d rows)", full, r.Min[key]))
-		case n < r.Min[key]:
-			short = append(short, fmt.Sprintf("%s: %d rows, expected at least %d", full, n, r.Min[key]))
-		}
-	}
+		return key
+	}, func(table string) bool {
+		return slices.ContainsFunc(damaged, func(d damagedTable) bool { return d.Table == table })
+	}, "")
 	f := Finding{Check: RowCountsName, Evidence: ev, Seconds: time.Since(started).Seconds()}
 	if len(short) > 0 {
 		ev["minimums"] = r.Min
@@ -169,6 +161,26 @@ func listTables(ctx context.Context, db DB, database string) ([][2]string, error
 }
 
 // damagedTable is a table (database.schema.table) PostgreSQL refused to count, and why.
+// belowMin holds row counts (by table) to minimums (by configured key, which resolve turns
+// into a table): each table that is missing, could not be counted because damaged, or has
+// fewer rows, in key order. keyHint follows "table not found" (how keys name tables).
+func belowMin(min, counts map[string]int64, resolve func(key string) string, damaged func(table string) bool, keyHint string) []string {
+	var short []string
+	for _, key := range slices.Sorted(maps.Keys(min)) {
+		table := resolve(key)
+		n, ok := counts[table]
+		switch {
+		case !ok && damaged(table):
+			short = append(short, fmt.Sprintf("%s: could not be counted, its data is damaged (expected at least %d rows)", table, min[key]))
+		case !ok:
+			short = append(short, fmt.Sprintf("%s: table not found in the restored copy (expected at least %d rows%s)", table, min[key], keyHint))
+		case n < min[key]:
+			short = append(short, fmt.Sprintf("%s: %d rows, expected at least %d", table, n, min[key]))
+		}
+	}
+	return short
+}
+
 type damagedTable struct {
 	Table string `json:"table"`
 	DamageReason
