@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -170,7 +171,7 @@ func validateFinding(outcomes []validateOutcome) Finding {
 // (296), the storage engine's "WT_PANIC"/"checksum" failures, or an invalid BSON document.
 func mongoDamage(err error) bool {
 	var se mongo.ServerError
-	if ok := asServerError(err, &se); ok && (se.HasErrorCode(296) || se.HasErrorCode(10334)) {
+	if errors.As(err, &se) && (se.HasErrorCode(296) || se.HasErrorCode(10334)) {
 		return true
 	}
 	msg := err.Error()
@@ -178,21 +179,6 @@ func mongoDamage(err error) bool {
 		if strings.Contains(msg, s) {
 			return true
 		}
-	}
-	return false
-}
-
-func asServerError(err error, se *mongo.ServerError) bool {
-	for e := err; e != nil; {
-		if s, ok := e.(mongo.ServerError); ok {
-			*se = s
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
 	}
 	return false
 }
