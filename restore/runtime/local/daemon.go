@@ -218,20 +218,31 @@ func (d *Daemon) Remove() error { return nil }
 // Exec runs a tool (an absolute path) as the user owning the copy, in a sandbox like the
 // server's when there is one; it returns output and exit code.
 func (d *Daemon) Exec(ctx context.Context, path string, args ...string) ([]byte, int, error) {
-	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env, cmd.Dir = d.opts.Env, d.opts.ScratchDir
+	var spec *sandbox.Spec
+	if d.sandbox != nil {
+		s := *d.sandbox
+		s.ReadOnly = append(slices.Clone(s.ReadOnly), filepath.Dir(path))
+		spec = &s
+	}
+	return runTool(ctx, cmd, spec, d.opts.RunAs)
+}
+
+// runTool runs cmd to completion in a sandbox made from spec, or, with no sandbox, as runAs
+// in a process group of its own that dies with firedrill; it returns the combined output and
+// the exit code.
+func runTool(ctx context.Context, cmd *exec.Cmd, spec *sandbox.Spec, runAs postgres.RunAs) ([]byte, int, error) {
+	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	var err error
-	if d.sandbox != nil {
-		spec := *d.sandbox
-		spec.ReadOnly = append(slices.Clone(spec.ReadOnly), filepath.Dir(path))
+	if spec != nil {
 		var outer *exec.Cmd
 		if outer, err = spec.Start(ctx, cmd, false); err == nil {
 			err = outer.Wait()
 		}
 	} else {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.opts.RunAs.Credential(), Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: runAs.Credential(), Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		err = cmd.Run()
 	}
 	code := 0

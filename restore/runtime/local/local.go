@@ -10,15 +10,12 @@
 package local
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -194,29 +191,16 @@ func (p *Process) Connect(ctx context.Context, database string) (*pgx.Conn, erro
 // Exec runs a server binary (pg_checksums on the stopped copy) as the user owning the copy,
 // in a sandbox like the server's when there is one; it returns output and exit code.
 func (p *Process) Exec(ctx context.Context, name string, args ...string) ([]byte, int, error) {
-	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, filepath.Join(p.opts.BinDir, name), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.opts.RunAs.Credential(), Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
-	cmd.Stdout, cmd.Stderr = &out, &out
-	var err error
+	var spec *sandbox.Spec
 	if p.sandbox != nil {
 		// The copy only: a socket directory made outside scratch is gone once the server stopped.
-		spec := *p.sandbox
-		spec.Writable = []string{p.opts.ScratchDir}
-		var outer *exec.Cmd
-		if outer, err = spec.Start(ctx, cmd, false); err == nil {
-			err = outer.Wait()
-		}
-	} else {
-		err = cmd.Run()
+		s := *p.sandbox
+		s.Writable = []string{p.opts.ScratchDir}
+		spec = &s
 	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	}
-	return out.Bytes(), code, err
+	return runTool(ctx, cmd, spec, p.opts.RunAs)
 }
 
 // Stop shuts the server down and reports whether it shut down cleanly (needed by offline
