@@ -274,34 +274,46 @@ func (c *Container) runAs(ctx context.Context, uid, gid int, role string, entryp
 	if err != nil {
 		return nil, -1, err
 	}
+	return c.r.runToCompletion(ctx, c.ctx, id, strings.Join(entrypoint, " "), c.image)
+}
+
+// runToCompletion starts the created one-shot container id (what runs in it, of image), waits
+// for it to exit and returns its output and exit code; the container is removed with cleanup,
+// a context that outlives a cancellation.
+func (r *Runtime) runToCompletion(ctx, cleanup context.Context, id, what, image string) ([]byte, int, error) {
 	defer func() {
-		_, _ = c.r.cli.ContainerRemove(c.ctx, id, client.ContainerRemoveOptions{Force: true})
+		_, _ = r.cli.ContainerRemove(cleanup, id, client.ContainerRemoveOptions{Force: true})
 	}()
-	wait := c.r.cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := c.r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return nil, -1, fmt.Errorf("while starting %s in image %s: %w", strings.Join(entrypoint, " "), c.image, err)
+	wait := r.cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return nil, -1, fmt.Errorf("while starting %s in image %s: %w", what, image, err)
 	}
 	code := -1
 	select {
 	case w := <-wait.Result:
 		code = int(w.StatusCode)
 	case err := <-wait.Error:
-		return nil, -1, fmt.Errorf("while waiting for %s in image %s: %w", strings.Join(entrypoint, " "), c.image, err)
+		return nil, -1, fmt.Errorf("while waiting for %s in image %s: %w", what, image, err)
 	case <-ctx.Done():
 		return nil, -1, ctx.Err()
 	}
-	out, err := c.logs(ctx, id, "all")
+	out, err := r.logs(ctx, id, "all")
 	if err != nil {
 		return nil, code, err
 	}
 	if code != 0 {
-		return out, code, fmt.Errorf("%s exited with status %d", strings.Join(entrypoint, " "), code)
+		return out, code, fmt.Errorf("%s exited with status %d", what, code)
 	}
 	return out, code, nil
 }
 
 func (c *Container) logs(ctx context.Context, id, tail string) ([]byte, error) {
-	rc, err := c.r.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
+	return c.r.logs(ctx, id, tail)
+}
+
+// logs reads a container's output (its last tail lines, or "all").
+func (r *Runtime) logs(ctx context.Context, id, tail string) ([]byte, error) {
+	rc, err := r.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: tail})
 	if err != nil {
 		return nil, fmt.Errorf("while reading the output of container %s: %w", short(id), err)
 	}

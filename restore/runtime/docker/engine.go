@@ -118,32 +118,11 @@ func (c *Server) Exec(ctx context.Context, path string, args ...string) ([]byte,
 	if err != nil {
 		return nil, -1, err
 	}
-	defer func() { _, _ = c.r.cli.ContainerRemove(c.ctx, id, client.ContainerRemoveOptions{Force: true}) }()
-	wait := c.r.cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := c.r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return nil, -1, fmt.Errorf("while starting %s in image %s: %w", path, c.image, err)
-	}
-	code := -1
-	select {
-	case w := <-wait.Result:
-		code = int(w.StatusCode)
-	case err := <-wait.Error:
-		return nil, -1, fmt.Errorf("while waiting for %s in image %s: %w", path, c.image, err)
-	case <-ctx.Done():
-		return nil, -1, ctx.Err()
-	}
-	out, err := c.logs(ctx, id, "all")
-	if err != nil {
-		return nil, code, err
-	}
-	if code != 0 {
-		return out, code, fmt.Errorf("%s exited with status %d", path, code)
-	}
-	return out, code, nil
+	return c.r.runToCompletion(ctx, c.ctx, id, path, c.image)
 }
 
 func (c *Server) logs(ctx context.Context, id, tail string) ([]byte, error) {
-	return (&Container{r: c.r}).logs(ctx, id, tail)
+	return c.r.logs(ctx, id, tail)
 }
 
 // Exited is closed once the server's container exited.
