@@ -67,7 +67,28 @@ type Copy struct {
 	// Checks run once the copy has recovered, before the configured checks: what only the
 	// source can judge (the point a WAL replay reached, the achieved RPO).
 	Checks []checks.Check
+	// Logical is a logical dump of a registered engine (mariadb-dump SQL, a mongodump
+	// archive) materialised in the scratch directory: the engine starts an empty server and
+	// loads it. DataDir is then empty.
+	Logical *LogicalDump
 }
+
+// LogicalDump is a logical dump file in the scratch directory, ready to load.
+type LogicalDump struct {
+	// Path is the file, decompressed, in the scratch directory.
+	Path string
+	// Format is what loads it: LogicalSQL (the mariadb client), LogicalMongoArchive
+	// (mongorestore --archive).
+	Format string
+	// Bytes is the file's size.
+	Bytes int64
+}
+
+// Formats of logical dumps (LogicalDump.Format).
+const (
+	LogicalSQL          = "sql"
+	LogicalMongoArchive = "mongodump-archive"
+)
 
 func (c *Copy) recovery() *postgres.Recovery {
 	if c == nil {
