@@ -95,3 +95,43 @@ func TestDockerLaunchesEngineServer(t *testing.T) {
 		t.Errorf("containers left: %v", left)
 	}
 }
+
+// A one-shot tool of an engine (redis-check-rdb) runs in a container made like the server's:
+// the drill's uid, no network, only the scratch directory mounted; its exit code comes back
+// (not 0: an error too) and no container is left.
+func TestDockerRunsEngineTool(t *testing.T) {
+	harness.Integration(t)
+	harness.RequireDocker(t, harness.EnginesImage)
+	ctx := t.Context()
+	root := harness.TempDir(t)
+	scratch := filepath.Join(root, "scratch")
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "dump.rdb"), []byte("REDIS0011 truncated"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := docker.Factory(ctx, drill.RuntimeOptions{Kind: docker.Name, Docker: drill.DockerOptions{Image: harness.EnginesImage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := rt.(drill.Launcher).Run
+	in := drill.LaunchIn{DrillID: "d0c4e2a2", Target: "cache", ScratchDir: scratch}
+	out, code, err := run(ctx, in, drill.LaunchSpec{Name: "redis-check-rdb", Path: "/usr/bin/redis-check-rdb", Args: []string{filepath.Join(scratch, "dump.rdb")}})
+	if code == 0 || code == -1 || err == nil {
+		t.Errorf("redis-check-rdb of a truncated RDB: code %d err %v output %q", code, err, out)
+	}
+	out, code, err = run(ctx, in, drill.LaunchSpec{Name: "sh", Path: "/bin/sh", Args: []string{"-c", "id -u; cut -d: -f1 /proc/net/dev; touch " + filepath.Join(scratch, "ok")}})
+	if code != 0 || err != nil {
+		t.Fatalf("sh: code %d err %v output %q", code, err, out)
+	}
+	if strings.Contains(string(out), "eth") || strings.HasPrefix(string(out), "0\n") {
+		t.Errorf("the tool ran as root or with a network: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(scratch, "ok")); err != nil {
+		t.Errorf("the tool could not write in the scratch directory: %v", err)
+	}
+	if left := drillContainers(t, ctx, dockerClient(t), root); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
+}

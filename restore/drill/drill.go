@@ -321,13 +321,13 @@ func (r *run) startEngine(ctx context.Context, eng EngineDrill, rt Runtime, scra
 	if !ok {
 		return fmt.Errorf("%w: restore.runtime %s cannot run engine %s", ErrUnsupported, r.o.Runtime.Kind, r.o.Engine)
 	}
+	in := LaunchIn{DrillID: r.res.ID, Target: r.o.Target, ScratchDir: scratch, RunAs: runAs,
+		UserFrom: userFrom, Keep: r.o.Keep, ProductionPaths: r.o.Runtime.ProductionPaths}
 	srv, findings, err := eng.Start(ctx, EngineStart{
 		DrillID: r.res.ID, Target: r.o.Target, Runtime: r.o.Runtime, RunAs: runAs, UserFrom: userFrom,
 		ScratchDir: scratch, Copy: r.copy, Snapshot: meta, Keep: r.o.Keep, Status: r.d.Progress.Status,
-		Launch: func(ctx context.Context, s LaunchSpec) (Process, error) {
-			return launcher.Launch(ctx, LaunchIn{DrillID: r.res.ID, Target: r.o.Target, ScratchDir: scratch, RunAs: runAs,
-				UserFrom: userFrom, Keep: r.o.Keep, ProductionPaths: r.o.Runtime.ProductionPaths}, s)
-		},
+		Launch: func(ctx context.Context, s LaunchSpec) (Process, error) { return launcher.Launch(ctx, in, s) },
+		Run:    func(ctx context.Context, s LaunchSpec) ([]byte, int, error) { return launcher.Run(ctx, in, s) },
 	})
 	r.res.Checks = append(r.res.Checks, findings...)
 	if err != nil {

@@ -50,6 +50,12 @@ type EngineStart struct {
 	// Launch starts the engine's server process on the drill's runtime (a sandboxed local
 	// process, a container): the engine says what to run, the runtime where.
 	Launch func(ctx context.Context, s LaunchSpec) (Process, error)
+	// Run runs one of the engine's one-shot tools (a file checker, an initialiser) to
+	// completion where the server would run, with the same isolation, before any server
+	// runs: s.Path is the tool, s.Args its arguments (Image, StopSignal and Listen as for
+	// Launch). It returns the tool's combined output and exit code; the error is not nil
+	// when the code is not 0 or the tool could not run (code -1).
+	Run func(ctx context.Context, s LaunchSpec) ([]byte, int, error)
 }
 
 // LaunchSpec is an engine's server process to start on a runtime. Paths are the same inside
@@ -91,6 +97,8 @@ type Process interface {
 // registered engines).
 type Launcher interface {
 	Launch(ctx context.Context, in LaunchIn, s LaunchSpec) (Process, error)
+	// Run runs a one-shot tool to completion as EngineStart.Run says.
+	Run(ctx context.Context, in LaunchIn, s LaunchSpec) ([]byte, int, error)
 }
 
 // LaunchIn is the drill a process is launched for: what the runtime needs besides the spec.

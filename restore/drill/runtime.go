@@ -204,3 +204,11 @@ func (l *localRuntime) Launch(ctx context.Context, in LaunchIn, s LaunchSpec) (P
 	}
 	return d, nil
 }
+
+// Run runs an engine's one-shot tool where its server would run (local.RunOnce).
+func (l *localRuntime) Run(ctx context.Context, in LaunchIn, s LaunchSpec) ([]byte, int, error) {
+	return local.RunOnce(ctx, local.DaemonOptions{
+		Name: s.Name, Path: s.Path, Args: s.Args, Env: s.Env, ScratchDir: in.ScratchDir, RunAs: in.RunAs, UserFrom: in.UserFrom,
+		IsolateNetwork: l.o.IsolateNetwork, ProductionPaths: in.ProductionPaths,
+	})
+}

@@ -46,6 +46,44 @@ type Server struct {
 // engine's image). The scratch directory is handed to a uid chosen for this drill, which the
 // container runs as.
 func (r *Runtime) Launch(ctx context.Context, in drill.LaunchIn, s drill.LaunchSpec) (drill.Process, error) {
+	c, err := r.server(ctx, in, s)
+	if err != nil {
+		return nil, err
+	}
+	// In a container, binaries are run by name, found on the image's PATH.
+	id, err := c.create(ctx, "server", append([]string{filepath.Base(s.Path)}, s.Args...))
+	if err != nil {
+		return nil, err
+	}
+	c.id = id
+	wait := r.cli.ContainerWait(c.ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		_ = c.Remove()
+		return nil, fmt.Errorf("while starting container %s of image %s: %w", short(id), c.image, err)
+	}
+	go func() {
+		select {
+		case <-wait.Result:
+		case <-wait.Error:
+		}
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// Run runs an engine's one-shot tool (redis-check-rdb, mariadb-install-db) to completion in a
+// container made like the server's: same image, uid, mount and isolation.
+func (r *Runtime) Run(ctx context.Context, in drill.LaunchIn, s drill.LaunchSpec) ([]byte, int, error) {
+	c, err := r.server(ctx, in, s)
+	if err != nil {
+		return nil, -1, err
+	}
+	return c.Exec(ctx, s.Path, s.Args...)
+}
+
+// server is a container-to-be of image restore.docker.image (default: the engine's) for the
+// drill, its scratch directory handed to the uid it runs as.
+func (r *Runtime) server(ctx context.Context, in drill.LaunchIn, s drill.LaunchSpec) (*Server, error) {
 	image := r.o.Docker.Image
 	if image == "" {
 		image = s.Image
@@ -72,24 +110,6 @@ func (r *Runtime) Launch(ctx context.Context, in drill.LaunchIn, s drill.LaunchS
 		Namespaces: []string{"mount", "pid", "ipc", "uts", "net"}, UID: uid, GID: uid, User: fmt.Sprintf("uid %d (no account)", uid), UserFrom: local.UserFromSandbox,
 		Filesystem: fmt.Sprintf("container of image %s: read-only root, tmpfs /tmp and /run, only the drill's scratch directory mounted; network none; all capabilities dropped", image),
 	}
-	// In a container, binaries are run by name, found on the image's PATH.
-	id, err := c.create(ctx, "server", append([]string{filepath.Base(s.Path)}, s.Args...))
-	if err != nil {
-		return nil, err
-	}
-	c.id = id
-	wait := r.cli.ContainerWait(c.ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
-	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		_ = c.Remove()
-		return nil, fmt.Errorf("while starting container %s of image %s: %w", short(id), image, err)
-	}
-	go func() {
-		select {
-		case <-wait.Result:
-		case <-wait.Error:
-		}
-		close(c.done)
-	}()
 	return c, nil
 }
 

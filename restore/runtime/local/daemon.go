@@ -85,17 +85,7 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	if o.Env == nil {
 		o.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
 	}
-	d := &Daemon{opts: o, done: make(chan struct{})}
-	for _, p := range o.ProductionPaths {
-		if p == "" || !filepath.IsAbs(p) {
-			continue
-		}
-		for _, q := range []string{filepath.Clean(p), resolvePath(p)} {
-			if !slices.Contains(d.production, q) {
-				d.production = append(d.production, q)
-			}
-		}
-	}
+	d := &Daemon{opts: o, done: make(chan struct{}), production: resolvedPaths(o.ProductionPaths)}
 	logf, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("while creating the %s log %s: %w", o.Name, o.LogFile, err)
@@ -150,6 +140,53 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	}
 	_ = ctx // starting does not wait: WaitReady of the engine's server does
 	return d, nil
+}
+
+// resolvedPaths are the absolute paths among paths, each also as its symlinks resolve.
+func resolvedPaths(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if p == "" || !filepath.IsAbs(p) {
+			continue
+		}
+		for _, q := range []string{filepath.Clean(p), resolvePath(p)} {
+			if !slices.Contains(out, q) {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// RunOnce runs one of an engine's one-shot tools (a file checker such as redis-check-rdb, an
+// initialiser such as mariadb-install-db) to completion where StartDaemon would run its
+// server: in a sandbox made the same way, as RunAs, with only the scratch directory writable.
+// It returns the combined output and the exit code (an error too when the code is not 0).
+// o.LogFile, Keep and StopSignal are not used.
+func RunOnce(ctx context.Context, o DaemonOptions) ([]byte, int, error) {
+	if !filepath.IsAbs(o.Path) {
+		return nil, -1, fmt.Errorf("the %s binary %q is not an absolute path", o.Name, o.Path)
+	}
+	if o.Env == nil {
+		o.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	}
+	command := func() *exec.Cmd {
+		cmd := exec.CommandContext(ctx, o.Path, o.Args...)
+		cmd.Env, cmd.Dir = o.Env, o.ScratchDir
+		return cmd
+	}
+	if sandbox.Available() != nil {
+		return runTool(ctx, command(), nil, o.RunAs)
+	}
+	spec := buildSandbox(o.RunAs, o.IsolateNetwork, []string{o.ScratchDir}, append([]string{filepath.Dir(o.Path)}, o.ReadOnly...), resolvedPaths(o.ProductionPaths))
+	out, code, err := runTool(ctx, command(), spec, o.RunAs)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) && ctx.Err() == nil && os.Geteuid() != 0 {
+		// Not root, the kernel may refuse what a user namespace sandbox needs (as for the
+		// server in StartDaemon): run on the host as RunAs.
+		return runTool(ctx, command(), nil, o.RunAs)
+	}
+	return out, code, err
 }
 
 // Exited is closed once the server process (or its sandbox) has exited.

@@ -109,3 +109,55 @@ func TestDaemonIsolationWarnsWhatIsVisible(t *testing.T) {
 		t.Errorf("sleep killed by SIGTERM: clean %v err %v, want not clean", clean, err)
 	}
 }
+
+// A one-shot tool runs in a sandbox like the server's: as the drill's uid, with production's
+// paths out of sight and no network but loopback; its exit code comes back, and a non-zero
+// one is an error.
+func TestRunOnceSandboxedExitCode(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox with a uid of its own needs root")
+	}
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	scratch := filepath.Join(root, "scratch")
+	prod := filepath.Join(root, "production")
+	for _, d := range []string{scratch, prod} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(prod, "secret"), []byte("production data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runAs := postgres.NewRunAs(SandboxUserName, 3999873, 3999873)
+	if err := runAs.Chown(scratch); err != nil {
+		t.Fatal(err)
+	}
+	o := DaemonOptions{Name: "tool", Path: "/bin/sh", ScratchDir: scratch, RunAs: runAs, IsolateNetwork: true,
+		ProductionPaths: []string{prod}}
+	o.Args = []string{"-c", `id -u; cat ` + filepath.Join(prod, "secret") + ` 2>&1 || echo unreadable; cut -d: -f1 /proc/net/dev; touch ok; exit 3`}
+	out, code, err := RunOnce(t.Context(), o)
+	if code != 3 || err == nil {
+		t.Fatalf("exit code %d, err %v; want 3 and an error (output %q)", code, err, out)
+	}
+	got := string(out)
+	if !strings.Contains(got, "3999873\n") || strings.Contains(got, "production data") || !strings.Contains(got, "unreadable") {
+		t.Errorf("the tool ran as another uid or read production: %q", got)
+	}
+	if strings.Contains(got, "eth") || !strings.Contains(got, "lo") {
+		t.Errorf("the tool's network namespace is not isolated: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(scratch, "ok")); err != nil {
+		t.Errorf("the tool could not write in the scratch directory: %v", err)
+	}
+	o.Args = []string{"-c", "exit 0"}
+	if _, code, err := RunOnce(t.Context(), o); code != 0 || err != nil {
+		t.Errorf("a tool exiting 0: code %d err %v", code, err)
+	}
+	o.Path = "relative/tool"
+	if _, _, err := RunOnce(t.Context(), o); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative tool path: %v", err)
+	}
+}
