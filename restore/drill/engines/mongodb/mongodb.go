@@ -44,8 +44,11 @@ const socketName = "mongod.sock"
 // (only inside the runtime's isolation: no network, a uid of its own), a unix socket in the
 // scratch directory.
 func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
-	if req.Copy == nil || req.Copy.DataDir == "" {
-		return nil, nil, fmt.Errorf("%w: MongoDB drills restore local copies of a dbpath (a local snapshot)", drill.ErrUnsupported)
+	if req.Copy == nil || (req.Copy.DataDir == "" && req.Copy.Logical == nil) {
+		return nil, nil, fmt.Errorf("%w: MongoDB drills restore local copies of a dbpath (a local snapshot) or mongodump archives", drill.ErrUnsupported)
+	}
+	if l := req.Copy.Logical; l != nil && l.Format != drill.LogicalMongoArchive {
+		return nil, nil, fmt.Errorf("%w: MongoDB drills load mongodump archives, not %s dumps", drill.ErrUsage, l.Format)
 	}
 	if req.Launch == nil {
 		return nil, nil, fmt.Errorf("%w: restore.runtime %s cannot launch mongod", drill.ErrUnsupported, req.Runtime.Kind)
@@ -65,6 +68,14 @@ func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, 
 	if len(sock) > 100 {
 		return nil, nil, fmt.Errorf("%w: the throwaway's socket path %s is longer than a unix socket takes: choose a shorter restore.local.scratchDir", drill.ErrUsage, sock)
 	}
+	dbPath := req.Copy.DataDir
+	if req.Copy.Logical != nil {
+		p, err := emptyDBPath(req.ScratchDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		dbPath = p
+	}
 	if err := req.RunAs.ChownTree(req.ScratchDir); err != nil {
 		return nil, nil, fmt.Errorf("while handing the scratch directory %s to %s: %w", req.ScratchDir, req.RunAs.Name, err)
 	}
@@ -74,13 +85,28 @@ func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, 
 	}
 	req.Status("starting mongod on the copy")
 	proc, err := req.Launch(ctx, drill.LaunchSpec{
-		Name: "mongod", Path: server, Args: Args(req.Copy.DataDir, req.ScratchDir), Image: Image,
+		Name: "mongod", Path: server, Args: Args(dbPath, req.ScratchDir), Image: Image,
 		EngineVersion: version, Listen: "unix:" + sock,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("while starting mongod on %s: %w", req.Copy.DataDir, err)
+		return nil, nil, fmt.Errorf("while starting mongod on %s: %w", dbPath, err)
 	}
-	return &Server{Process: proc, sock: sock, dbPath: req.Copy.DataDir}, nil, nil
+	srv := &Server{Process: proc, sock: sock, dbPath: dbPath}
+	if req.Copy.Logical == nil {
+		return srv, nil, nil
+	}
+	f, err := srv.load(ctx, req)
+	if err != nil || f.Status == checks.Fail {
+		_, _ = srv.Stop(10 * time.Second)
+		if rerr := srv.Remove(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, []checks.Finding{f}, nil
+	}
+	return srv, []checks.Finding{f}, nil
 }
 
 // Args are mongod's arguments on a copy: standalone (no --replSet: a replica set member's
