@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/restore/drill"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
+	"github.com/firedrill/firedrill/restore/snapshot"
 )
 
 // redisAOFDir is where the Redis drill looks for a Redis 7 AOF directory in the copy
@@ -30,17 +32,24 @@ const redisAOFDir = "appendonlydir"
 // checksum sidecar (when there is one) on the way: a mismatch is a Fail finding and the copy
 // is marked damaged, so nothing is started on it.
 func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) (*drill.Copy, error) {
+	if s.S3 != nil {
+		return s.materializeS3(ctx, req)
+	}
 	meta := req.Snapshot
 	src := filepath.Join(s.Dir, meta.ID)
 	dest := filepath.Join(req.ScratchDir, "clone", "data")
+	format := meta.Attributes[AttrFormat]
+	if format == FormatSQL || format == FormatMongoArchive {
+		dest = filepath.Join(req.ScratchDir, "clone", "dump")
+	}
 	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return nil, fmt.Errorf("while creating the copy's directory %s: %w", dest, err)
 	}
-	c := &copier{ctx: ctx, status: req.Status, what: meta.ID, total: meta.SizeBytes, last: time.Now()}
+	c := newCopier(ctx, req)
 	req.Status(fmt.Sprintf("copying %s (%s) into scratch", meta.ID, humanBytes(meta.SizeBytes)))
 	var v verdict
 	var err error
-	switch meta.Attributes[AttrFormat] {
+	switch format {
 	case FormatRDB:
 		v, err = c.copyFile(src, filepath.Join(dest, meta.Attributes[enginered.AttrRDBFile]), meta.Attributes[AttrCompression] == "gzip")
 	case FormatAOF:
@@ -51,18 +60,49 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 		v, err = c.copyTree(src, target)
 	case FormatMariaDBBackup:
 		v, err = c.copyTree(src, dest)
+	case FormatSQL, FormatMongoArchive:
+		file := filepath.Join(dest, logicalFile(meta.ID))
+		v, err = c.copyFile(src, file, meta.Attributes[AttrCompression] == "gzip")
+		if err != nil {
+			return nil, err
+		}
+		cp := copyOf(meta, v, "")
+		logical(cp, file, format, v.bytes)
+		return cp, nil
 	default:
-		return nil, fmt.Errorf("while copying %s: it is not a backup this source knows (format %q)", meta.ID, meta.Attributes[AttrFormat])
+		return nil, fmt.Errorf("while copying %s: it is not a backup this source knows (format %q)", meta.ID, format)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return copyOf(meta, v, dest), nil
+}
+
+func newCopier(ctx context.Context, req drill.MaterializeRequest) *copier {
+	return &copier{ctx: ctx, status: req.Status, what: req.Snapshot.ID, total: req.Snapshot.SizeBytes, last: time.Now()}
+}
+
+// copyOf is the copy of a backup in dataDir (empty for a logical dump) and what copying
+// it proved.
+func copyOf(meta *snapshot.Metadata, v verdict, dataDir string) *drill.Copy {
 	f := v.finding()
-	cp := &drill.Copy{DataDir: dest, Findings: []checks.Finding{f}, Damaged: f.Status == checks.Fail}
-	if v.sidecar == "" {
+	cp := &drill.Copy{DataDir: dataDir, Findings: []checks.Finding{f}, Damaged: f.Status == checks.Fail}
+	if v.sidecar == "" && !v.downloaded {
 		cp.Notes = append(cp.Notes, fmt.Sprintf("%s has no %s checksum sidecar: the copy proves its size and that it reads back, not that it is the backup as written", meta.ID, sidecarSuffix))
 	}
-	return cp, nil
+	return cp
+}
+
+// logical makes cp the logical dump at file, once it reads as what it claims to be (a
+// truncated SQL dump does not: the copy is then damaged and nothing is loaded).
+func logical(cp *drill.Copy, file, format string, n int64) {
+	if cp.Damaged {
+		return
+	}
+	f := judgeLogical(file, format)
+	cp.Findings = append(cp.Findings, f)
+	cp.Damaged = f.Status == checks.Fail
+	cp.Logical = &drill.LogicalDump{Path: file, Format: logicalFormat(format), Bytes: n}
 }
 
 // verdict is what copying proved of the backup.
@@ -79,6 +119,10 @@ type verdict struct {
 	unlisted []string
 	// corrupt says why a compressed file does not decompress (proven damage).
 	corrupt string
+	// downloaded is a backup read from S3 (location names it): the store's checksums were
+	// compared object by object.
+	downloaded bool
+	location   string
 }
 
 func (v verdict) finding() checks.Finding {
@@ -95,6 +139,9 @@ func (v verdict) finding() checks.Finding {
 	if len(v.unlisted) > 0 {
 		ev["unlisted"] = v.unlisted
 	}
+	if v.location != "" {
+		ev["location"] = v.location
+	}
 	switch {
 	case v.corrupt != "":
 		ev["reason"] = v.corrupt
@@ -104,6 +151,8 @@ func (v verdict) finding() checks.Finding {
 	case len(v.mismatches) > 0:
 		ev["mismatches"] = v.mismatches
 		return checks.Failf(drill.SnapshotIntegrityName, ev, "%d file(s) differ from the backup's checksum sidecar, first: %s", len(v.mismatches), v.mismatches[0])
+	case v.sidecar == "" && v.downloaded:
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "downloaded %d object(s), %s, each matching the store's size and checksums (no %s sidecar object for the whole backup)", v.files, humanBytes(v.bytes), sidecarSuffix)
 	case v.sidecar == "":
 		return checks.Passf(drill.SnapshotIntegrityName, ev, "copied and read back %d file(s), %s (no checksum sidecar: size and readability only)", v.files, humanBytes(v.bytes))
 	case v.sha256 != "":
@@ -159,7 +208,7 @@ func (c *copier) copyTree(src, dst string) (verdict, error) {
 	default:
 		v.sidecar = src + sidecarSuffix
 	}
-	seen := map[string]bool{}
+	got := map[string]string{}
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("while reading backup directory %s: %w", p, err)
@@ -181,28 +230,36 @@ func (c *copier) copyTree(src, dst string) (verdict, error) {
 		}
 		v.files++
 		v.bytes += n
-		slash := filepath.ToSlash(rel)
-		seen[slash] = true
-		if want == nil {
-			return nil
-		}
-		if w, ok := want[slash]; !ok {
-			v.unlisted = append(v.unlisted, slash)
-		} else if !strings.EqualFold(w, sum) {
-			v.mismatches = append(v.mismatches, slash)
-		}
+		got[filepath.ToSlash(rel)] = sum
 		return nil
 	})
 	if err != nil {
 		return v, err
 	}
+	v.compare(want, got)
+	return v, nil
+}
+
+// compare holds a directory's files (relative path → SHA-256) to its sidecar's list (nil:
+// no sidecar): a file it lists with another SHA-256, or does not have, is a mismatch; a file
+// it does not list is unlisted.
+func (v *verdict) compare(want, got map[string]string) {
+	if want == nil {
+		return
+	}
+	for _, rel := range slices.Sorted(maps.Keys(got)) {
+		if w, ok := want[rel]; !ok {
+			v.unlisted = append(v.unlisted, rel)
+		} else if !strings.EqualFold(w, got[rel]) {
+			v.mismatches = append(v.mismatches, rel)
+		}
+	}
 	for rel := range want {
-		if !seen[rel] {
+		if _, ok := got[rel]; !ok {
 			v.mismatches = append(v.mismatches, rel+" (listed in the sidecar, absent from the backup)")
 		}
 	}
 	slices.Sort(v.mismatches)
-	return v, nil
 }
 
 // copyOne copies src to dst and returns the SHA-256 of src's bytes and how many bytes
@@ -333,6 +390,11 @@ func readSidecarList(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sumsByPath(list, path)
+}
+
+// sumsByPath keys a directory sidecar's lines by path (relative, "./" dropped).
+func sumsByPath(list [][2]string, path string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, l := range list {
 		out[strings.TrimPrefix(filepath.ToSlash(filepath.Clean(l[1])), "./")] = l[0]
@@ -352,8 +414,13 @@ func readSums(path string) ([][2]string, error) {
 		return nil, fmt.Errorf("while reading checksum sidecar %s: %w", path, err)
 	}
 	defer f.Close()
+	return parseSums(f, path)
+}
+
+// parseSums reads sha256sum's lines (name names the sidecar in errors).
+func parseSums(r io.Reader, name string) ([][2]string, error) {
 	var out [][2]string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		sum, name, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
@@ -364,7 +431,7 @@ func readSums(path string) ([][2]string, error) {
 		out = append(out, [2]string{sum, name})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("while reading checksum sidecar %s: %w", path, err)
+		return nil, fmt.Errorf("while reading checksum sidecar %s: %w", name, err)
 	}
 	return out, nil
 }

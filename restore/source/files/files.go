@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,14 @@ const (
 	KindRDB = "rdb"
 	// KindMariaDBBackup is a directory of mariadb-backup (or xtrabackup) full backups.
 	KindMariaDBBackup = "mariadb-backup"
+	// KindMariaDBDump is a directory of mariadb-dump/mysqldump SQL files (*.sql, *.sql.gz).
+	KindMariaDBDump = "mariadb-dump"
+	// KindMongoDump is a directory of mongodump --archive files (*.archive, *.archive.gz).
+	KindMongoDump = "mongodump"
 )
+
+// Kinds lists the kinds this source reads.
+var Kinds = []string{KindRDB, KindMariaDBBackup, KindMariaDBDump, KindMongoDump}
 
 // Attribute keys of an entry's metadata (besides the engine's own, such as redis's rdbFile).
 const (
@@ -46,6 +54,10 @@ const (
 	FormatRDB           = "rdb"
 	FormatAOF           = "aof"
 	FormatMariaDBBackup = "mariadb-backup"
+	// FormatSQL is a mariadb-dump/mysqldump SQL file (drill.LogicalSQL once materialised).
+	FormatSQL = "sql"
+	// FormatMongoArchive is a mongodump --archive file (drill.LogicalMongoArchive).
+	FormatMongoArchive = "mongodump-archive"
 )
 
 // sidecarSuffix names an entry's checksum file: sha256sum's output for it (a file), or for
@@ -60,9 +72,13 @@ type Source struct {
 	Target string
 	// Engine is the target's engine, recorded in each entry's metadata.
 	Engine string
-	// Kind is KindRDB or KindMariaDBBackup.
+	// Kind is one of Kinds.
 	Kind string
 	Dir  string
+	// S3, when set, is where the backups are instead of Dir: the chosen one is downloaded
+	// into scratch, verified against the store's checksums and its sidecar object, and
+	// materialised from there.
+	S3 *S3Location
 	// Pattern is a glob on entry names; empty: every entry.
 	Pattern string
 	// Log hears what listing passes over (incremental backups); nil: nothing is logged.
@@ -71,19 +87,31 @@ type Source struct {
 
 // List returns the directory's backups, newest (by modification time) first.
 func (s *Source) List(ctx context.Context) ([]snapshot.Metadata, error) {
-	if s.Kind != KindRDB && s.Kind != KindMariaDBBackup {
-		return nil, fmt.Errorf("while listing %s: unknown kind %q (kinds: %s, %s)", s.Dir, s.Kind, KindRDB, KindMariaDBBackup)
+	if !slices.Contains(Kinds, s.Kind) {
+		return nil, fmt.Errorf("while listing %s: unknown kind %q (kinds: %s)", s.Where(), s.Kind, strings.Join(Kinds, ", "))
+	}
+	if s.S3 != nil {
+		return s.listS3(ctx)
 	}
 	return s.dir().List(ctx)
 }
 
-// Get returns the backup called id (its name in the directory).
+// Get returns the backup called id (its name in the directory, its key relative to the S3
+// prefix).
 func (s *Source) Get(ctx context.Context, id string) (*snapshot.Metadata, error) {
+	if s.S3 != nil {
+		return s.getS3(ctx, id)
+	}
 	return s.dir().Get(id)
 }
 
-// Where names the directory, for messages.
-func (s *Source) Where() string { return s.Dir + " (" + s.Kind + ")" }
+// Where names the directory or S3 prefix, for messages.
+func (s *Source) Where() string {
+	if s.S3 != nil {
+		return s.S3.Where + " (" + s.Kind + ")"
+	}
+	return s.Dir + " (" + s.Kind + ")"
+}
 
 // dir is the source's directory as a directory of backups; entries of the right shape that
 // cannot be restored on their own (incremental backups) are logged as passed over.
@@ -136,6 +164,21 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 		default:
 			return nil, notBackup{name, "Redis RDB"}
 		}
+	case KindMariaDBDump, KindMongoDump:
+		if !fi.Mode().IsRegular() {
+			return nil, notBackup{name, s.Kind}
+		}
+		format, gz, ok := logicalName(s.Kind, name)
+		if !ok {
+			return nil, notBackup{name, s.Kind}
+		}
+		if s.Kind == KindMongoDump {
+			gz = sniffGzip(path) // mongodump --archive --gzip compresses the whole stream
+		}
+		attrs[AttrFormat] = format
+		if gz {
+			attrs[AttrCompression] = "gzip"
+		}
 	case KindMariaDBBackup:
 		if !fi.IsDir() {
 			return nil, notBackup{name, "mariadb-backup"}
@@ -164,12 +207,23 @@ func (s *Source) describe(name string) (*snapshot.Metadata, error) {
 		taken = fi.ModTime()
 	}
 	taken = taken.UTC()
-	m := &snapshot.Metadata{ID: name, Target: s.Target, Engine: s.Engine, Mode: "native", Driver: Driver,
+	m := &snapshot.Metadata{ID: name, Target: s.Target, Engine: s.Engine, Mode: s.mode(), Driver: Driver,
 		TakenAt: taken, FinishedAt: taken, SizeBytes: size, Files: count, Attributes: attrs, Status: "complete"}
-	if s.Kind == KindMariaDBBackup {
+	switch s.Kind {
+	case KindMariaDBBackup:
 		m.EngineVersion = infoField(filepath.Join(path, "xtrabackup_info"), "server_version")
+	case KindMariaDBDump:
+		m.EngineVersion = sqlHeader(path, attrs[AttrCompression] == "gzip").ServerVersion
 	}
 	return m, nil
+}
+
+// mode is the entries' snapshot mode: logical for dumps, native for the engine's files.
+func (s *Source) mode() string {
+	if s.Kind == KindMariaDBDump || s.Kind == KindMongoDump {
+		return "logical"
+	}
+	return "native"
 }
 
 // aofDir says whether dir is a Redis AOF directory (Redis 7's manifest, or appendonly*.aof
@@ -203,7 +257,15 @@ func infoField(path, name string) string {
 		return ""
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<20))
+	return infoFieldIn(f, name)
+}
+
+// infoFieldFrom reads "name = value" from the content of one of mariadb-backup's key-value
+// files (an S3 object).
+func infoFieldFrom(content, name string) string { return infoFieldIn(strings.NewReader(content), name) }
+
+func infoFieldIn(r io.Reader, name string) string {
+	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if ok && strings.TrimSpace(k) == name {
