@@ -35,18 +35,19 @@ type RestoreSpec struct {
 // RestoreSource is targets[].restore.source: where the target's drills get backups from.
 type RestoreSource struct {
 	// Kind is "snapshots" (the target's own snapshots), "dump" (pg_dump files in Dir),
-	// basebackup, pgbackrest, or an engine-native backup directory (rdb, mariadb-backup).
+	// basebackup, pgbackrest, or another tool's backups of an engine other than PostgreSQL
+	// (rdb, mariadb-backup, mariadb-dump, mongodump).
 	Kind string `yaml:"kind" json:"kind"`
-	// Dir is the directory holding the dump files (kind dump) or the engine-native backups
-	// (kinds rdb and mariadb-backup).
+	// Dir is the directory holding the dump files (kind dump) or the other engines' backups
+	// (kinds rdb, mariadb-backup, mariadb-dump, mongodump).
 	Dir string `yaml:"dir" json:"dir,omitempty"`
-	// Pattern is a glob on the files' base names (kinds dump, rdb, mariadb-backup); checksum
-	// sidecars never match.
+	// Pattern is a glob on the files' base names (kinds dump, rdb, mariadb-backup,
+	// mariadb-dump, mongodump); checksum sidecars never match.
 	Pattern string `yaml:"pattern" json:"pattern,omitempty"`
 	// Jobs is pg_restore --jobs for custom and directory dumps.
 	Jobs int `yaml:"jobs" json:"jobs,omitempty"`
-	// DumpLocation names a locations[] entry (s3 or directory) holding the dumps, instead of
-	// Dir (kind dump; restore_dump.go).
+	// DumpLocation names a locations[] entry (s3 or directory) holding the dumps or backups,
+	// instead of Dir (kinds dump, basebackup and the file kinds; restore_dump.go).
 	DumpLocation `yaml:",inline"`
 	// PhysicalSource has the keys of kinds basebackup and pgbackrest (restore_sources.go).
 	PhysicalSource `yaml:",inline"`
@@ -58,7 +59,7 @@ const (
 	SourceDump      = "dump"
 )
 
-var supportedSources = []string{SourceSnapshots, SourceDump, SourceBaseBackup, SourcePgBackRest, SourceRDB, SourceMariaDBBackup}
+var supportedSources = []string{SourceSnapshots, SourceDump, SourceBaseBackup, SourcePgBackRest, SourceRDB, SourceMariaDBBackup, SourceMariaDBDump, SourceMongoDump}
 
 // validateSource checks restore.source's keys (p is restore.source's path).
 func validateSource(p string, s RestoreSource, add addFunc) {

@@ -38,8 +38,8 @@ func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string
 		}
 		return
 	}
-	if s.Kind != SourceDump && s.Kind != SourceBaseBackup {
-		add(p+".location", "only used with kinds dump and basebackup")
+	if s.Kind != SourceDump && s.Kind != SourceBaseBackup && !s.Files() {
+		add(p+".location", "only used with kinds dump, basebackup, rdb, mariadb-backup, mariadb-dump and mongodump")
 		return
 	}
 	if s.Dir != "" {
@@ -47,8 +47,11 @@ func validateDumpLocation(c *Config, p string, s *RestoreSource, locs map[string
 		return
 	}
 	what := "dumps are"
-	if s.Kind == SourceBaseBackup {
+	switch {
+	case s.Kind == SourceBaseBackup:
 		what = "base backups are"
+	case s.Files():
+		what = s.Kind + " backups are"
 	}
 	if l, dir := resolveSourceLocation(c, locs, p+".location", s.Location, "prefix", s.Prefix, what, add); l != nil {
 		s.resolved = l

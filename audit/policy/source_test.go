@@ -35,7 +35,7 @@ func TestRestoreSource(t *testing.T) {
 			[]string{
 				f + ":2: targets[0].snapshot.local.dataDir: required with driver local: the database's data directory",
 				f + ":2: targets[0].snapshot.local.repository: required with driver local: the directory that keeps this target's snapshots",
-				f + `:7: targets[0].restore.source.kind: "tape" is not supported (supported: snapshots, dump, basebackup, pgbackrest, rdb, mariadb-backup)`,
+				f + `:7: targets[0].restore.source.kind: "tape" is not supported (supported: snapshots, dump, basebackup, pgbackrest, rdb, mariadb-backup, mariadb-dump, mongodump)`,
 			}},
 		{"dump without dir, bad pattern and jobs",
 			target("      source:\n        kind: dump\n        pattern: \"[\"\n        jobs: 99\n"),

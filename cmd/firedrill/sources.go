@@ -20,7 +20,7 @@ func drillSource(t *policy.Target) drill.Source {
 	case policy.SourcePgBackRest:
 		s := t.Restore.Source
 		return &pgbackrest.Source{Target: t.Name, Stanza: s.Stanza, Config: s.Config, RepoPath: s.RepoPath, Recovery: s.RecoveryTarget(), BinDir: t.Restore.Local.BinDir}
-	case policy.SourceRDB, policy.SourceMariaDBBackup:
+	case policy.SourceRDB, policy.SourceMariaDBBackup, policy.SourceMariaDBDump, policy.SourceMongoDump:
 		return fileSource(t)
 	default:
 		return drill.Repository(repository(t))
@@ -38,7 +38,7 @@ func foreignBackups(t *policy.Target) (list func(context.Context) ([]snapshot.Me
 		return src.List, src.Where()
 	case policy.SourcePgBackRest:
 		return drillSource(t).List, "pgBackRest stanza " + t.Restore.Source.Stanza
-	case policy.SourceRDB, policy.SourceMariaDBBackup:
+	case policy.SourceRDB, policy.SourceMariaDBBackup, policy.SourceMariaDBDump, policy.SourceMongoDump:
 		return fileSource(t).List, fileSource(t).Where()
 	}
 	return nil, ""
