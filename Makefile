@@ -51,10 +51,12 @@ test-integration: setup
 e2e: setup
 	$(GO) -C integration test -tags e2e -count=1 -timeout 40m -v -run '$(or $(RUN),^TestE2E)' .
 
-## bench: benchmarks (the amcheck benchmark builds a >=1 GB pgbench dataset: minutes).
+## bench: benchmarks (the drill and amcheck benchmarks build a >=1 GB pgbench dataset: minutes).
+## BENCH=regexp picks benchmarks; SCALE=n the pgbench scale of the datasets (default 70; 350 is
+## about 5 GB). BenchmarkDrill prints firedrill side by side with the same work done by hand.
 bench:
 	$(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
-	$(GO) -C integration test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 60m ./...
+	$(if $(SCALE),FIREDRILL_BENCH_SCALE=$(SCALE)) $(GO) -C integration test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime 1x -timeout 120m ./...
 
 vet:
 	$(GO) vet ./...

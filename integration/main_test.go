@@ -62,7 +62,7 @@ type cliResult struct {
 	stderr string
 }
 
-func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
+func runCLI(t testing.TB, ctx context.Context, args ...string) cliResult {
 	t.Helper()
 	harness.Integration(t) // the binary is built only for integration runs
 	cmd := exec.CommandContext(ctx, binary, args...)
@@ -90,7 +90,7 @@ type target struct {
 	objectives string
 }
 
-func writeConfig(t *testing.T, tg target) string {
+func writeConfig(t testing.TB, tg target) string {
 	t.Helper()
 	objectives := tg.objectives
 	if objectives == "" {
@@ -161,7 +161,7 @@ type drillJSON struct {
 	RecoveryPoint *time.Time `json:"recoveryPoint"`
 }
 
-func parseDrill(t *testing.T, r cliResult) drillJSON {
+func parseDrill(t testing.TB, r cliResult) drillJSON {
 	t.Helper()
 	var d drillJSON
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
@@ -190,7 +190,7 @@ func (d drillJSON) failed() []string {
 }
 
 // snapshotID takes a snapshot through the CLI and returns its id.
-func snapshotID(t *testing.T, ctx context.Context, cfg string) string {
+func snapshotID(t testing.TB, ctx context.Context, cfg string) string {
 	t.Helper()
 	r := runCLI(t, ctx, "snapshot", "--config", cfg, "--target", "orders", "--output", "json")
 	if r.code != 0 {

@@ -95,6 +95,9 @@ func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 		}
 	})
 	if o.PgbenchScale > 0 {
+		// About a second per unit of scale on this machine: the start's two minutes, and more.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(o.PgbenchScale)*3*time.Second)
+		defer cancel()
 		if out, err := inst.Pgbench(ctx, "-i", "-q", "-s", itoa(o.PgbenchScale)); err != nil {
 			t.Fatalf("while loading pgbench data: %v\n%s", err, out)
 		}
