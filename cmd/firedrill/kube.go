@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -110,6 +111,10 @@ func productionEndpoints(t *policy.Target) []string {
 	}
 	pc, err := pgconn.ParseConfig(dsn)
 	if err != nil {
+		// Another engine's URL (redis://, mysql://): its host and explicit port.
+		if u, uerr := url.Parse(dsn); uerr == nil && u.Hostname() != "" && u.Port() != "" {
+			return []string{net.JoinHostPort(u.Hostname(), u.Port())}
+		}
 		return nil
 	}
 	var out []string

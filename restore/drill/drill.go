@@ -322,12 +322,20 @@ func (r *run) startEngine(ctx context.Context, eng EngineDrill, rt Runtime, scra
 		return fmt.Errorf("%w: restore.runtime %s cannot run engine %s", ErrUnsupported, r.o.Runtime.Kind, r.o.Engine)
 	}
 	in := LaunchIn{DrillID: r.res.ID, Target: r.o.Target, ScratchDir: scratch, RunAs: runAs,
-		UserFrom: userFrom, Keep: r.o.Keep, ProductionPaths: r.o.Runtime.ProductionPaths}
+		UserFrom: userFrom, Keep: r.o.Keep, ProductionPaths: r.o.Runtime.ProductionPaths, Volumes: r.copy.Volumes}
+	var remote *Remote
+	if rl, ok := launcher.(RemoteLauncher); ok {
+		var err error
+		if remote, err = rl.Remote(r.copy); err != nil {
+			return err
+		}
+	}
 	srv, findings, err := eng.Start(ctx, EngineStart{
 		DrillID: r.res.ID, Target: r.o.Target, Runtime: r.o.Runtime, RunAs: runAs, UserFrom: userFrom,
 		ScratchDir: scratch, Copy: r.copy, Snapshot: meta, Keep: r.o.Keep, Status: r.d.Progress.Status,
 		Launch: func(ctx context.Context, s LaunchSpec) (Process, error) { return launcher.Launch(ctx, in, s) },
 		Run:    func(ctx context.Context, s LaunchSpec) ([]byte, int, error) { return launcher.Run(ctx, in, s) },
+		Remote: remote,
 	})
 	r.res.Checks = append(r.res.Checks, findings...)
 	if err != nil {

@@ -56,6 +56,32 @@ type EngineStart struct {
 	// Launch). It returns the tool's combined output and exit code; the error is not nil
 	// when the code is not 0 or the tool could not run (code -1).
 	Run func(ctx context.Context, s LaunchSpec) ([]byte, int, error)
+	// Remote is set when the runtime's processes do not share firedrill's filesystem (a
+	// Kubernetes pod on the scratch PVCs): the copy is where Remote says they see it, the
+	// server listens on TCP, and the launched Process is a Reachable. nil: the copy is local
+	// (Copy.DataDir) and the scratch directory is shared (a unix socket in it is reachable).
+	Remote *Remote
+}
+
+// Remote is where a runtime without a shared filesystem runs an engine: DataDir is the copy's
+// data directory as its processes see it; the server must listen on TCP at Bind:Port there.
+type Remote struct {
+	DataDir string
+	Bind    string
+	Port    int
+}
+
+// RemoteLauncher is a Launcher whose processes run apart from firedrill's filesystem.
+type RemoteLauncher interface {
+	// Remote says where the materialised copy is for them and where their server listens.
+	Remote(cp *Copy) (*Remote, error)
+}
+
+// Reachable is a Process firedrill reaches over TCP rather than a unix socket in the scratch
+// directory. Addr waits until the process runs (status hears what it waits for) and returns
+// the host:port to dial from firedrill (a port-forward, a pod's IP).
+type Reachable interface {
+	Addr(ctx context.Context, status func(string)) (string, error)
 }
 
 // LaunchSpec is an engine's server process to start on a runtime. Paths are the same inside
@@ -112,6 +138,9 @@ type LaunchIn struct {
 	Keep       bool
 	// ProductionPaths are masked and probed (the isolation finding).
 	ProductionPaths []string
+	// Volumes are the scratch volumes holding the copy (CSI PVCs): what a runtime that
+	// mounts volumes rather than the scratch directory (a pod) mounts.
+	Volumes []Volume
 }
 
 // Server is a running throwaway of a registered engine.

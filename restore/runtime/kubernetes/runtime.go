@@ -125,20 +125,29 @@ func (r *Runtime) Start(ctx context.Context, s drill.StartSpec) (drill.Throwaway
 		RunnerLabels: r.o.RunnerLabels, RunnerCIDR: r.o.RunnerCIDR, Keep: s.Keep,
 	}
 	t := &Pod{r: r, p: p, s: s, created: map[string]bool{}, ctx: context.WithoutCancel(ctx)}
-	core := r.c.Core.CoreV1()
-	if _, err := core.ConfigMaps(p.Namespace).Create(ctx, p.configMap(s.Files), metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("phase start: while creating ConfigMap %s/%s: %w", p.Namespace, p.Name, err)
+	if err := t.create(ctx, p.configMap(s.Files), p.serverPod()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// create makes the throwaway's ConfigMap, its NetworkPolicy and its pod; what fails half way
+// is removed.
+func (t *Pod) create(ctx context.Context, cm *corev1.ConfigMap, pod *corev1.Pod) error {
+	p, core := t.p, t.r.c.Core.CoreV1()
+	if _, err := core.ConfigMaps(p.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("phase start: while creating ConfigMap %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	t.created["ConfigMap"] = true
-	if _, err := r.c.Core.NetworkingV1().NetworkPolicies(p.Namespace).Create(ctx, p.networkPolicy(), metav1.CreateOptions{}); err != nil {
-		return nil, errors.Join(fmt.Errorf("phase start: while creating NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err), t.Remove())
+	if _, err := t.r.c.Core.NetworkingV1().NetworkPolicies(p.Namespace).Create(ctx, p.networkPolicy(), metav1.CreateOptions{}); err != nil {
+		return errors.Join(fmt.Errorf("phase start: while creating NetworkPolicy %s/%s: %w", p.Namespace, p.Name, err), t.Remove())
 	}
 	t.created["NetworkPolicy"] = true
-	if _, err := core.Pods(p.Namespace).Create(ctx, p.serverPod(), metav1.CreateOptions{}); err != nil {
-		return nil, errors.Join(fmt.Errorf("phase start: while creating pod %s/%s: %w", p.Namespace, p.Name, err), t.Remove())
+	if _, err := core.Pods(p.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return errors.Join(fmt.Errorf("phase start: while creating pod %s/%s: %w", p.Namespace, p.Name, err), t.Remove())
 	}
 	t.created["Pod"] = true
-	return t, nil
+	return nil
 }
 
 // Pod is a running throwaway pod.
@@ -249,7 +258,7 @@ func running(p *corev1.Pod) (bool, *podFailure) {
 		}
 		if term := cs.State.Terminated; term != nil && term.ExitCode != 0 {
 			msg := fmt.Sprintf("container %s exited with code %d (%s): %s", cs.Name, term.ExitCode, term.Reason, lastLines(term.Message, 15))
-			if cs.Name == ServerContainer || (cs.Name == PrepareContainer && term.ExitCode == prepareDamaged) {
+			if cs.Name == ServerContainer || cs.Name == EngineContainer || (cs.Name == PrepareContainer && term.ExitCode == prepareDamaged) {
 				// The copy itself: the server exited, or its pg_control cannot be read.
 				return false, damaged("%s", msg)
 			}
@@ -350,7 +359,7 @@ func (t *Pod) record(phase string) {
 			}
 		}
 		for _, cs := range p.Status.ContainerStatuses {
-			if cs.Name == ServerContainer && cs.State.Running != nil {
+			if cs.Name == t.p.serverContainer() && cs.State.Running != nil {
 				add("container-started", cs.State.Running.StartedAt)
 			}
 		}
@@ -431,9 +440,14 @@ func cleanlyShutDown(controldata string) bool {
 
 func (t *Pod) waitGone(ctx context.Context, name string, timeout time.Duration) error {
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		_, err := t.r.c.Core.CoreV1().Pods(t.p.Namespace).Get(ctx, name, metav1.GetOptions{})
+		pod, err := t.r.c.Core.CoreV1().Pods(t.p.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
+		}
+		if err == nil && name == t.p.Name {
+			t.mu.Lock()
+			t.last = pod // its containers' last states: how the server exited
+			t.mu.Unlock()
 		}
 		return false, nil
 	})
@@ -447,31 +461,40 @@ func (t *Pod) waitGone(ctx context.Context, name string, timeout time.Duration) 
 // printed (up to 4 KiB, the termination message's limit) and its exit code.
 func (t *Pod) Exec(ctx context.Context, name string, args ...string) ([]byte, int, error) {
 	t.execs++
-	podName := fmt.Sprintf("%s-exec-%d", t.p.Name, t.execs)
-	pods := t.r.c.Core.CoreV1().Pods(t.p.Namespace)
-	if _, err := pods.Create(ctx, t.p.execPod(podName, append([]string{name}, args...)), metav1.CreateOptions{}); err != nil {
-		return nil, -1, fmt.Errorf("while creating pod %s/%s to run %s: %w", t.p.Namespace, podName, name, err)
+	return t.r.runPod(ctx, t.p, fmt.Sprintf("%s-exec-%d", t.p.Name, t.execs), append([]string{name}, args...))
+}
+
+// runPod runs argv to completion in an exec pod of p named name, deletes the pod, and returns
+// what the tool printed (up to 4 KiB, the termination message's limit) and its exit code.
+func (r *Runtime) runPod(ctx context.Context, p podSpec, podName string, argv []string) ([]byte, int, error) {
+	name := argv[0]
+	pods := r.c.Core.CoreV1().Pods(p.Namespace)
+	if _, err := pods.Create(ctx, p.execPod(podName, argv), metav1.CreateOptions{}); err != nil {
+		return nil, -1, fmt.Errorf("while creating pod %s/%s to run %s: %w", p.Namespace, podName, name, err)
 	}
 	defer func() {
 		zero := int64(0)
 		_ = pods.Delete(context.WithoutCancel(ctx), podName, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	}()
 	var term *corev1.ContainerStateTerminated
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, t.r.o.Start+t.r.o.Schedule, true, func(ctx context.Context) (bool, error) {
-		p, err := pods.Get(ctx, podName, metav1.GetOptions{})
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, r.o.Start+r.o.Schedule, true, func(ctx context.Context) (bool, error) {
+		pod, err := pods.Get(ctx, podName, metav1.GetOptions{})
 		if err != nil {
-			return false, fmt.Errorf("while reading pod %s/%s: %w", t.p.Namespace, podName, err)
+			return false, fmt.Errorf("while reading pod %s/%s: %w", p.Namespace, podName, err)
 		}
-		for _, cs := range p.Status.ContainerStatuses {
+		for _, cs := range pod.Status.ContainerStatuses {
 			if cs.State.Terminated != nil {
 				term = cs.State.Terminated
 				return true, nil
+			}
+			if w := cs.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff" || w.Reason == "InvalidImageName") {
+				return false, fmt.Errorf("%w: image %s cannot be pulled (%s: %s): set restore.kubernetes.image to an image the cluster can pull", drill.ErrPlatform, cs.Image, w.Reason, w.Message)
 			}
 		}
 		return false, nil
 	})
 	if err != nil {
-		return nil, -1, fmt.Errorf("while running %s in pod %s/%s: %w", name, t.p.Namespace, podName, err)
+		return nil, -1, fmt.Errorf("while running %s in pod %s/%s: %w", name, p.Namespace, podName, err)
 	}
 	return []byte(term.Message), int(term.ExitCode), nil
 }
@@ -499,7 +522,7 @@ func (t *Pod) Remove() error {
 
 // ServerLog names where the server's log is: the pod's.
 func (t *Pod) ServerLog() string {
-	return fmt.Sprintf("kubectl logs -n %s %s -c %s", t.p.Namespace, t.p.Name, ServerContainer)
+	return fmt.Sprintf("kubectl logs -n %s %s -c %s", t.p.Namespace, t.p.Name, t.p.serverContainer())
 }
 
 // LogEvidence returns the server's last log lines: from the kubelet when it can be reached,
@@ -508,7 +531,7 @@ func (t *Pod) LogEvidence(n int) []string {
 	ctx, cancel := context.WithTimeout(t.ctx, 5*time.Second)
 	defer cancel()
 	tail := int64(n)
-	b, err := t.r.c.Core.CoreV1().Pods(t.p.Namespace).GetLogs(t.p.Name, &corev1.PodLogOptions{Container: ServerContainer, TailLines: &tail}).DoRaw(ctx)
+	b, err := t.r.c.Core.CoreV1().Pods(t.p.Namespace).GetLogs(t.p.Name, &corev1.PodLogOptions{Container: t.p.serverContainer(), TailLines: &tail}).DoRaw(ctx)
 	if err == nil && len(b) > 0 {
 		return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	}

@@ -30,6 +30,10 @@ const (
 	ProbeContainer   = "isolation-probe"
 	PrepareContainer = "prepare"
 	ServerContainer  = "postgres"
+	// EngineMount is where an engine's pod (Redis, MariaDB) mounts the data volume, and
+	// EngineContainer names its server's container.
+	EngineMount     = "/var/lib/firedrill/data"
+	EngineContainer = "server"
 	// RoleThrowaway marks the throwaway's pod, ConfigMap and NetworkPolicy.
 	RoleThrowaway = "throwaway"
 	// prepareDamaged is the prepare container's exit code when the copy's pg_control cannot be
@@ -54,6 +58,26 @@ type podSpec struct {
 	RunnerCIDR   string
 	// Keep marks the objects of a --keep drill, which sweeps leave alone.
 	Keep bool
+	// Mount is where the data volume is mounted (empty: DataMount, PostgreSQL's); Server
+	// names the server's container (empty: ServerContainer); Env is the containers'
+	// environment (nil: PostgreSQL's PGDATA and HOME).
+	Mount  string
+	Server string
+	Env    []corev1.EnvVar
+}
+
+func (p podSpec) dataMount() string {
+	if p.Mount == "" {
+		return DataMount
+	}
+	return p.Mount
+}
+
+func (p podSpec) serverContainer() string {
+	if p.Server == "" {
+		return ServerContainer
+	}
+	return p.Server
 }
 
 func (p podSpec) labels(role string) map[string]string {
@@ -68,9 +92,9 @@ func (p podSpec) labels(role string) map[string]string {
 // DataDir is the copy's data directory inside the pod.
 func (p podSpec) DataDir() string {
 	if p.SubPath == "" {
-		return DataMount
+		return p.dataMount()
 	}
-	return DataMount + "/" + strings.Trim(p.SubPath, "/")
+	return p.dataMount() + "/" + strings.Trim(p.SubPath, "/")
 }
 
 // configMap holds backup_label, tablespace_map, the server's configuration and the scripts.
@@ -172,7 +196,7 @@ func (p podSpec) mounts(files bool) []corev1.VolumeMount {
 	for _, v := range p.Volumes {
 		switch v.Role {
 		case "data":
-			m = append(m, corev1.VolumeMount{Name: "data", MountPath: DataMount})
+			m = append(m, corev1.VolumeMount{Name: "data", MountPath: p.dataMount()})
 		case "wal":
 			m = append(m, corev1.VolumeMount{Name: "wal", MountPath: WALMount})
 		}
@@ -197,6 +221,9 @@ func (p podSpec) volumes() []corev1.Volume {
 }
 
 func (p podSpec) env() []corev1.EnvVar {
+	if p.Env != nil {
+		return p.Env
+	}
 	return []corev1.EnvVar{{Name: "PGDATA", Value: p.DataDir()}, {Name: "HOME", Value: TmpMount}}
 }
 
@@ -223,14 +250,12 @@ func (p podSpec) basePod(name, role string) *corev1.Pod {
 func (p podSpec) serverPod() *corev1.Pod {
 	pod := p.basePod(p.Name, RoleThrowaway)
 	res := corev1.ResourceRequirements{Requests: p.Requests, Limits: p.Limits}
-	small := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}
+	small := smallResources()
 	pod.Spec.InitContainers = []corev1.Container{
 		{Name: PrepareContainer, Image: p.Image, Command: []string{"sh", "-c", p.prepareScript()}, Env: p.env(),
 			VolumeMounts: p.mounts(true), SecurityContext: p.securityContext(), Resources: small,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError},
-		{Name: ProbeContainer, Image: p.Image, Command: []string{"bash", "-c", probeScript}, Env: p.env(),
-			VolumeMounts: p.mounts(true), SecurityContext: p.securityContext(), Resources: small},
+		p.probeContainer(),
 	}
 	pod.Spec.Containers = []corev1.Container{{
 		Name: ServerContainer, Image: p.Image, Command: []string{"postgres", "-D", p.DataDir()}, Env: p.env(),
@@ -238,6 +263,43 @@ func (p podSpec) serverPod() *corev1.Pod {
 		VolumeMounts: p.mounts(false), SecurityContext: p.securityContext(), Resources: res,
 		// The last log lines reach the pod's status when the server fails: readable without
 		// access to the kubelet's logs.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}}
+	return pod
+}
+
+// smallResources are what the init containers need.
+func smallResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}
+}
+
+// probeContainer tries production's endpoints from the pod's network before the server starts
+// (the isolation finding).
+func (p podSpec) probeContainer() corev1.Container {
+	return corev1.Container{Name: ProbeContainer, Image: p.Image, Command: []string{"bash", "-c", probeScript}, Env: p.env(),
+		VolumeMounts: p.mounts(true), SecurityContext: p.securityContext(), Resources: smallResources()}
+}
+
+// engineConfigMap holds what an engine's pod reads from firedrill: the probe's targets.
+func (p podSpec) engineConfigMap() *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.labels(RoleThrowaway)},
+		Data:       map[string]string{"probe.sh": probeScript, "probe-targets": strings.Join(p.ProbeTargets, "\n") + "\n"},
+	}
+}
+
+// enginePod is an engine's throwaway (redis-server, mariadbd): the isolation probe, then the
+// server's argv (run by name from the image's PATH) on the data volume at Mount. It has the
+// PostgreSQL pod's isolation: no token, no capabilities, a read-only root, the NetworkPolicy.
+func (p podSpec) enginePod(argv []string) *corev1.Pod {
+	pod := p.basePod(p.Name, RoleThrowaway)
+	pod.Spec.InitContainers = []corev1.Container{p.probeContainer()}
+	pod.Spec.Containers = []corev1.Container{{
+		Name: p.serverContainer(), Image: p.Image, Command: argv, Env: p.env(),
+		Ports:        []corev1.ContainerPort{{Name: "server", ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}},
+		VolumeMounts: p.mounts(false), SecurityContext: p.securityContext(),
+		Resources:                corev1.ResourceRequirements{Requests: p.Requests, Limits: p.Limits},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}}
 	return pod

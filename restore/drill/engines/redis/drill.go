@@ -17,9 +17,9 @@ type Drill struct{}
 
 var _ drill.EngineDrill = Drill{}
 
-// Runtimes implements drill.EngineDrill: a local process, or a container (the runtime finds
-// redis-server on the image's PATH).
-func (Drill) Runtimes() []string { return []string{"local", "docker"} }
+// Runtimes implements drill.EngineDrill: a local process, a container (the runtime finds
+// redis-server on the image's PATH), or a pod on the scratch PVC of a CSI snapshot.
+func (Drill) Runtimes() []string { return []string{"local", "docker", "kubernetes"} }
 
 // defaultImage is the container image of a snapshot's Redis: the official image of its
 // major.minor version (which loads the RDB versions that version writes), else redis:7.
@@ -43,6 +43,9 @@ const maxSocketPath = 107
 // and listens on a unix socket in the scratch directory only (no TCP port): it needs no
 // network, so restore.local.isolateNetwork can stay on for it.
 func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
+	if req.Remote != nil {
+		return startRemote(ctx, req)
+	}
 	if req.Copy == nil || req.Copy.DataDir == "" {
 		return nil, nil, fmt.Errorf("%w: redis drills restore local copies (a local snapshot repository)", drill.ErrUnsupported)
 	}

@@ -125,20 +125,30 @@ func checkFiles(ctx context.Context, d dataFiles, runAs postgres.RunAs) (fileChe
 	if ctx.Err() != nil {
 		return fileCheck{}, fmt.Errorf("while running %s on %s: %w", name, target, context.Cause(ctx))
 	}
-	lines := outputLines(out.Bytes())
+	code := 0
+	if ee != nil {
+		code = ee.ExitCode()
+	}
+	return judgeFiles(name, target, tool, d.rdb != "", out.Bytes(), code), nil
+}
+
+// judgeFiles turns a checker's output and exit status into the finding: any status but 0 is
+// a copy Redis could not load.
+func judgeFiles(name, target, tool string, rdb bool, out []byte, code int) fileCheck {
+	lines := outputLines(out)
 	ev := checks.Evidence{"file": target, "tool": tool, "output": tail(lines, toolTailLen)}
 	fc := fileCheck{aux: auxFields(lines)}
 	// An AOF's check reads only its RDB preamble's keys: no count of the data.
-	if n, ok := infoCount(lines, "keys read"); ok && d.rdb != "" {
+	if n, ok := infoCount(lines, "keys read"); ok && rdb {
 		ev["keysRead"] = n
 	}
-	if ee != nil {
-		ev["exitCode"] = ee.ExitCode()
+	if code != 0 {
+		ev["exitCode"] = code
 		fc.finding = checks.Failf(name, ev, "%s found %s damaged: %s", name, filepath.Base(target), toolError(lines))
-		return fc, nil
+		return fc
 	}
 	fc.finding = checks.Passf(name, ev, "%s found %s sound", name, filepath.Base(target))
-	return fc, nil
+	return fc
 }
 
 func outputLines(b []byte) []string {

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
@@ -22,7 +24,11 @@ import (
 // to be waited for, judged and checked.
 type Server struct {
 	drill.Process
+	// sock is the unix socket in the scratch directory; empty when the runtime's process is
+	// reached over TCP (reach: a pod), at addr once it runs.
 	sock   string
+	reach  drill.Reachable
+	addr   string
 	binDir string
 	data   dataFiles
 	check  fileCheck
@@ -49,8 +55,12 @@ func (s *Server) client(db int) *goredis.Client {
 	if c, ok := s.clients[db]; ok {
 		return c
 	}
+	network, addr := "unix", s.sock
+	if s.sock == "" {
+		network, addr = "tcp", s.addr
+	}
 	c := goredis.NewClient(&goredis.Options{
-		Network: "unix", Addr: s.sock, DB: db,
+		Network: network, Addr: addr, DB: db,
 		// RESP2 and no CLIENT SETINFO: nothing on connect that a loading server refuses.
 		Protocol: 2, DisableIdentity: true,
 		PoolSize: 4, MaxRetries: -1,
@@ -86,13 +96,27 @@ func (s *Server) Remove() error {
 // Kept says how to reach a server left running by --keep.
 func (s *Server) Kept() *reports.Kept {
 	k := s.Process.Kept()
-	k.Connect = "redis-cli -s " + s.sock
+	if s.sock != "" {
+		k.Connect = "redis-cli -s " + s.sock
+	} else if k.Connect != "" {
+		k.Connect += ", then redis-cli -p <local port>"
+	}
 	return k
 }
 
 // WaitReady waits until the server answers over its socket and has loaded the copy
 // (INFO persistence loading:0). A server that exits first returns its log's reason.
 func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
+	if s.sock == "" && s.addr == "" {
+		addr, err := s.reach.Addr(ctx, status)
+		if errors.Is(err, postgres.ErrServerExited) {
+			return fmt.Errorf("redis-server exited before it had loaded the copy: %s (%w)", loadFailure(s.LogEvidence(200)), err)
+		}
+		if err != nil {
+			return err
+		}
+		s.addr = addr
+	}
 	c := s.client(0)
 	poll := 10 * time.Millisecond
 	for {
@@ -112,7 +136,7 @@ func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
 		case strings.HasPrefix(err.Error(), "LOADING"):
 			status("redis-server is loading the copy")
 		default:
-			status("waiting for redis-server to accept connections on " + s.sock)
+			status("waiting for redis-server to accept connections on " + s.where())
 		}
 		select {
 		case <-ctx.Done():
@@ -239,4 +263,12 @@ func (s *Server) CheckEnv(env *checks.Env) {
 	env.Exec = func(ctx context.Context, name string, args ...string) ([]byte, int, error) {
 		return s.Exec(ctx, filepath.Join(s.binDir, name), args...)
 	}
+}
+
+// where names where the server listens, for status lines.
+func (s *Server) where() string {
+	if s.sock != "" {
+		return s.sock
+	}
+	return s.addr
 }
