@@ -56,6 +56,9 @@ func defaultImage(serverVersion string) string {
 
 // Start implements drill.EngineDrill: prepare a mariadb-backup copy, then start mariadbd on it.
 func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
+	if req.Copy != nil && req.Copy.Logical != nil {
+		return e.startLogical(ctx, req) // dump.go: a mariadb-dump loaded into an empty server
+	}
 	if req.Copy == nil || req.Copy.DataDir == "" {
 		return nil, nil, fmt.Errorf("%w: MariaDB drills need a local copy of the data directory (a local snapshot)", drill.ErrUnsupported)
 	}
