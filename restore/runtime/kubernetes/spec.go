@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -309,6 +310,9 @@ func (p podSpec) enginePod(argv []string) *corev1.Pod {
 // message (the tools firedrill runs print a few lines).
 func (p podSpec) execPod(name string, argv []string) *corev1.Pod {
 	pod := p.basePod(name, RoleExec)
+	// The tool reads no file of firedrill's: the ConfigMap (which may not exist yet, before
+	// an engine's server) is not a volume of its pod.
+	pod.Spec.Volumes = slices.DeleteFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.ConfigMap != nil })
 	pod.Spec.Containers = []corev1.Container{{
 		Name: "tool", Image: p.Image, Env: p.env(),
 		Command:      append([]string{"sh", "-c", `"$@" > /dev/termination-log 2>&1; rc=$?; cat /dev/termination-log; exit $rc`, "firedrill-exec"}, argv...),

@@ -88,6 +88,8 @@ type fileCheck struct {
 	finding checks.Finding
 	// aux are the RDB's AUX fields (redis-ver, ctime, ...), from redis-check-rdb.
 	aux map[string]string
+	// keysRead is redis-check-rdb's count of the RDB's keys; -1 when it did not say.
+	keysRead int64
 }
 
 // checkFiles runs redis-check-rdb on the RDB, or redis-check-aof on the append-only file.
@@ -137,10 +139,11 @@ func checkFiles(ctx context.Context, d dataFiles, runAs postgres.RunAs) (fileChe
 func judgeFiles(name, target, tool string, rdb bool, out []byte, code int) fileCheck {
 	lines := outputLines(out)
 	ev := checks.Evidence{"file": target, "tool": tool, "output": tail(lines, toolTailLen)}
-	fc := fileCheck{aux: auxFields(lines)}
+	fc := fileCheck{aux: auxFields(lines), keysRead: -1}
 	// An AOF's check reads only its RDB preamble's keys: no count of the data.
 	if n, ok := infoCount(lines, "keys read"); ok && rdb {
 		ev["keysRead"] = n
+		fc.keysRead = n
 	}
 	if code != 0 {
 		ev["exitCode"] = code

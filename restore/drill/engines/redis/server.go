@@ -205,8 +205,10 @@ func (s *Server) Recovered(ctx context.Context) checks.Finding {
 		keys += k.Keys
 	}
 	ev["keys"] = keys
+	loadedKeys := int64(-1)
 	if n, err := strconv.ParseInt(info["rdb_last_load_keys_loaded"], 10, 64); err == nil {
 		ev["keysLoaded"] = n
+		loadedKeys = n
 	}
 	if n, err := strconv.ParseInt(info["rdb_last_load_keys_expired"], 10, 64); err == nil {
 		ev["keysExpiredOnLoad"] = n
@@ -221,6 +223,15 @@ func (s *Server) Recovered(ctx context.Context) checks.Finding {
 			if strings.Contains(l, f) {
 				return checks.Failf(drill.RecoveryName, ev, "redis-server reports the copy damaged: %s", strings.TrimSpace(l))
 			}
+		}
+	}
+	if loaded == "" && s.sock == "" && s.data.rdb != "" && s.check.keysRead >= 0 && loadedKeys >= 0 && !logRead(logLines) {
+		// No log to read (a pod's, without pods/log): the server's own count of the keys it
+		// loaded at start against redis-check-rdb's count of the RDB's.
+		expired, _ := strconv.ParseInt(info["rdb_last_load_keys_expired"], 10, 64)
+		if loadedKeys+expired == s.check.keysRead {
+			loaded = fmt.Sprintf("INFO: %d keys loaded and %d expired at load, as %s read %d in the file", loadedKeys, expired, CheckRDBName, s.check.keysRead)
+			ev["loaded"] = loaded
 		}
 	}
 	if loaded == "" {
@@ -271,4 +282,9 @@ func (s *Server) where() string {
 		return s.sock
 	}
 	return s.addr
+}
+
+// logRead is false when the runtime could not read the server's log (its one line says why).
+func logRead(lines []string) bool {
+	return !(len(lines) == 1 && strings.HasPrefix(lines[0], "(no log"))
 }
