@@ -155,6 +155,68 @@ func TestDrillFilesS3(t *testing.T) {
 			}
 			assertNoLeftovers(t, o.Runtime.ScratchDir)
 		})
+		// The same through the CLI and its configuration: kind mariadb-dump read from a
+		// location of kind s3; exit 0 for a clean drill, 1 once the sidecar object disagrees.
+		t.Setenv("FD_TEST_S3_AK", gw.AccessKey)
+		t.Setenv("FD_TEST_S3_SK", gw.SecretKey)
+		base := harness.TempDir(t)
+		scratch := filepath.Join(base, "scratch")
+		if err := os.Mkdir(scratch, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cfg := filepath.Join(base, "firedrill.yaml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`locations:
+  - name: backups-s3
+    kind: s3
+    s3:
+      endpoint: %s
+      region: us-east-1
+      bucket: backups
+      prefix: mariadb/
+      pathStyle: true
+      maxAttempts: 1
+      credentials: {accessKeyIdEnv: FD_TEST_S3_AK, secretAccessKeyEnv: FD_TEST_S3_SK}
+targets:
+  - name: shop
+    engine: mariadb
+    connection: {dsn: %q}
+    restore:
+      source: {kind: mariadb-dump, location: backups-s3, pattern: "shop-*.sql.gz"}
+      local: {scratchDir: %s}
+    objectives: {rto: 10m, rpo: 1h}
+    checks:
+      rowCounts:
+        min: {firedrill.orders: 3000}
+history: {dir: %s}
+`, gw.Endpoint, m.DSN, scratch, filepath.Join(base, "history"))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cliDrill := func(t *testing.T, want int) {
+			t.Helper()
+			r := runCLI(t, ctx, "drill", "--config", cfg, "--output", "json")
+			d := parseDrill(t, r)
+			if r.code != want {
+				t.Fatalf("drill: exit %d (%s), want %d\nchecks: %+v\n%s", r.code, d.Error, want, d.Checks, r.stderr)
+			}
+			if strings.Contains(r.stdout+r.stderr, gw.SecretKey) {
+				t.Errorf("the output holds the secret key")
+			}
+			if left := leftovers(t, scratch); len(left) != 0 {
+				t.Errorf("scratch left behind: %v", left)
+			}
+		}
+		t.Run("through the CLI: exit 0", func(t *testing.T) {
+			snaps := runCLI(t, ctx, "snapshots", "--config", cfg)
+			if snaps.code != 0 || !strings.Contains(snaps.stdout, "shop-1.sql.gz") {
+				t.Errorf("snapshots: exit %d\n%s%s", snaps.code, snaps.stdout, snaps.stderr)
+			}
+			cliDrill(t, 0)
+			a := runCLI(t, ctx, "audit", "--config", cfg, "--output", "json")
+			if !strings.Contains(a.stdout, `"backup-age"`) || a.code != 0 {
+				t.Errorf("audit: exit %d, want 0 with a backup-age of the dumps in S3\n%s%s", a.code, a.stdout, a.stderr)
+			}
+		})
+
 		t.Run("a sidecar object that disagrees fails and loads nothing", func(t *testing.T) {
 			put(t, "mariadb/shop-1.sql.gz.sha256", []byte(strings.Repeat("ab", 32)+"  shop-1.sql.gz\n"), nil)
 			o := mariadbDrillOptions(t, mariadbShopChecks())
@@ -170,6 +232,7 @@ func TestDrillFilesS3(t *testing.T) {
 				t.Errorf("loaded after a checksum mismatch: %+v", f)
 			}
 			assertNoLeftovers(t, o.Runtime.ScratchDir)
+			cliDrill(t, 1)
 		})
 	})
 
