@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	snapfake "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned/fake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -176,5 +177,42 @@ func TestEnginePodExit(t *testing.T) {
 	}
 	if p.Running() {
 		t.Error("Running is true for a server that exited")
+	}
+}
+
+// TestSweepEngineLeftovers: what a dead drill of an engine left (its server pod, ConfigMap and
+// NetworkPolicy, a one-shot pod and its NetworkPolicy) carries the drill's labels, so the next
+// drill's sweep of the target removes it all.
+func TestSweepEngineLeftovers(t *testing.T) {
+	core := kubefake.NewSimpleClientset()
+	rt := New(Clients{Core: core, InCluster: true}, options())
+	ctx := context.Background()
+	p, err := rt.Launch(ctx, launchIn(), redisSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.(*EnginePod).quitOnce.Do(func() { close(p.(*EnginePod).quit) })
+	run, err := rt.engineSpec(podName+"-run-7", launchIn(), redisSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.NetworkingV1().NetworkPolicies(scratchNS).Create(ctx, run.networkPolicy(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.CoreV1().Pods(scratchNS).Create(ctx, run.execPod(run.Name, []string{"redis-check-rdb", "x"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(kinds(t, core)); n != 5 {
+		t.Fatalf("made %d objects, want 5: %v", n, kinds(t, core))
+	}
+	done, err := newRuntime(core, snapfake.NewSimpleClientset()).SweepTarget(ctx, "orders", drill.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 5 {
+		t.Errorf("swept %v, want 5 objects", done)
+	}
+	if left := kinds(t, core); len(left) != 0 {
+		t.Errorf("left after the sweep: %v", left)
 	}
 }
