@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,15 +97,12 @@ func (r *Runtime) Launch(ctx context.Context, in drill.LaunchIn, s drill.LaunchS
 	return e, nil
 }
 
-// runs numbers a drill's one-shot pods.
-var runs atomic.Int64
-
 // Run runs an engine's one-shot tool (redis-check-rdb) to completion in a pod made like the
 // server's (same image, user, mounts, isolation), under a deny-all NetworkPolicy of its own;
 // both are deleted before it returns. The output is the tool's last 4 KiB (the termination
 // message).
 func (r *Runtime) Run(ctx context.Context, in drill.LaunchIn, s drill.LaunchSpec) ([]byte, int, error) {
-	p, err := r.engineSpec(fmt.Sprintf("firedrill-%s-run-%d", in.DrillID, runs.Add(1)), in, s)
+	p, err := r.engineSpec(fmt.Sprintf("firedrill-%s-run-%d", in.DrillID, r.runs.Add(1)), in, s)
 	if err != nil {
 		return nil, -1, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +77,8 @@ type Options struct {
 type Runtime struct {
 	c Clients
 	o Options
+	// runs numbers the drill's one-shot pods (Run).
+	runs atomic.Int64
 }
 
 // New returns the runtime.
