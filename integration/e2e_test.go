@@ -62,6 +62,7 @@ func TestE2E(t *testing.T) {
 		{"3-crash-consistent-under-load", e2eCrashConsistent},
 		{"4-damaged-snapshot", e2eDamagedSnapshot},
 		{"5-failure-paths", e2eFailurePaths},
+		{"6-redis-kubernetes", e2eRedisDrill},
 		{"2-helm-cronjob", e2eHelmCronJob},
 	}
 	for _, s := range scenarios {

@@ -412,6 +412,11 @@ func (c *Cluster) buildImages(t testing.TB, bins map[string]string) {
 		}
 	}
 	c.Images["pause"], c.Images["firedrill"], c.Images["postgres"] = clusterPauseName, "local/firedrill:e2e", PostgresImage
+	// The engines' image (Redis, MariaDB) when integration/setup built it: their scenarios
+	// skip without it.
+	if exec.CommandContext(ctx, bins["docker"], "image", "inspect", EnginesImage).Run() == nil {
+		c.Images["engines"] = EnginesImage
+	}
 }
 
 func (c *Cluster) startContainerd(t testing.TB, bins map[string]string) {
@@ -471,8 +476,11 @@ func (c *Cluster) importImages(t testing.TB, bins map[string]string) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range []string{"pause", "postgres", "firedrill"} {
+	for _, role := range []string{"pause", "postgres", "firedrill", "engines"} {
 		name := c.Images[role]
+		if name == "" {
+			continue
+		}
 		id, err := exec.CommandContext(ctx, bins["docker"], "image", "inspect", "--format", "{{.Id}}", name).Output()
 		if err != nil {
 			t.Fatalf("while inspecting image %s: %v", name, err)
