@@ -69,6 +69,8 @@ type Remote struct {
 	DataDir string
 	Bind    string
 	Port    int
+	// FilesDir is where LaunchSpec.Files are.
+	FilesDir string
 }
 
 // RemoteLauncher is a Launcher whose processes run apart from firedrill's filesystem.
@@ -102,6 +104,10 @@ type LaunchSpec struct {
 	// EngineVersion and Listen are what the report says of the server.
 	EngineVersion string
 	Listen        string
+	// Files are small files the server reads at start (an init file), by name: a runtime
+	// without a shared filesystem shows them read-only in Remote.FilesDir. They must hold no
+	// secret (a pod's are a ConfigMap).
+	Files map[string]string
 }
 
 // Process is an engine's server process started by a runtime's Launch.

@@ -36,7 +36,7 @@ func (r *Runtime) Remote(cp *drill.Copy) (*drill.Remote, error) {
 	if r.o.Connect == ConnectPodIP {
 		bind = "0.0.0.0"
 	}
-	return &drill.Remote{DataDir: podSpec{Mount: EngineMount, SubPath: r.o.SubPath}.DataDir(), Bind: bind, Port: r.o.Port}, nil
+	return &drill.Remote{DataDir: podSpec{Mount: EngineMount, SubPath: r.o.SubPath}.DataDir(), Bind: bind, Port: r.o.Port, FilesDir: FilesMount}, nil
 }
 
 // engineSpec is the pod of one engine process: restore.kubernetes.image (default: the
@@ -89,7 +89,7 @@ func (r *Runtime) Launch(ctx context.Context, in drill.LaunchIn, s drill.LaunchS
 	}
 	t := &Pod{r: r, p: p, s: drill.StartSpec{DrillID: in.DrillID, Target: in.Target, ScratchDir: in.ScratchDir, EngineVersion: s.EngineVersion, Keep: in.Keep},
 		created: map[string]bool{}, ctx: context.WithoutCancel(ctx)}
-	if err := t.create(ctx, p.engineConfigMap(), p.enginePod(argv(s))); err != nil {
+	if err := t.create(ctx, p.engineConfigMap(s.Files), p.enginePod(argv(s), len(s.Files) > 0)); err != nil {
 		return nil, fmt.Errorf("while starting %s: %w", s.Name, err)
 	}
 	e := &EnginePod{Pod: t, name: s.Name, done: make(chan struct{}), quit: make(chan struct{})}

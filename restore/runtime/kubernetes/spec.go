@@ -282,24 +282,29 @@ func (p podSpec) probeContainer() corev1.Container {
 		VolumeMounts: p.mounts(true), SecurityContext: p.securityContext(), Resources: smallResources()}
 }
 
-// engineConfigMap holds what an engine's pod reads from firedrill: the probe's targets.
-func (p podSpec) engineConfigMap() *corev1.ConfigMap {
-	return &corev1.ConfigMap{
+// engineConfigMap holds what an engine's pod reads from firedrill: the probe's targets and
+// the engine's files (drill.LaunchSpec.Files, which hold no secret).
+func (p podSpec) engineConfigMap(files map[string]string) *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, Labels: p.labels(RoleThrowaway)},
 		Data:       map[string]string{"probe.sh": probeScript, "probe-targets": strings.Join(p.ProbeTargets, "\n") + "\n"},
 	}
+	for k, v := range files {
+		cm.Data[k] = v
+	}
+	return cm
 }
 
 // enginePod is an engine's throwaway (redis-server, mariadbd): the isolation probe, then the
 // server's argv (run by name from the image's PATH) on the data volume at Mount. It has the
 // PostgreSQL pod's isolation: no token, no capabilities, a read-only root, the NetworkPolicy.
-func (p podSpec) enginePod(argv []string) *corev1.Pod {
+func (p podSpec) enginePod(argv []string, files bool) *corev1.Pod {
 	pod := p.basePod(p.Name, RoleThrowaway)
 	pod.Spec.InitContainers = []corev1.Container{p.probeContainer()}
 	pod.Spec.Containers = []corev1.Container{{
 		Name: p.serverContainer(), Image: p.Image, Command: argv, Env: p.env(),
 		Ports:        []corev1.ContainerPort{{Name: "server", ContainerPort: int32(p.Port), Protocol: corev1.ProtocolTCP}},
-		VolumeMounts: p.mounts(false), SecurityContext: p.securityContext(),
+		VolumeMounts: p.mounts(files), SecurityContext: p.securityContext(),
 		Resources:                corev1.ResourceRequirements{Requests: p.Requests, Limits: p.Limits},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}}

@@ -37,8 +37,9 @@ const drillUser = "firedrill_drill"
 const maxSocketPath = 100
 
 // Runtimes implements drill.EngineDrill: the local sandbox, or a container of an image with
-// mariadbd and mariadb-backup (there the tool that prepares and the server match).
-func (*Engine) Runtimes() []string { return []string{"local", "docker"} }
+// mariadbd and mariadb-backup (there the tool that prepares and the server match), or a pod on
+// a CSI snapshot's scratch PVC (kubernetes.go).
+func (*Engine) Runtimes() []string { return []string{"local", "docker", "kubernetes"} }
 
 // defaultImage is the container image of a snapshot's server: the official image of its
 // major.minor version (restore.docker.image overrides it).
@@ -58,6 +59,9 @@ func defaultImage(serverVersion string) string {
 func (e *Engine) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
 	if req.Copy != nil && req.Copy.Logical != nil {
 		return e.startLogical(ctx, req) // dump.go: a mariadb-dump loaded into an empty server
+	}
+	if req.Remote != nil {
+		return e.startRemote(ctx, req) // kubernetes.go: a CSI snapshot's data directory in a pod
 	}
 	if req.Copy == nil || req.Copy.DataDir == "" {
 		return nil, nil, fmt.Errorf("%w: MariaDB drills need a local copy of the data directory (a local snapshot)", drill.ErrUnsupported)
