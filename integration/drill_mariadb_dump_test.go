@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"github.com/firedrill/firedrill/restore/drill"
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the mariadb engine drill
 	mariadbdrill "github.com/firedrill/firedrill/restore/drill/engines/mariadb"
+	"github.com/firedrill/firedrill/restore/runtime/docker"
 	"github.com/firedrill/firedrill/restore/source/files"
 )
 
@@ -123,6 +125,51 @@ func TestDrillMariaDBDump(t *testing.T) {
 		}
 		if f := finding(res, checks.RowCountsName); f == nil || !strings.Contains(fmt.Sprint(f.Evidence), "firedrill.orders") {
 			t.Errorf("row counts %+v: want the dumped tables counted", f)
+		}
+	})
+
+	t.Run("on the docker runtime", func(t *testing.T) {
+		harness.RequireDocker(t, harness.EnginesImage)
+		o := mariadbDrillOptions(t, mariadbShopChecks())
+		o.Runtime.Kind = docker.Name
+		o.Runtime.Docker.Image = harness.EnginesImage
+		o.Runtime.ProductionPaths = []string{m.DataDir, backups}
+		d := &drill.Drill{Source: src, Runtimes: map[string]drill.RuntimeFactory{docker.Name: docker.Factory}}
+		res, err := d.Run(t.Context(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logFindings(t, res)
+		if res.Status != reports.StatusPass || res.Runtime == nil || res.Runtime.Kind != docker.Name {
+			t.Fatalf("status %s (%s) on %+v, want pass on docker; load %+v", res.Status, res.Error, res.Runtime, finding(res, mariadbdrill.LoadName))
+		}
+		if f := finding(res, mariadbdrill.LoadName); f == nil || f.Status != checks.Pass {
+			t.Errorf("load %+v, want pass", f)
+		}
+		assertNoLeftovers(t, o.Runtime.ScratchDir)
+		if left := drillContainers(t, t.Context(), dockerClient(t), o.Runtime.ScratchDir); len(left) > 0 {
+			t.Errorf("containers left: %v", left)
+		}
+	})
+
+	t.Run("interrupted while loading leaves nothing", func(t *testing.T) {
+		o := mariadbDrillOptions(t, mariadbShopChecks())
+		cctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		p := &cancelOn{match: "with the mariadb client", cancel: cancel}
+		res, err := (&drill.Drill{Source: src, Progress: p}).Run(cctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.fired.Load() {
+			t.Fatalf("the drill never loaded the dump (status %s: %s)", res.Status, res.Error)
+		}
+		if !res.Interrupted || res.Status != reports.StatusError {
+			t.Errorf("status %s interrupted %v, want an interrupted error", res.Status, res.Interrupted)
+		}
+		assertNoLeftovers(t, o.Runtime.ScratchDir)
+		if pids := processesUnder(o.Runtime.ScratchDir); len(pids) > 0 {
+			t.Errorf("processes left running on the scratch directory: %v", pids)
 		}
 	})
 

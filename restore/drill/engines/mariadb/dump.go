@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
@@ -159,8 +160,8 @@ func (s *Server) load(ctx context.Context, req drill.EngineStart, client string,
 		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 			return checks.Finding{}, fmt.Errorf("while writing %s: %w", file, err)
 		}
-		if err := req.RunAs.Chown(file); err != nil {
-			return checks.Finding{}, fmt.Errorf("while handing %s to user %s: %w", file, req.RunAs.Name, err)
+		if err := sameOwner(file, s.dataDir); err != nil {
+			return checks.Finding{}, err
 		}
 	}
 	req.Status(fmt.Sprintf("loading %s (%s) with the mariadb client", filepath.Base(l.Path), humanBytes(l.Bytes)))
@@ -172,6 +173,27 @@ func (s *Server) load(ctx context.Context, req drill.EngineStart, client string,
 		return checks.Finding{}, fmt.Errorf("while loading %s: %w", filepath.Base(l.Path), context.Cause(ctx))
 	}
 	return loadFinding(out, code, err, time.Since(start), l, header), nil
+}
+
+// sameOwner hands file to the owner of the data directory: the user the server and its tools
+// run as (RunAs locally; a container runtime may hand the scratch directory to its own uid
+// when it starts the server, after the copy was made).
+func sameOwner(file, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil // firedrill's own files are already the tools' (they run as firedrill's user)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("while reading the owner of %s: %w", dir, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if err := os.Lchown(file, int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("while handing %s to the owner of %s: %w", file, dir, err)
+	}
+	return nil
 }
 
 // loadFinding judges the client's run. A client that could not run proves nothing (error);
