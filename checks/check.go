@@ -40,6 +40,14 @@ type Env struct {
 	BinDir  string
 	// Exec runs a server binary (from BinDir) as the user that owns the restored copy.
 	Exec func(ctx context.Context, name string, args ...string) ([]byte, int, error)
+	// HostDataDir is the restored data directory as firedrill itself reads it; empty when the
+	// copy is only where the runtime's tools see it (a pod's volume).
+	HostDataDir string
+	// VerifiedBlocks are relations' main forks, by pg_relation_filepath ("base/5/16397"),
+	// whose first N blocks the server read with data checksums verified while a check ran
+	// (amcheck's verify_heapam reads every block of a heap): the checksum pass over the
+	// stopped copy counts those blocks instead of reading them a second time.
+	VerifiedBlocks map[string]int64
 
 	// Engine is the drilled engine's registry name ("postgres", "mariadb", "redis").
 	Engine string

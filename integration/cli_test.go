@@ -80,6 +80,17 @@ func TestCLISnapshotListDrill(t *testing.T) {
 			t.Errorf("check %s = %q (%s), want pass", name, st, msg)
 		}
 	}
+	// The stopped copy's checksum pass reads only what amcheck did not: the heaps amcheck read
+	// whole were verified by the server as it read them.
+	for _, c := range d.Checks {
+		if c.Name == "pg_checksums" {
+			read, _ := c.Evidence["blocksScanned"].(float64)
+			byAmcheck, _ := c.Evidence["blocksVerifiedByAmcheck"].(float64)
+			if read <= 0 || byAmcheck < 1500 || c.Evidence["badChecksums"] != float64(0) {
+				t.Errorf("pg_checksums evidence %v: want blocks read by the pass and the pgbench heaps verified by amcheck", c.Evidence)
+			}
+		}
+	}
 	phases := map[string]bool{}
 	for _, p := range d.Phases {
 		phases[p.Name] = true

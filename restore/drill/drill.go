@@ -290,6 +290,9 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	}
 	env := &checks.Env{DB: pg, Parallel: max(1, o.Checks.Parallel), Now: d.Now, RPO: o.RPO, Logical: cp.Clean,
 		DataDir: dataDir, BinDir: pg.BinDir(), Exec: pg.Exec, Engine: o.Engine, Recorded: meta.Attributes}
+	if cp.DataDir != "" && dataDir == cp.DataDir {
+		env.HostDataDir = cp.DataDir // the runtime's tools and firedrill see the copy at one path
+	}
 	return r.checkAndStop(ctx, pg, env, meta)
 }
 
