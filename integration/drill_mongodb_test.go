@@ -18,7 +18,9 @@ import (
 	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the mongodb engine drill
+	mongodrill "github.com/firedrill/firedrill/restore/drill/engines/mongodb"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
+	"github.com/firedrill/firedrill/restore/source/files"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
 )
 
@@ -102,4 +104,57 @@ func TestDrillMongoDB(t *testing.T) {
 			assertNoLeftovers(t, scratch)
 		})
 	}
+
+	// A mongodump archive of the same database (kind mongodump): loaded into an empty
+	// throwaway with mongorestore, then the same checks; an archive cut short fails the load.
+	t.Run("mongodump archive", func(t *testing.T) {
+		mongodump, err := exec.LookPath("mongodump")
+		if err != nil {
+			t.Skip("MongoDB: no mongodump/mongorestore on PATH (MongoDB Database Tools); install them to run this test")
+		}
+		if _, err := exec.LookPath("mongorestore"); err != nil {
+			t.Skip("MongoDB: no mongorestore on PATH (MongoDB Database Tools); install them to run this test")
+		}
+		backups := filepath.Join(dir, "dumps")
+		if err := os.MkdirAll(backups, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		archive := filepath.Join(backups, "shop.archive")
+		if out, err := exec.Command(mongodump, "--uri", dsn, "--db", "shop", "--archive="+archive).CombinedOutput(); err != nil {
+			t.Fatalf("mongodump: %v\n%s", err, out)
+		}
+		src := &files.Source{Target: "catalog", Engine: "mongodb", Kind: files.KindMongoDump, Dir: backups}
+		drillArchive := func(t *testing.T) *reports.DrillResult {
+			off := false
+			scratch := harness.TempDir(t)
+			res, err := (&drill.Drill{Source: src}).Run(ctx, drill.Options{Target: "catalog", Engine: "mongodb", Driver: files.Driver,
+				RTO: 10 * time.Minute, RPO: 24 * time.Hour,
+				Checks: checks.Config{Amcheck: &off, Checksums: &off, Parallel: 2,
+					RowCounts: &checks.RowCountConfig{Min: map[string]int64{"shop.orders": 2000}}},
+				Runtime: drill.RuntimeOptions{ScratchDir: scratch, IsolateNetwork: true, StartTimeout: 2 * time.Minute, ProductionPaths: []string{dbPath, backups}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range res.Checks {
+				t.Logf("%-16s %-5s %s", f.Check, f.Status, f.Message)
+			}
+			assertNoLeftovers(t, scratch)
+			return res
+		}
+		res := drillArchive(t)
+		if f := findingOf(res, mongodrill.LoadName); res.Status != reports.StatusPass || f == nil || f.Status != checks.Pass {
+			t.Fatalf("status %s (%s), load %+v: want pass", res.Status, res.Error, f)
+		}
+		fi, err := os.Stat(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(archive, fi.Size()*2/3); err != nil {
+			t.Fatal(err)
+		}
+		res = drillArchive(t)
+		if f := findingOf(res, mongodrill.LoadName); res.Status != reports.StatusFail || f == nil || f.Status != checks.Fail {
+			t.Errorf("an archive cut short: status %s, load %+v; want a failed load", res.Status, f)
+		}
+	})
 }
