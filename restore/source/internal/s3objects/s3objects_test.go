@@ -38,7 +38,7 @@ func TestDownloadJudged(t *testing.T) {
 func TestHexSHA256(t *testing.T) {
 	hex := strings.Repeat("ab", 32)
 	for in, want := range map[string]string{
-		strings.ToUpper(hex): hex,
+		strings.ToUpper(hex):                           hex,
 		"q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s=": hex,
 		"not a sum": "",
 		"abcd":      "",
