@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
 // Finding names of the checksum checks.
@@ -157,7 +155,7 @@ func verifyStopped(ctx context.Context, env *Env) Finding {
 	started := time.Now()
 	ev := Evidence{"method": "firedrill's page checksum pass (PostgreSQL's algorithm) over the blocks amcheck did not read; heap blocks amcheck read were verified by the server as it read them"}
 	f := Finding{Check: PgChecksumsName, Evidence: ev}
-	scan, err := postgres.VerifyChecksums(ctx, env.HostDataDir, func(rel string) int64 { return env.VerifiedBlocks[rel] })
+	scan, err := VerifyChecksums(ctx, env.HostDataDir, func(rel string) int64 { return env.VerifiedBlocks[rel] })
 	f.Seconds = time.Since(started).Seconds()
 	if err != nil {
 		// A data file that cannot be read at all is damage the pass found.

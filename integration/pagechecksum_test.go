@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/integration/harness"
-	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
 // firedrill's page checksum pass agrees with pg_checksums --check on a real stopped cluster:
@@ -54,7 +54,7 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 		return grab(`Blocks scanned:\s+(\d+)`), grab(`Bad checksums:\s+(\d+)`)
 	}
 	scanned, bad := pgChecksums()
-	scan, err := postgres.VerifyChecksums(ctx, pg.DataDir, nil)
+	scan, err := checks.VerifyChecksums(ctx, pg.DataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := fi.Size() / postgres.BlockSize
+	blocks := fi.Size() / checks.BlockSize
 	verified := func(n int64) func(string) int64 {
 		return func(rel string) int64 {
 			if rel == paths["pgbench_accounts"] {
@@ -74,7 +74,7 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 			return 0
 		}
 	}
-	skipped, err := postgres.VerifyChecksums(ctx, pg.DataDir, verified(blocks))
+	skipped, err := checks.VerifyChecksums(ctx, pg.DataDir, verified(blocks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 		t.Errorf("pgbench_accounts verified: %+v (whole scan %d blocks, table %d blocks)", skipped, scan.Blocks, blocks)
 	}
 	// Fewer blocks verified than the segment holds: the segment is read.
-	if partial, err := postgres.VerifyChecksums(ctx, pg.DataDir, verified(blocks-1)); err != nil || partial.SkippedFiles != 0 || partial.Blocks != scan.Blocks {
+	if partial, err := checks.VerifyChecksums(ctx, pg.DataDir, verified(blocks-1)); err != nil || partial.SkippedFiles != 0 || partial.Blocks != scan.Blocks {
 		t.Errorf("pgbench_accounts verified but its last block: %+v %v", partial, err)
 	}
 
@@ -94,7 +94,7 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 		}
 		defer f.Close()
 		b := make([]byte, 1)
-		off := block*postgres.BlockSize + 4000
+		off := block*checks.BlockSize + 4000
 		if _, err := f.ReadAt(b, off); err != nil {
 			t.Fatal(err)
 		}
@@ -106,11 +106,11 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 	flip(paths["pgbench_branches"]+"_fsm", 2)
 	flip(paths["pgbench_accounts_pkey"], 1)
 	_, bad = pgChecksums()
-	scan, err = postgres.VerifyChecksums(ctx, pg.DataDir, nil)
+	scan, err = checks.VerifyChecksums(ctx, pg.DataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []postgres.BadBlock{{File: paths["pgbench_accounts_pkey"], Block: 1}, {File: paths["pgbench_branches"] + "_fsm", Block: 2}}
+	want := []checks.BadBlock{{File: paths["pgbench_accounts_pkey"], Block: 1}, {File: paths["pgbench_branches"] + "_fsm", Block: 2}}
 	if want[1].File < want[0].File { // the scan lists bad blocks by file
 		want[0], want[1] = want[1], want[0]
 	}
@@ -131,21 +131,21 @@ func TestVerifyChecksumsAgreesWithPgChecksums(t *testing.T) {
 	if err := os.Truncate(idx, fi.Size()-100); err != nil {
 		t.Fatal(err)
 	}
-	scan, err = postgres.VerifyChecksums(ctx, pg.DataDir, nil)
+	scan, err = checks.VerifyChecksums(ctx, pg.DataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := scan.Bad[len(scan.Bad)-1]
-	if len(scan.Bad) != 3 || last.File != paths["pgbench_accounts_pkey"] || last.Block != fi.Size()/postgres.BlockSize-1 || last.Reason == "" {
+	if len(scan.Bad) != 3 || last.File != paths["pgbench_accounts_pkey"] || last.Block != fi.Size()/checks.BlockSize-1 || last.Reason == "" {
 		t.Errorf("a truncated index: %+v", scan.Bad)
 	}
 	// A table cut mid-block is read even when its whole blocks were verified: the partial one
 	// was not.
 	tbl := filepath.Join(pg.DataDir, paths["pgbench_accounts"])
-	if err := os.Truncate(tbl, (blocks-1)*postgres.BlockSize+3000); err != nil {
+	if err := os.Truncate(tbl, (blocks-1)*checks.BlockSize+3000); err != nil {
 		t.Fatal(err)
 	}
-	scan, err = postgres.VerifyChecksums(ctx, pg.DataDir, verified(blocks-1))
+	scan, err = checks.VerifyChecksums(ctx, pg.DataDir, verified(blocks-1))
 	if err != nil {
 		t.Fatal(err)
 	}
