@@ -23,7 +23,8 @@ import (
 // BenchmarkDrill measures firedrill side by side with doing the same work by hand with
 // PostgreSQL's own tools, on one pgbench dataset it builds (scale FIREDRILL_BENCH_SCALE,
 // default 70: about 2 GB with checksums; `make bench BENCH=Drill SCALE=350` for about 5 GB),
-// page cache warm, medians of FIREDRILL_BENCH_RUNS runs (default 3) after one unmeasured run:
+// page cache warm, medians of FIREDRILL_BENCH_RUNS runs (default 3) after one unmeasured run,
+// each run after a sync and with what the previous one made removed untimed:
 //
 //   - online backup, idle and under pgbench load: `firedrill snapshot` vs
 //     `pg_basebackup -Xs -c fast`;
@@ -77,8 +78,8 @@ func BenchmarkDrill(b *testing.B) {
 	}
 	conn := []string{"-h", pg.SocketDir, "-p", strconv.Itoa(pg.Port), "-U", pg.Superuser}
 	backup := filepath.Join(hand, "backup")
+	removeBackup := func() { _ = os.RemoveAll(backup) }
 	basebackup := func() error {
-		_ = os.RemoveAll(backup)
 		return asServer("pg_basebackup", append(slices.Clone(conn), "-D", backup, "-Xs", "-c", "fast")...)()
 	}
 	var lastSnapshot string
@@ -115,13 +116,23 @@ func BenchmarkDrill(b *testing.B) {
 	note := func(p proc) {
 		peakSelf, peakTree = max(peakSelf, p.hwmKB), max(peakTree, p.maxRSSKB)
 	}
-	measure := func(r *row, fd func() (proc, error), byHand func() error) {
+	// settle writes back what the previous run left dirty, so that no run pays for another's
+	// writes (the page cache stays warm).
+	settle := func() {
+		if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+			b.Fatalf("sync: %v %s", err, out)
+		}
+	}
+	measure := func(r *row, fd func() (proc, error), byHand func() error, reset func()) {
 		for i := 0; i <= runs; i++ {
+			settle()
 			p, err := fd()
 			if err != nil {
 				b.Fatalf("%s (firedrill): %v", r.work, err)
 			}
 			note(p)
+			reset()
+			settle()
 			t0 := time.Now()
 			if err := byHand(); err != nil {
 				b.Fatalf("%s (by hand): %v", r.work, err)
@@ -135,14 +146,14 @@ func BenchmarkDrill(b *testing.B) {
 	}
 
 	// Online backup, idle.
-	measure(&row{work: "online backup (idle)", firedrillCmd: "firedrill snapshot", handCmd: "pg_basebackup -Xs -c fast"}, snapshot, basebackup)
+	measure(&row{work: "online backup (idle)", firedrillCmd: "firedrill snapshot", handCmd: "pg_basebackup -Xs -c fast"}, snapshot, basebackup, removeBackup)
 
 	// Online backup under pgbench load: the load runs through both columns' runs.
 	load := pg.PgbenchCmd(ctx, "-c", "2", "-j", "2", "-T", "3600", "-n")
 	if err := load.Start(); err != nil {
 		b.Fatal(err)
 	}
-	measure(&row{work: "online backup (pgbench -c2 load)", firedrillCmd: "firedrill snapshot", handCmd: "pg_basebackup -Xs -c fast"}, snapshot, basebackup)
+	measure(&row{work: "online backup (pgbench -c2 load)", firedrillCmd: "firedrill snapshot", handCmd: "pg_basebackup -Xs -c fast"}, snapshot, basebackup, removeBackup)
 	_ = load.Process.Signal(syscall.SIGINT)
 	_ = load.Wait()
 
@@ -151,6 +162,7 @@ func BenchmarkDrill(b *testing.B) {
 	if _, err := snapshot(); err != nil {
 		b.Fatal(err)
 	}
+	removeBackup()
 	if err := basebackup(); err != nil {
 		b.Fatal(err)
 	}
@@ -187,8 +199,8 @@ func BenchmarkDrill(b *testing.B) {
 		b.Fatal(err)
 	}
 	port := strconv.Itoa(harness.FreePort(b))
+	removeCopy := func() { _ = os.RemoveAll(copyDir) }
 	byHandVerify := func() error {
-		_ = os.RemoveAll(copyDir)
 		cp := exec.Command("cp", "-a", backup, copyDir)
 		if out, err := cp.CombinedOutput(); err != nil {
 			return fmt.Errorf("cp -a: %v\n%s", err, out)
@@ -207,8 +219,8 @@ func BenchmarkDrill(b *testing.B) {
 		}
 		return nil
 	}
-	measure(&row{work: "verify a backup", firedrillCmd: "firedrill drill", handCmd: "cp -a + start + pg_amcheck -j2 --heapallindexed --install-missing --all + stop + pg_checksums --check"}, drill, byHandVerify)
-	_ = os.RemoveAll(copyDir)
+	measure(&row{work: "verify a backup", firedrillCmd: "firedrill drill", handCmd: "cp -a + start + pg_amcheck -j2 --heapallindexed --install-missing --all + stop + pg_checksums --check"}, drill, byHandVerify, removeCopy)
+	removeCopy()
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nBenchmarkDrill: pgbench scale %d, data directory %d MB, medians of %d runs, page cache warm\n\n", scale, size>>20, runs)
