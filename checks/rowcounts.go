@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -34,6 +35,8 @@ func init() {
 type RowCounts struct {
 	// Min maps schema.table (database postgres) or database.schema.table to a minimum.
 	Min map[string]int64
+	// ChunkBlocks is the largest block range one count reads; 0: countChunkBlocks.
+	ChunkBlocks int64
 }
 
 // Name implements Check.
@@ -46,11 +49,39 @@ func (*RowCounts) OnByDefault() bool { return true }
 func (*RowCounts) Engines() []string { return postgresOnly() }
 
 const tablesSQL = `
-SELECT n.nspname, c.relname
+SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
+       current_setting('server_version_num')::int
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence <> 't'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
-ORDER BY c.relpages DESC`
+ORDER BY 3 DESC`
+
+// countChunkBlocks is the largest block range one count reads: a large table is counted in
+// ranges (TID range scans, PostgreSQL 14 and later) spread over the connections, so that one
+// big table does not leave the other connections idle. Every range reads its heap blocks,
+// as one sequential scan would.
+const countChunkBlocks = 16384
+
+// countJob counts a table's rows, or those in blocks [start, end) (end -1: to the end).
+type countJob struct {
+	schema, table string
+	start, end    int64
+	chunked       bool
+	blocks        int64 // for ordering: the largest first
+}
+
+// countSQL is the statement that counts a job's rows.
+func (j countJob) countSQL() string {
+	q := "SELECT count(*) FROM ONLY " + pgx.Identifier{j.schema, j.table}.Sanitize()
+	switch {
+	case !j.chunked:
+		return q
+	case j.end < 0:
+		return q + fmt.Sprintf(" WHERE ctid >= '(%d,0)'::tid", j.start)
+	default:
+		return q + fmt.Sprintf(" WHERE ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid", j.start, j.end)
+	}
+}
 
 // Run implements Check.
 func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
@@ -66,7 +97,7 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 	// that the copy is unfit, not a count that could not be taken.
 	var damaged []damagedTable
 	for _, db := range dbs {
-		tables, err := listTables(ctx, env.DB, db)
+		tables, err := listTables(ctx, env.DB, db, r.ChunkBlocks)
 		if ok, why := Damage(err); ok {
 			damaged = append(damaged, damagedTable{Table: db + ".(catalog)", DamageReason: why})
 			continue
@@ -75,25 +106,38 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 			errs = append(errs, err.Error())
 			continue
 		}
-		err = forEach(ctx, env.DB, db, env.Parallel, tables, func(ctx context.Context, conn *pgx.Conn, t [2]string) {
+		// A table counted in ranges has its count once every range is counted; a range that
+		// fails leaves it uncounted (damaged, or an error).
+		failed := map[string]bool{}
+		err = forEach(ctx, env.DB, db, env.Parallel, tables, func(ctx context.Context, conn *pgx.Conn, j countJob) {
 			var n int64
 			// No JIT: compiling the plan costs more than it saves on a count.
 			_, err := conn.Exec(ctx, "SET jit = off")
 			if err == nil {
-				err = conn.QueryRow(ctx, "SELECT count(*) FROM ONLY "+pgx.Identifier{t[0], t[1]}.Sanitize()).Scan(&n)
+				err = conn.QueryRow(ctx, j.countSQL()).Scan(&n)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			name := db + "." + t[0] + "." + t[1]
+			name := db + "." + j.schema + "." + j.table
 			if ok, why := Damage(err); ok {
-				damaged = append(damaged, damagedTable{Table: name, DamageReason: why})
+				if !failed[name] {
+					damaged = append(damaged, damagedTable{Table: name, DamageReason: why})
+				}
+				failed[name] = true
+				delete(counts, name)
 				return
 			}
 			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %s", name, pgMessage(err)))
+				if !failed[name] {
+					errs = append(errs, fmt.Sprintf("%s: %s", name, pgMessage(err)))
+				}
+				failed[name] = true
+				delete(counts, name)
 				return
 			}
-			counts[name] = n
+			if !failed[name] {
+				counts[name] += n
+			}
 		})
 		if ok, why := Damage(err); ok {
 			damaged = append(damaged, damagedTable{Table: db, DamageReason: why})
@@ -141,7 +185,10 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 	return []Finding{f}
 }
 
-func listTables(ctx context.Context, db DB, database string) ([][2]string, error) {
+// listTables lists the counts to make in database, largest first: a table of more than
+// countChunkBlocks blocks in ranges of that many (the last open-ended), on servers with TID
+// range scans.
+func listTables(ctx context.Context, db DB, database string, chunk int64) ([]countJob, error) {
 	conn, err := db.Connect(ctx, database)
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to database %s: %w", database, err)
@@ -151,17 +198,47 @@ func listTables(ctx context.Context, db DB, database string) ([][2]string, error
 	if err != nil {
 		return nil, wrapPG(err, "while listing tables of %s", database)
 	}
-	var out [][2]string
+	var out []countJob
 	for rows.Next() {
-		var t [2]string
-		if err := rows.Scan(&t[0], &t[1]); err != nil {
+		var j countJob
+		var blocks int64
+		var version int
+		if err := rows.Scan(&j.schema, &j.table, &blocks, &version); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		out = append(out, t)
+		out = append(out, chunkCount(j, blocks, version, chunk)...)
 	}
 	rows.Close()
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Largest ranges first across tables, so the connections finish together.
+	slices.SortStableFunc(out, func(a, b countJob) int { return cmp.Compare(b.blocks, a.blocks) })
+	return out, nil
+}
+
+// chunkCount splits the count of a table of blocks blocks into ranges of at most chunk
+// blocks (0: countChunkBlocks), on PostgreSQL 14 and later, where a TID range scan reads only
+// its blocks (before, a range would scan the whole table).
+func chunkCount(j countJob, blocks int64, serverVersionNum int, chunk int64) []countJob {
+	if chunk <= 0 {
+		chunk = countChunkBlocks
+	}
+	if blocks <= chunk || serverVersionNum < 140000 {
+		j.blocks = blocks
+		return []countJob{j}
+	}
+	var out []countJob
+	for s := int64(0); s < blocks; s += chunk {
+		c := j
+		c.chunked, c.start, c.end, c.blocks = true, s, s+chunk, min(chunk, blocks-s)
+		if c.end >= blocks {
+			c.end = -1 // and whatever lies beyond the listed size
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // damagedTable is a table (database.schema.table) PostgreSQL refused to count, and why.
