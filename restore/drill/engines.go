@@ -228,3 +228,18 @@ func engineFor(o Options) (EngineDrill, error) {
 	}
 	return e, nil
 }
+
+// OutputTail is the last n non-empty lines of a tool's output, trimmed: the evidence of what
+// an engine's tool (a prepare, a load) said last.
+func OutputTail(out []byte, n int) []string {
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}

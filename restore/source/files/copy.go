@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
 	"github.com/firedrill/firedrill/restore/snapshot"
@@ -46,7 +47,7 @@ func (s *Source) Materialize(ctx context.Context, req drill.MaterializeRequest) 
 		return nil, fmt.Errorf("while creating the copy's directory %s: %w", dest, err)
 	}
 	c := newCopier(ctx, req)
-	req.Status(fmt.Sprintf("copying %s (%s) into scratch", meta.ID, humanBytes(meta.SizeBytes)))
+	req.Status(fmt.Sprintf("copying %s (%s) into scratch", meta.ID, reports.HumanBytes(meta.SizeBytes)))
 	var v verdict
 	var err error
 	switch format {
@@ -152,9 +153,9 @@ func (v verdict) finding() checks.Finding {
 		ev["mismatches"] = v.mismatches
 		return checks.Failf(drill.SnapshotIntegrityName, ev, "%d file(s) differ from the backup's checksum sidecar, first: %s", len(v.mismatches), v.mismatches[0])
 	case v.sidecar == "" && v.downloaded:
-		return checks.Passf(drill.SnapshotIntegrityName, ev, "downloaded %d object(s), %s, each matching the store's size and checksums (no %s sidecar object for the whole backup)", v.files, humanBytes(v.bytes), sidecarSuffix)
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "downloaded %d object(s), %s, each matching the store's size and checksums (no %s sidecar object for the whole backup)", v.files, reports.HumanBytes(v.bytes), sidecarSuffix)
 	case v.sidecar == "":
-		return checks.Passf(drill.SnapshotIntegrityName, ev, "copied and read back %d file(s), %s (no checksum sidecar: size and readability only)", v.files, humanBytes(v.bytes))
+		return checks.Passf(drill.SnapshotIntegrityName, ev, "copied and read back %d file(s), %s (no checksum sidecar: size and readability only)", v.files, reports.HumanBytes(v.bytes))
 	case v.sha256 != "":
 		return checks.Passf(drill.SnapshotIntegrityName, ev, "the backup's SHA-256 matches its sidecar")
 	default:
@@ -367,7 +368,7 @@ func (rc *readCounter) Read(p []byte) (int, error) {
 	rc.c.done += int64(n)
 	if time.Since(rc.c.last) >= 2*time.Second {
 		rc.c.last = time.Now()
-		rc.c.status(fmt.Sprintf("copying %s: %s of %s", rc.c.what, humanBytes(rc.c.done), humanBytes(rc.c.total)))
+		rc.c.status(fmt.Sprintf("copying %s: %s of %s", rc.c.what, reports.HumanBytes(rc.c.done), reports.HumanBytes(rc.c.total)))
 	}
 	return n, err
 }
@@ -444,19 +445,6 @@ func hasManifest(dir string) bool {
 		}
 	}
 	return false
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 var _ drill.Source = (*Source)(nil)

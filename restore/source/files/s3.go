@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
 	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 	enginered "github.com/firedrill/firedrill/restore/engine/redis"
@@ -279,7 +280,7 @@ func (s *Source) downloadTree(ctx context.Context, api S3API, req drill.Material
 	v := verdict{downloaded: true, location: l.Where}
 	got := map[string]string{}
 	last := time.Now()
-	req.Status(fmt.Sprintf("downloading %s (%d objects, %s) from %s", meta.ID, len(objs), humanBytes(meta.SizeBytes), l.Where))
+	req.Status(fmt.Sprintf("downloading %s (%d objects, %s) from %s", meta.ID, len(objs), reports.HumanBytes(meta.SizeBytes), l.Where))
 	for _, o := range objs {
 		rel := path.Clean(o.Rel)
 		if rel == "." || strings.HasPrefix(rel, "../") || rel == ".." || path.IsAbs(rel) {
@@ -301,7 +302,7 @@ func (s *Source) downloadTree(ctx context.Context, api S3API, req drill.Material
 		v.bytes += d.Bytes
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			req.Status(fmt.Sprintf("downloading %s: %d of %d objects, %s of %s", meta.ID, v.files, len(objs), humanBytes(v.bytes), humanBytes(meta.SizeBytes)))
+			req.Status(fmt.Sprintf("downloading %s: %d of %d objects, %s of %s", meta.ID, v.files, len(objs), reports.HumanBytes(v.bytes), reports.HumanBytes(meta.SizeBytes)))
 		}
 	}
 	sidecar := meta.ID + sidecarSuffix

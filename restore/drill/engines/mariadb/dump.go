@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/reports"
 	"github.com/firedrill/firedrill/restore/drill"
 	enginemariadb "github.com/firedrill/firedrill/restore/engine/mariadb"
 )
@@ -164,7 +165,7 @@ func (s *Server) load(ctx context.Context, req drill.EngineStart, client string,
 			return checks.Finding{}, err
 		}
 	}
-	req.Status(fmt.Sprintf("loading %s (%s) with the mariadb client", filepath.Base(l.Path), humanBytes(l.Bytes)))
+	req.Status(fmt.Sprintf("loading %s (%s) with the mariadb client", filepath.Base(l.Path), reports.HumanBytes(l.Bytes)))
 	start := time.Now()
 	// --defaults-file first: the client reads that file only, nothing of the host's.
 	out, code, err := s.Exec(ctx, client, "--defaults-file="+cnf, "--batch", "--abort-source-on-error",
@@ -207,7 +208,7 @@ func loadFinding(out []byte, code int, runErr error, took time.Duration, l *dril
 	if h.ServerVersion != "" {
 		ev["dumpedServerVersion"] = h.ServerVersion
 	}
-	lines := tailLines(out, 15)
+	lines := drill.OutputTail(out, 15)
 	ev["output"] = lines
 	switch {
 	case code == -1 && runErr != nil:
@@ -225,7 +226,7 @@ func loadFinding(out []byte, code int, runErr error, took time.Duration, l *dril
 		}
 		return checks.Failf(LoadName, ev, "the dump does not load (the mariadb client stopped with exit status %d): %s", code, reason)
 	}
-	return checks.Passf(LoadName, ev, "loaded %s (%s) into an empty MariaDB in %.1fs", filepath.Base(l.Path), humanBytes(l.Bytes), took.Seconds())
+	return checks.Passf(LoadName, ev, "loaded %s (%s) into an empty MariaDB in %.1fs", filepath.Base(l.Path), reports.HumanBytes(l.Bytes), took.Seconds())
 }
 
 // loadedServer is a throwaway a dump was loaded into: its recovery finding says so.
@@ -242,17 +243,4 @@ func (s *loadedServer) Recovered(ctx context.Context) checks.Finding {
 		f.Message = fmt.Sprintf("MariaDB %v started on an empty data directory (mariadb-install-db), loaded %s and accepts connections", f.Evidence["version"], filepath.Base(s.dump.Path))
 	}
 	return f
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

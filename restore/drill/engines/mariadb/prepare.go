@@ -98,7 +98,7 @@ func prepare(ctx context.Context, req drill.EngineStart, dataDir, tmp string) (f
 	}
 	lines := proc.LogEvidence(1 << 20)
 	out := []byte(strings.Join(lines, "\n"))
-	ev := checks.Evidence{"command": "mariadb-backup --prepare --target-dir=" + dataDir, "output": tailLines(out, 12)}
+	ev := checks.Evidence{"command": "mariadb-backup --prepare --target-dir=" + dataDir, "output": drill.OutputTail(out, 12)}
 	f = checks.Finding{Check: PrepareName, Evidence: ev, Seconds: time.Since(started).Seconds()}
 	if len(lines) == 0 || !strings.Contains(lines[len(lines)-1], prepareOK) {
 		f.Status = checks.Fail
@@ -124,7 +124,7 @@ var (
 // prepareReason is what the tool's output says of why it failed: its last [ERROR] line, else
 // its last line that reads like a reason, else its last line.
 func prepareReason(out []byte) string {
-	lines := tailLines(out, 1000)
+	lines := drill.OutputTail(out, 1000)
 	for _, match := range []func(string) bool{
 		func(l string) bool { return strings.Contains(l, "[ERROR]") },
 		func(l string) bool { return reasonRe.MatchString(l) && !noiseRe.MatchString(l) },
@@ -136,18 +136,4 @@ func prepareReason(out []byte) string {
 		}
 	}
 	return enginemariadb.Tail(out, 1)
-}
-
-// tailLines are the last n non-empty lines of out.
-func tailLines(out []byte, n int) []string {
-	var lines []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimRight(l, " \r"); strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
@@ -56,7 +55,7 @@ var restoredRE = regexp.MustCompile(`(\d+) document\(s\) restored successfully\.
 // not a mongodump archive), with the tool's last lines as evidence.
 func loadFinding(out []byte, code int, runErr error, took time.Duration, l *drill.LogicalDump) checks.Finding {
 	ev := checks.Evidence{"archive": filepath.Base(l.Path), "bytes": l.Bytes, "seconds": took.Seconds(), "exitCode": code}
-	lines := tailLines(out, 15)
+	lines := drill.OutputTail(out, 15)
 	ev["output"] = lines
 	restored, failed := int64(-1), int64(-1)
 	if m := restoredRE.FindSubmatch(out); m != nil {
@@ -103,19 +102,6 @@ func emptyDBPath(scratch string) (string, error) {
 		return "", fmt.Errorf("while making the empty dbpath %s: %w", p, err)
 	}
 	return p, nil
-}
-
-func tailLines(out []byte, n int) []string {
-	var lines []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
 }
 
 func lastNonEmpty(lines []string) string {
