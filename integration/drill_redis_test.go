@@ -353,6 +353,10 @@ func TestDrillRedisDocker(t *testing.T) {
 	if res.Runtime == nil || res.Runtime.Kind != docker.Name {
 		t.Errorf("runtime %+v, want docker", res.Runtime)
 	}
+	// The checker ran where the server ran, in a container of the image, not on the host.
+	if fd := findingOf(res, "redis-check-rdb"); fd == nil || fd.Evidence["tool"] != "/usr/local/bin/redis-check-rdb" {
+		t.Errorf("redis-check-rdb %+v: want the image's tool", fd)
+	}
 	assertNoLeftovers(t, scratch)
 	if left := drillContainers(t, t.Context(), dockerClient(t), scratch); len(left) > 0 {
 		t.Errorf("containers left: %v", left)

@@ -68,7 +68,17 @@ func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []
 	} else {
 		req.Status("checking the copy with " + CheckAOFName)
 	}
-	fc, err := checkFiles(ctx, data, req.RunAs)
+	local := req.Runtime.Kind == "" || req.Runtime.Kind == "local"
+	var run toolRunner
+	if !local && req.Run != nil {
+		// In a container made like the server's (the image's tools, the drill's uid, no
+		// network): the host needs no Redis tools, and the file is read as the server will.
+		image := defaultImage(attrs[enginered.AttrServerVersion])
+		run = func(ctx context.Context, tool string, args ...string) ([]byte, int, error) {
+			return req.Run(ctx, drill.LaunchSpec{Name: filepath.Base(tool), Path: tool, Args: args, Image: image})
+		}
+	}
+	fc, err := checkFiles(ctx, data, req.RunAs, run)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,7 +86,6 @@ func (Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []
 	if fc.finding.Status == checks.Fail {
 		return nil, findings, nil
 	}
-	local := req.Runtime.Kind == "" || req.Runtime.Kind == "local"
 	server, err := findTool("redis-server")
 	switch {
 	case err != nil && local:

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/firedrill/firedrill/checks"
+	"github.com/firedrill/firedrill/restore/drill"
 	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
@@ -92,11 +94,15 @@ type fileCheck struct {
 	keysRead int64
 }
 
-// checkFiles runs redis-check-rdb on the RDB, or redis-check-aof on the append-only file.
-// The tool only reads the copy; it runs as the copy's owner, before any sandbox exists, never
-// with --fix. An exit status other than 0 is a copy Redis could not load: a failed finding
-// with the tool's output as evidence.
-func checkFiles(ctx context.Context, d dataFiles, runAs postgres.RunAs) (fileCheck, error) {
+// toolRunner runs one of Redis's tools (by its path in the runtime's image) where the server
+// will run, returning its output and exit status (-1: it could not run).
+type toolRunner func(ctx context.Context, tool string, args ...string) ([]byte, int, error)
+
+// checkFiles runs redis-check-rdb on the RDB, or redis-check-aof on the append-only file,
+// never with --fix: through run where the server runs in a container, else on the host as
+// the copy's owner, before any sandbox exists. An exit status other than 0 is a copy Redis
+// could not load: a failed finding with the tool's output as evidence.
+func checkFiles(ctx context.Context, d dataFiles, runAs postgres.RunAs, run toolRunner) (fileCheck, error) {
 	name, target := CheckRDBName, filepath.Join(d.dir, d.rdb)
 	if d.rdb == "" {
 		name, target = CheckAOFName, filepath.Join(d.dir, d.aof)
@@ -109,6 +115,19 @@ func checkFiles(ctx context.Context, d dataFiles, runAs postgres.RunAs) (fileChe
 			}
 			target = m[0]
 		}
+	}
+	if run != nil {
+		tool := path.Join(imageBin, name)
+		out, code, err := run(ctx, tool, target)
+		switch {
+		case ctx.Err() != nil:
+			return fileCheck{}, fmt.Errorf("while running %s on %s: %w", name, target, context.Cause(ctx))
+		case code < 0:
+			return fileCheck{}, fmt.Errorf("while running %s on %s: %w", name, target, err)
+		case code == 126 || code == 127:
+			return fileCheck{}, fmt.Errorf("%w: %s could not be run in the runtime's image (exit %d: %s): set the image to one with Redis's tools", drill.ErrPlatform, name, code, toolError(outputLines(out)))
+		}
+		return judgeFiles(name, target, tool, d.rdb != "", out, code), nil
 	}
 	tool, err := findTool(name)
 	if err != nil {

@@ -34,19 +34,14 @@ func startRemote(ctx context.Context, req drill.EngineStart) (drill.Server, []ch
 	}
 	data := dataFiles{dir: req.Remote.DataDir, rdb: rdb}
 	image := defaultImage(attrs[enginered.AttrServerVersion])
-	target := path.Join(data.dir, data.rdb)
 
 	req.Status("checking the copy with " + CheckRDBName)
-	tool := path.Join(imageBin, CheckRDBName)
-	out, code, err := req.Run(ctx, drill.LaunchSpec{Name: CheckRDBName, Path: tool, Args: []string{target}, Image: image})
-	switch {
-	case code < 0:
-		return nil, nil, fmt.Errorf("while running %s on %s: %w", CheckRDBName, target, err)
-	case code == 126 || code == 127:
-		// The shell that runs the tool could not find or execute it: the image, not the copy.
-		return nil, nil, fmt.Errorf("%w: %s could not be run in the runtime's image (exit %d: %s): set the image to one with Redis's tools", drill.ErrPlatform, CheckRDBName, code, toolError(outputLines(out)))
+	fc, err := checkFiles(ctx, data, req.RunAs, func(ctx context.Context, tool string, args ...string) ([]byte, int, error) {
+		return req.Run(ctx, drill.LaunchSpec{Name: CheckRDBName, Path: tool, Args: args, Image: image})
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	fc := judgeFiles(CheckRDBName, target, tool, true, out, code)
 	findings := []checks.Finding{fc.finding}
 	if fc.finding.Status == checks.Fail {
 		return nil, findings, nil
