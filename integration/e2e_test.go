@@ -63,6 +63,7 @@ func TestE2E(t *testing.T) {
 		{"4-damaged-snapshot", e2eDamagedSnapshot},
 		{"5-failure-paths", e2eFailurePaths},
 		{"6-redis-kubernetes", e2eRedisDrill},
+		{"7-mariadb-kubernetes", e2eMariaDBDrill},
 		{"2-helm-cronjob", e2eHelmCronJob},
 	}
 	for _, s := range scenarios {
