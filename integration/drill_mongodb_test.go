@@ -20,8 +20,8 @@ import (
 	_ "github.com/firedrill/firedrill/restore/drill/builtin" // the mongodb engine drill
 	mongodrill "github.com/firedrill/firedrill/restore/drill/engines/mongodb"
 	"github.com/firedrill/firedrill/restore/snapshot/local"
-	"github.com/firedrill/firedrill/restore/source/files"
 	"github.com/firedrill/firedrill/restore/snapshot/take"
+	"github.com/firedrill/firedrill/restore/source/files"
 )
 
 // TestDrillMongoDB drills a real mongod's local fsyncLock snapshot: validate({full: true}) on
