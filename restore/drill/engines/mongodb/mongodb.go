@@ -30,7 +30,7 @@ type Drill struct {
 var _ drill.EngineDrill = Drill{}
 
 // Runtimes implements drill.EngineDrill.
-func (Drill) Runtimes() []string { return []string{"local", "docker"} }
+func (Drill) Runtimes() []string { return []string{"local", "docker", "kubernetes"} }
 
 // Image is the docker runtime's default image.
 const Image = "mongo:7"
@@ -44,6 +44,9 @@ const socketName = "mongod.sock"
 // (only inside the runtime's isolation: no network, a uid of its own), a unix socket in the
 // scratch directory.
 func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, []checks.Finding, error) {
+	if req.Remote != nil {
+		return startRemote(ctx, req)
+	}
 	if req.Copy == nil || (req.Copy.DataDir == "" && req.Copy.Logical == nil) {
 		return nil, nil, fmt.Errorf("%w: MongoDB drills restore local copies of a dbpath (a local snapshot) or mongodump archives", drill.ErrUnsupported)
 	}
@@ -91,7 +94,7 @@ func (d Drill) Start(ctx context.Context, req drill.EngineStart) (drill.Server, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("while starting mongod on %s: %w", dbPath, err)
 	}
-	srv := &Server{Process: proc, sock: sock, dbPath: dbPath}
+	srv := &Server{Process: proc, sock: sock, uri: URI(sock), dbPath: dbPath}
 	if req.Copy.Logical == nil {
 		return srv, nil, nil
 	}
@@ -139,7 +142,11 @@ func URI(sock string) string {
 // Server is a throwaway mongod on a copy.
 type Server struct {
 	drill.Process
+	// sock is its unix socket in the scratch directory; empty when it is reached over TCP
+	// (reach: a Kubernetes pod), uri once known.
 	sock   string
+	uri    string
+	reach  drill.Reachable
 	dbPath string
 	client *mongo.Client
 }
@@ -150,7 +157,7 @@ func (s *Server) connect() (*mongo.Client, error) {
 	if s.client != nil {
 		return s.client, nil
 	}
-	c, err := mongo.Connect(options.Client().ApplyURI(URI(s.sock)).SetServerSelectionTimeout(2 * time.Second))
+	c, err := mongo.Connect(options.Client().ApplyURI(s.uri).SetServerSelectionTimeout(2 * time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +168,20 @@ func (s *Server) connect() (*mongo.Client, error) {
 // WaitReady waits until mongod answers ping over its socket (after WiredTiger's recovery of
 // the copy); a mongod that exits first returns its log's reason.
 func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
+	if s.reach != nil && s.uri == "" {
+		addr, err := s.reach.Addr(ctx, status)
+		if err != nil {
+			return fmt.Errorf("mongod did not start on the copy: %w", err)
+		}
+		s.uri = TCPURI(addr)
+	}
 	for {
 		select {
 		case <-s.Exited():
 			return fmt.Errorf("mongod exited before it accepted connections: %s", lastLine(s.LogEvidence(20)))
 		default:
 		}
-		if _, err := os.Stat(s.sock); err == nil {
+		if _, err := os.Stat(s.sock); s.sock == "" || err == nil {
 			c, err := s.connect()
 			if err == nil {
 				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -177,7 +191,7 @@ func (s *Server) WaitReady(ctx context.Context, status func(string)) error {
 					return nil
 				}
 			}
-			status("waiting for mongod to accept connections on " + s.sock)
+			status("waiting for mongod to accept connections on " + strings.TrimPrefix(s.uri, "mongodb://"))
 		} else {
 			status("waiting for mongod to recover the copy")
 		}
@@ -258,6 +272,6 @@ func (s *Server) Stop(grace time.Duration) (bool, error) {
 // Kept says how to reach a server left running by --keep.
 func (s *Server) Kept() *reports.Kept {
 	k := s.Process.Kept()
-	k.Connect = "mongosh " + URI(s.sock)
+	k.Connect = "mongosh " + s.uri
 	return k
 }
