@@ -73,17 +73,15 @@ type Daemon struct {
 
 // StartDaemon starts the server and returns once it runs (not once it is ready).
 func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
-	if !filepath.IsAbs(o.Path) {
-		return nil, fmt.Errorf("the %s binary %q is not an absolute path", o.Name, o.Path)
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	if o.LogFile == "" {
 		o.LogFile = filepath.Join(o.ScratchDir, "server.log")
 	}
 	if o.StopSignal == 0 {
 		o.StopSignal = syscall.SIGTERM
-	}
-	if o.Env == nil {
-		o.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
 	}
 	d := &Daemon{opts: o, done: make(chan struct{}), production: resolvedPaths(o.ProductionPaths)}
 	logf, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -98,7 +96,7 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	inner.Env, inner.Dir = o.Env, o.ScratchDir
 	inner.Stdout, inner.Stderr = logf, logf
 	if d.sandboxErr = sandbox.Available(); d.sandboxErr == nil {
-		d.sandbox = buildSandbox(o.RunAs, o.IsolateNetwork, []string{o.ScratchDir}, append([]string{filepath.Dir(o.Path)}, o.ReadOnly...), d.production)
+		d.sandbox = o.sandbox(d.production)
 		outer, err := d.sandbox.Start(nil, inner, o.Keep)
 		switch {
 		case err == nil:
@@ -142,6 +140,23 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	return d, nil
 }
 
+// withDefaults checks what every run of the options needs and fills the environment's default.
+func (o DaemonOptions) withDefaults() (DaemonOptions, error) {
+	if !filepath.IsAbs(o.Path) {
+		return o, fmt.Errorf("the %s binary %q is not an absolute path", o.Name, o.Path)
+	}
+	if o.Env == nil {
+		o.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	}
+	return o, nil
+}
+
+// sandbox is the sandbox the options' process runs in: only the scratch directory writable,
+// the binary's directory and ReadOnly shown, production's paths masked.
+func (o DaemonOptions) sandbox(production []string) *sandbox.Spec {
+	return buildSandbox(o.RunAs, o.IsolateNetwork, []string{o.ScratchDir}, append([]string{filepath.Dir(o.Path)}, o.ReadOnly...), production)
+}
+
 // resolvedPaths are the absolute paths among paths, each also as its symlinks resolve.
 func resolvedPaths(paths []string) []string {
 	var out []string
@@ -164,11 +179,9 @@ func resolvedPaths(paths []string) []string {
 // It returns the combined output and the exit code (an error too when the code is not 0).
 // o.LogFile, Keep and StopSignal are not used.
 func RunOnce(ctx context.Context, o DaemonOptions) ([]byte, int, error) {
-	if !filepath.IsAbs(o.Path) {
-		return nil, -1, fmt.Errorf("the %s binary %q is not an absolute path", o.Name, o.Path)
-	}
-	if o.Env == nil {
-		o.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, -1, err
 	}
 	command := func() *exec.Cmd {
 		cmd := exec.CommandContext(ctx, o.Path, o.Args...)
@@ -178,8 +191,7 @@ func RunOnce(ctx context.Context, o DaemonOptions) ([]byte, int, error) {
 	if sandbox.Available() != nil {
 		return runTool(ctx, command(), nil, o.RunAs)
 	}
-	spec := buildSandbox(o.RunAs, o.IsolateNetwork, []string{o.ScratchDir}, append([]string{filepath.Dir(o.Path)}, o.ReadOnly...), resolvedPaths(o.ProductionPaths))
-	out, code, err := runTool(ctx, command(), spec, o.RunAs)
+	out, code, err := runTool(ctx, command(), o.sandbox(resolvedPaths(o.ProductionPaths)), o.RunAs)
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) && ctx.Err() == nil && os.Geteuid() != 0 {
 		// Not root, the kernel may refuse what a user namespace sandbox needs (as for the

@@ -27,27 +27,12 @@ const IsolationName = "isolation"
 // restore commands (postgresql.conf, postgresql.auto.conf). Each is listed as given and, when
 // it differs, with its symlinks resolved.
 func productionPaths(o Options) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if p == "" || !filepath.IsAbs(p) {
-			return
-		}
-		for _, q := range []string{filepath.Clean(p), resolvePath(p)} {
-			if !seen[q] {
-				seen[q] = true
-				out = append(out, q)
-			}
-		}
-	}
-	for _, p := range o.ProductionPaths {
-		add(p)
-	}
+	paths := slices.Clone(o.ProductionPaths)
 	if m := o.Files[postgres.TablespaceMapFile]; len(m) > 0 {
 		sc := bufio.NewScanner(bytes.NewReader(m))
 		for sc.Scan() {
 			if _, loc, ok := strings.Cut(strings.TrimSpace(sc.Text()), " "); ok {
-				add(loc)
+				paths = append(paths, loc)
 			}
 		}
 	}
@@ -56,11 +41,9 @@ func productionPaths(o Options) []string {
 		if err != nil {
 			continue
 		}
-		for _, p := range commandDirs(b) {
-			add(p)
-		}
+		paths = append(paths, commandDirs(b)...)
 	}
-	return out
+	return resolvedPaths(paths)
 }
 
 // commandDirs returns the directories that archive/restore commands in a PostgreSQL
