@@ -58,6 +58,15 @@ type amJob struct {
 // heapKey names a heap across databases (shared catalogs appear in each).
 func (j amJob) heapKey() string { return j.database + "/" + j.file }
 
+// heapRead is how far amcheck got through one heap: ranges left to read, and whether one
+// found a problem or failed.
+type heapRead struct {
+	file   string
+	blocks int64
+	left   int
+	failed bool
+}
+
 type amProblem struct {
 	Database string `json:"database"`
 	Relation string `json:"relation"`
@@ -94,10 +103,9 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 		errs                   []string
 		heaps, indexes, blocks int64
 		perDB                  = map[string]int{}
-		// chunks counts each heap's block ranges still to read cleanly; a heap whose every
-		// range was read without a problem or an error was read whole, checksums verified.
-		chunks = map[string]int{}
-		read   = map[string]amJob{}
+		// heapsRead follows each heap's block ranges: one whose every range was read without
+		// a problem or an error was read whole, checksums verified.
+		heapsRead = map[string]*heapRead{}
 	)
 	for _, db := range dbs {
 		jobs, err := a.plan(ctx, env, db)
@@ -118,8 +126,12 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 			if !j.index {
 				blocks += j.end - j.start + 1
 				if j.end >= 0 && j.file != "" {
-					chunks[j.heapKey()]++
-					read[j.heapKey()] = j
+					h := heapsRead[j.heapKey()]
+					if h == nil {
+						h = &heapRead{file: j.file, blocks: j.blocks}
+						heapsRead[j.heapKey()] = h
+					}
+					h.left++
 				}
 			}
 		}
@@ -129,12 +141,9 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 			mu.Lock()
 			defer mu.Unlock()
 			problems = append(problems, found...)
-			if !j.index && j.end >= 0 && j.file != "" {
-				if err == nil && len(found) == 0 {
-					chunks[j.heapKey()]--
-				} else {
-					chunks[j.heapKey()] = -1 << 30 // never read whole
-				}
+			if h := heapsRead[j.heapKey()]; h != nil && !j.index {
+				h.left--
+				h.failed = h.failed || err != nil || len(found) > 0
 			}
 			if err != nil {
 				if damaged, why := Damage(err); damaged {
@@ -150,13 +159,12 @@ func (a *Amcheck) Run(ctx context.Context, env *Env) []Finding {
 			errs = append(errs, err.Error())
 		}
 	}
-	for k, left := range chunks {
-		if left == 0 {
+	for _, h := range heapsRead {
+		if h.left == 0 && !h.failed {
 			if env.VerifiedBlocks == nil {
 				env.VerifiedBlocks = map[string]int64{}
 			}
-			j := read[k]
-			env.VerifiedBlocks[j.file] = max(env.VerifiedBlocks[j.file], j.blocks)
+			env.VerifiedBlocks[h.file] = max(env.VerifiedBlocks[h.file], h.blocks)
 		}
 	}
 	sort.Slice(problems, func(i, j int) bool {

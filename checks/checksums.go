@@ -2,7 +2,9 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strconv"
 	"strings"
@@ -150,15 +152,20 @@ func lastLinesOf(s string, n int) string {
 }
 
 // verifyStopped is the checksum pass over the stopped copy that reads only what no check read
-// with checksums verified (postgres.VerifyChecksums).
+// with checksums verified (VerifyChecksums).
 func verifyStopped(ctx context.Context, env *Env) Finding {
 	started := time.Now()
 	ev := Evidence{"method": "firedrill's page checksum pass (PostgreSQL's algorithm) over the blocks amcheck did not read; heap blocks amcheck read were verified by the server as it read them"}
 	f := Finding{Check: PgChecksumsName, Evidence: ev}
 	scan, err := VerifyChecksums(ctx, env.HostDataDir, func(rel string) int64 { return env.VerifiedBlocks[rel] })
 	f.Seconds = time.Since(started).Seconds()
-	if err != nil {
-		// A data file that cannot be read at all is damage the pass found.
+	switch {
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// As for pg_checksums (DamagedFileOutput): a refusal or an interrupt proves nothing.
+		f.Status, f.Message = Error, "could not verify the stopped copy's checksums: "+err.Error()
+		return f
+	case err != nil:
+		// A data file that cannot be opened or read is damage the pass found.
 		f.Status, f.Message = Fail, "could not read a data file of the stopped copy: "+err.Error()
 		return f
 	}

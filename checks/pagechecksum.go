@@ -51,8 +51,7 @@ const pdChecksumOffset = 8
 // checksum field taken as zero, hashed in 32 interleaved FNV-1a lanes, folded, mixed with the
 // block number and reduced to 16 bits, never 0.
 func PageChecksum(page []byte, blkno uint32) uint16 {
-	var sums [checksumLanes]uint32
-	sums = checksumBase
+	sums := checksumBase
 	mix := func(sum, v uint32) uint32 {
 		t := sum ^ v
 		return t*checksumPrime ^ (t >> 17)
