@@ -74,7 +74,7 @@ func TestCanaryConfigJSONHidesTheValue(t *testing.T) {
 
 func TestCanaryAndSchemaRegistered(t *testing.T) {
 	got, _ := BuildFor(Config{Canary: &CanaryConfig{Query: "SELECT 1", Equals: strp("x")}, Schema: &SchemaConfig{MinTables: 1},
-		Amcheck: new(bool), Checksums: new(bool), RowCounts: &RowCountConfig{Enabled: new(bool)}}, "postgres")
+		Amcheck: AmcheckOn(false), Checksums: new(bool), RowCounts: &RowCountConfig{Enabled: new(bool)}}, "postgres")
 	var names []string
 	for _, c := range got {
 		names = append(names, c.Name())
@@ -82,7 +82,7 @@ func TestCanaryAndSchemaRegistered(t *testing.T) {
 	if strings.Join(names, ",") != "schema,canary" {
 		t.Errorf("BuildFor = %v, want schema then canary", names)
 	}
-	if got, skipped := BuildFor(Config{Canary: &CanaryConfig{}, Schema: &SchemaConfig{}, Amcheck: new(bool), Checksums: new(bool),
+	if got, skipped := BuildFor(Config{Canary: &CanaryConfig{}, Schema: &SchemaConfig{}, Amcheck: AmcheckOn(false), Checksums: new(bool),
 		CheckTable: new(bool), RowCounts: &RowCountConfig{Enabled: new(bool)}}, "mariadb"); len(got) != 0 || len(skipped) != 2 {
 		t.Errorf("for mariadb: %d checks, %d skipped; want both skipped", len(got), len(skipped))
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,10 @@ type Env struct {
 	// (amcheck's verify_heapam reads every block of a heap): the checksum pass over the
 	// stopped copy counts those blocks instead of reading them a second time.
 	VerifiedBlocks map[string]int64
+	// Incremental, when set, scopes amcheck (and the checksum pass over the stopped copy) to
+	// what changed since the last snapshot that passed a full drill (checks.amcheck.mode:
+	// incremental); nil: everything is checked.
+	Incremental *Incremental
 
 	// Engine is the drilled engine's registry name ("postgres", "mariadb", "redis").
 	Engine string
@@ -62,6 +67,38 @@ type Env struct {
 	Redis func(db int) *goredis.Client
 	// Mongo reaches a MongoDB throwaway; nil otherwise.
 	Mongo *mongo.Client
+
+	// gate holds Parallel query slots shared by every check that runs on this Env, so checks
+	// run side by side (Concurrent) still run at most Parallel queries at once.
+	gate *gate
+}
+
+var gateMu sync.Mutex
+
+// slots returns the env's shared query slots, made on first use.
+func (e *Env) slots() *gate {
+	gateMu.Lock()
+	defer gateMu.Unlock()
+	if e.gate == nil {
+		e.gate = newGate(e.Parallel)
+	}
+	return e.gate
+}
+
+// Concurrent is a check that may run beside the other Concurrent checks of a drill: its work is
+// queries over its own connections, each holding one of the Env's shared slots (largest
+// first), and it writes nothing in the Env another concurrent check reads. Running amcheck and
+// the row counts side by side keeps every connection busy while amcheck's longest query (a big
+// index's heapallindexed pass) runs alone.
+type Concurrent interface {
+	Check
+	Concurrent() bool
+}
+
+// RunsConcurrently reports whether c may run beside the drill's other concurrent checks.
+func RunsConcurrently(c Check) bool {
+	cc, ok := c.(Concurrent)
+	return ok && cc.Concurrent()
 }
 
 // Check is one integrity check run while the restored server is up.

@@ -22,7 +22,7 @@ func TestBuild(t *testing.T) {
 		{Name: "b", Query: "SELECT 2", Expect: Expect{Min: f64p(1)}},
 	}
 	fresh := &FreshnessConfig{Query: "SELECT now()", Database: "app"}
-	all := Config{Amcheck: on, Checksums: on, RowCounts: &RowCountConfig{Enabled: on}, SQL: sql, Freshness: fresh}
+	all := Config{Amcheck: AmcheckOn(true), Checksums: on, RowCounts: &RowCountConfig{Enabled: on}, SQL: sql, Freshness: fresh}
 	with := func(f func(*Config)) Config { c := all; f(&c); return c }
 	tests := []struct {
 		name string
@@ -30,12 +30,12 @@ func TestBuild(t *testing.T) {
 		want []string
 	}{
 		{"everything on", all, []string{"amcheck", "row-counts", "sql:a", "sql:b", "freshness", "checksums"}},
-		{"amcheck off", with(func(c *Config) { c.Amcheck = off }), []string{"row-counts", "sql:a", "sql:b", "freshness", "checksums"}},
+		{"amcheck off", with(func(c *Config) { c.Amcheck = AmcheckOn(false) }), []string{"row-counts", "sql:a", "sql:b", "freshness", "checksums"}},
 		{"checksums off", with(func(c *Config) { c.Checksums = off }), []string{"amcheck", "row-counts", "sql:a", "sql:b", "freshness"}},
 		{"row counts disabled", with(func(c *Config) { c.RowCounts = &RowCountConfig{Enabled: off} }), []string{"amcheck", "sql:a", "sql:b", "freshness", "checksums"}},
 		{"row counts enabled by default", with(func(c *Config) { c.RowCounts = &RowCountConfig{} }), []string{"amcheck", "row-counts", "sql:a", "sql:b", "freshness", "checksums"}},
 		{"no sql, no freshness", with(func(c *Config) { c.SQL, c.Freshness = nil, nil }), []string{"amcheck", "row-counts", "checksums"}},
-		{"everything off", Config{Amcheck: off, Checksums: off, RowCounts: &RowCountConfig{Enabled: off}}, nil},
+		{"everything off", Config{Amcheck: AmcheckOn(false), Checksums: off, RowCounts: &RowCountConfig{Enabled: off}}, nil},
 		// Unset switches and an absent rowCounts block default to on.
 		{"zero config", Config{}, []string{"amcheck", "row-counts", "checksums"}},
 	}
@@ -54,7 +54,7 @@ func TestBuild(t *testing.T) {
 
 func TestBuildPassesSettings(t *testing.T) {
 	cfg := Config{
-		Amcheck: boolp(false), Checksums: boolp(false),
+		Amcheck: AmcheckOn(false), Checksums: boolp(false),
 		RowCounts: &RowCountConfig{Min: map[string]int64{"public.orders": 5}},
 		Freshness: &FreshnessConfig{Query: "SELECT max(t) FROM x", Database: "app"},
 	}

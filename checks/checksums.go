@@ -102,7 +102,7 @@ func (c *Checksums) RunStopped(ctx context.Context, env *Env) []Finding {
 	if !c.enabled {
 		return nil
 	}
-	if env.HostDataDir != "" && len(env.VerifiedBlocks) > 0 {
+	if env.HostDataDir != "" && (len(env.VerifiedBlocks) > 0 || env.Incremental != nil) {
 		return []Finding{verifyStopped(ctx, env)}
 	}
 	if env.Exec == nil {
@@ -157,7 +157,11 @@ func verifyStopped(ctx context.Context, env *Env) Finding {
 	started := time.Now()
 	ev := Evidence{"method": "firedrill's page checksum pass (PostgreSQL's algorithm) over the blocks amcheck did not read; heap blocks amcheck read were verified by the server as it read them"}
 	f := Finding{Check: PgChecksumsName, Evidence: ev}
-	scan, err := VerifyChecksums(ctx, env.HostDataDir, func(rel string) int64 { return env.VerifiedBlocks[rel] })
+	var unchanged func(string) bool
+	if inc := env.Incremental; inc != nil {
+		unchanged = func(file string) bool { return inc.Unchanged[file] }
+	}
+	scan, err := VerifyChecksumsExcept(ctx, env.HostDataDir, func(rel string) int64 { return env.VerifiedBlocks[rel] }, unchanged)
 	f.Seconds = time.Since(started).Seconds()
 	switch {
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -171,6 +175,11 @@ func verifyStopped(ctx context.Context, env *Env) Finding {
 	}
 	ev["blocksScanned"], ev["blocksVerifiedByAmcheck"], ev["files"] = scan.Blocks, scan.SkippedBlocks, scan.Files+scan.SkippedFiles
 	ev["badChecksums"] = len(scan.Bad)
+	also := ""
+	if inc := env.Incremental; inc != nil {
+		ev["blocksUnchangedSinceBaseline"], ev["baselineSnapshot"] = scan.UnchangedBlocks, inc.BaselineSnapshot
+		also = fmt.Sprintf(", %d unchanged since %s", scan.UnchangedBlocks, inc.describe())
+	}
 	if len(scan.Bad) > 0 {
 		ev["badBlocks"] = firstN(scan.Bad, 50)
 		b := scan.Bad[0]
@@ -181,6 +190,6 @@ func verifyStopped(ctx context.Context, env *Env) Finding {
 		f.Status, f.Message = Fail, fmt.Sprintf("%d block(s) with bad checksums in the stopped copy, first %s", len(scan.Bad), first)
 		return f
 	}
-	f.Status, f.Message = Pass, fmt.Sprintf("every block of the stopped copy has a valid checksum (%d read by this pass, %d verified as amcheck read them)", scan.Blocks, scan.SkippedBlocks)
+	f.Status, f.Message = Pass, fmt.Sprintf("every block of the stopped copy has a valid checksum (%d read by this pass, %d verified as amcheck read them%s)", scan.Blocks, scan.SkippedBlocks, also)
 	return f
 }

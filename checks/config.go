@@ -1,10 +1,21 @@
 package checks
 
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
 // Config is the `checks:` block of a target: which integrity checks a drill runs on the
 // restored copy. A nil switch is on: amcheck, checksums and row counts run unless turned off.
 type Config struct {
-	// Amcheck runs verify_heapam and bt_index_check(heapallindexed) over every relation.
-	Amcheck *bool `yaml:"amcheck" json:"amcheck"`
+	// Amcheck runs verify_heapam and bt_index_check(heapallindexed) over every relation:
+	// `amcheck: true|false`, or an object (mode, fullEvery) for incremental verification.
+	Amcheck *AmcheckConfig `yaml:"amcheck" json:"amcheck"`
 	// Checksums reads pg_stat_database.checksum_failures and runs pg_checksums --check on the
 	// cleanly stopped copy when data checksums are on.
 	Checksums *bool `yaml:"checksums" json:"checksums"`
@@ -132,4 +143,104 @@ type SchemaConfig struct {
 	Tables []string `yaml:"tables" json:"tables,omitempty"`
 	// Database defaults to postgres.
 	Database string `yaml:"database" json:"database,omitempty"`
+}
+
+// Amcheck modes (checks.amcheck.mode).
+const (
+	// AmcheckFull checks every relation on every drill (the default).
+	AmcheckFull = "full"
+	// AmcheckIncremental checks only what changed since the last snapshot that passed a
+	// full drill, and what depends on it; a full drill still runs every FullEvery.
+	AmcheckIncremental = "incremental"
+)
+
+// DefaultAmcheckFullEvery is checks.amcheck.fullEvery's default: a week.
+const DefaultAmcheckFullEvery = 7 * 24 * time.Hour
+
+// AmcheckConfig is checks.amcheck. In YAML it is a switch (`amcheck: false`) or an object:
+//
+//	amcheck:
+//	  mode: incremental   # full (default) | incremental
+//	  fullEvery: 7d       # incremental: a full drill at least this often (default 7d)
+type AmcheckConfig struct {
+	Enabled *bool `yaml:"enabled" json:"enabled"`
+	// Mode is full (default) or incremental.
+	Mode string `yaml:"mode" json:"mode,omitempty"`
+	// FullEvery is the longest an incremental drill may lean on a full one, as written
+	// ("7d", "36h"); the configuration loader parses it into FullEveryDuration.
+	FullEvery string `yaml:"fullEvery" json:"fullEvery,omitempty"`
+	// FullEveryDuration is FullEvery parsed; 0: DefaultAmcheckFullEvery.
+	FullEveryDuration time.Duration `yaml:"-" json:"-"`
+}
+
+// AmcheckOn returns checks.amcheck: true (or an object without enabled: false).
+func AmcheckOn(on bool) *AmcheckConfig { return &AmcheckConfig{Enabled: &on} }
+
+// On reports whether amcheck runs (nil: it does).
+func (a *AmcheckConfig) On() bool { return a == nil || Enabled(a.Enabled, true) }
+
+// Incremental reports whether the mode is incremental.
+func (a *AmcheckConfig) Incremental() bool { return a != nil && a.Mode == AmcheckIncremental }
+
+// FullAfter is how long an incremental drill may lean on the last full one.
+func (a *AmcheckConfig) FullAfter() time.Duration {
+	if a == nil || a.FullEveryDuration <= 0 {
+		return DefaultAmcheckFullEvery
+	}
+	return a.FullEveryDuration
+}
+
+var amcheckKeys = []string{"enabled", "mode", "fullEvery"}
+
+// UnmarshalYAML reads `amcheck: true|false` or the object form; an unknown key is an error
+// naming its line.
+func (a *AmcheckConfig) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var on bool
+		if err := n.Decode(&on); err != nil {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: checks.amcheck must be true, false or an object with mode and fullEvery, got %q", n.Line, n.Value)}}
+		}
+		a.Enabled = &on
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(amcheckKeys, k.Value) {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in checks.amcheck (known: %s)", k.Line, k.Value, strings.Join(amcheckKeys, ", "))}}
+			}
+		}
+		type plain AmcheckConfig
+		return n.Decode((*plain)(a))
+	default:
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: checks.amcheck must be true, false or an object with mode and fullEvery", n.Line)}}
+	}
+}
+
+// MarshalYAML writes the switch form back when nothing else is set.
+func (a AmcheckConfig) MarshalYAML() (any, error) {
+	if a.Mode == "" && a.FullEvery == "" {
+		return Enabled(a.Enabled, true), nil
+	}
+	type plain AmcheckConfig
+	return plain(a), nil
+}
+
+// MarshalJSON writes the switch form back when nothing else is set, as before the object form.
+func (a AmcheckConfig) MarshalJSON() ([]byte, error) {
+	if a.Mode == "" && a.FullEvery == "" {
+		return json.Marshal(Enabled(a.Enabled, true))
+	}
+	type plain AmcheckConfig
+	return json.Marshal(plain(a))
+}
+
+// UnmarshalJSON reads either form back.
+func (a *AmcheckConfig) UnmarshalJSON(b []byte) error {
+	var on bool
+	if err := json.Unmarshal(b, &on); err == nil {
+		a.Enabled = &on
+		return nil
+	}
+	type plain AmcheckConfig
+	return json.Unmarshal(b, (*plain)(a))
 }

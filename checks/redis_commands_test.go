@@ -60,7 +60,7 @@ func TestBuildForRedis(t *testing.T) {
 		Keys:      &KeysConfig{Min: map[string]int64{"0": 1}},
 		Redis:     []RedisAssertion{{Name: "ping", Command: []string{"PING"}, Expect: Expect{Equals: &eq}}},
 		Freshness: &FreshnessConfig{Key: "last-write"},
-		Amcheck:   boolp(false), Checksums: boolp(false), RowCounts: &RowCountConfig{Enabled: boolp(false)},
+		Amcheck:   AmcheckOn(false), Checksums: boolp(false), RowCounts: &RowCountConfig{Enabled: boolp(false)},
 	}
 	names := func(cs []Check) []string {
 		var out []string

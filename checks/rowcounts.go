@@ -48,6 +48,10 @@ func (*RowCounts) OnByDefault() bool { return true }
 
 func (*RowCounts) Engines() []string { return postgresOnly() }
 
+// Concurrent implements Concurrent: the counts' queries share the Env's slots and write
+// nothing in the Env.
+func (*RowCounts) Concurrent() bool { return true }
+
 const tablesSQL = `
 SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::bigint,
        current_setting('server_version_num')::int
@@ -109,7 +113,7 @@ func (r *RowCounts) Run(ctx context.Context, env *Env) []Finding {
 		// A table counted in ranges has its count once every range is counted; a range that
 		// fails leaves it uncounted (damaged, or an error).
 		failed := map[string]bool{}
-		err = forEach(ctx, env.DB, db, env.Parallel, tables, func(ctx context.Context, conn *pgx.Conn, j countJob) {
+		err = forEach(ctx, env, db, tables, func(j countJob) int64 { return j.blocks }, func(ctx context.Context, conn *pgx.Conn, j countJob) {
 			var n int64
 			// No JIT: compiling the plan costs more than it saves on a count.
 			_, err := conn.Exec(ctx, "SET jit = off")

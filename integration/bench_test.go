@@ -92,7 +92,7 @@ func BenchmarkIntegrityChecks(b *testing.B) {
 	})
 	b.Run("firedrill-all-checks", func(b *testing.B) {
 		env := &checks.Env{DB: pgDB{pg}, Parallel: jobs, Now: time.Now, RPO: time.Hour}
-		cfg := checks.Config{Amcheck: ptr(true), Checksums: ptr(true), RowCounts: &checks.RowCountConfig{}}
+		cfg := checks.Config{Amcheck: checks.AmcheckOn(true), Checksums: ptr(true), RowCounts: &checks.RowCountConfig{}}
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
 			for _, c := range checks.Build(cfg) {

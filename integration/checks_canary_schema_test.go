@@ -70,7 +70,7 @@ func TestCanaryAndSchemaChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.Amcheck, tt.cfg.Checksums, tt.cfg.RowCounts = new(bool), new(bool), &checks.RowCountConfig{Enabled: new(bool)}
+			tt.cfg.Amcheck, tt.cfg.Checksums, tt.cfg.RowCounts = checks.AmcheckOn(false), new(bool), &checks.RowCountConfig{Enabled: new(bool)}
 			cs, _ := checks.BuildFor(tt.cfg, "postgres")
 			if len(cs) != 1 {
 				t.Fatalf("BuildFor: %d checks", len(cs))

@@ -85,7 +85,7 @@ func TestDrillMongoDB(t *testing.T) {
 			off := false
 			res, err := (&drill.Drill{Source: drill.Repository(repo)}).Run(ctx, drill.Options{Target: "catalog", Engine: "mongodb", Driver: "local",
 				RTO: 10 * time.Minute, RPO: time.Hour,
-				Checks: checks.Config{Amcheck: &off, Checksums: &off, Parallel: 2,
+				Checks: checks.Config{Amcheck: checks.AmcheckOn(false), Checksums: &off, Parallel: 2,
 					RowCounts: &checks.RowCountConfig{Min: map[string]int64{"shop.orders": tc.min}},
 					Mongo:     []checks.MongoAssertion{{Name: "paid", Database: "shop", Collection: "orders", Filter: `{"status": "paid"}`, Expect: checks.Expect{Equals: ptr("1000")}}}},
 				Runtime: drill.RuntimeOptions{ScratchDir: scratch, IsolateNetwork: true, StartTimeout: 2 * time.Minute}})
@@ -129,7 +129,7 @@ func TestDrillMongoDB(t *testing.T) {
 			scratch := harness.TempDir(t)
 			res, err := (&drill.Drill{Source: src}).Run(ctx, drill.Options{Target: "catalog", Engine: "mongodb", Driver: files.Driver,
 				RTO: 10 * time.Minute, RPO: 24 * time.Hour,
-				Checks: checks.Config{Amcheck: &off, Checksums: &off, Parallel: 2,
+				Checks: checks.Config{Amcheck: checks.AmcheckOn(false), Checksums: &off, Parallel: 2,
 					RowCounts: &checks.RowCountConfig{Min: map[string]int64{"shop.orders": 2000}}},
 				Runtime: drill.RuntimeOptions{ScratchDir: scratch, IsolateNetwork: true, StartTimeout: 2 * time.Minute, ProductionPaths: []string{dbPath, backups}}})
 			if err != nil {

@@ -135,7 +135,7 @@ func redisDrillOptions(t *testing.T, scratch string, cfg checks.Config) drill.Op
 func redisChecks() checks.Config {
 	off := false
 	return checks.Config{
-		Amcheck: &off, Checksums: &off, RowCounts: &checks.RowCountConfig{Enabled: &off}, Parallel: 1,
+		Amcheck: checks.AmcheckOn(false), Checksums: &off, RowCounts: &checks.RowCountConfig{Enabled: &off}, Parallel: 1,
 		Keys: &checks.KeysConfig{Min: map[string]int64{"0": redisFixtureKeys - redisFixtureKeys/10, "1": 100}, Sample: 200},
 		Redis: []checks.RedisAssertion{
 			{Name: "hash-field", Command: []string{"HGET", "k:1", "b"}, Expect: checks.Expect{Equals: ptr("x")}},

@@ -38,7 +38,7 @@ func TestSnapshotUnderLoadRestoresClean(t *testing.T) {
 
 	d := &drill.Drill{Source: drill.Repository(repo)}
 	res, err := d.Run(ctx, drill.Options{Target: "orders", Engine: "postgres", RTO: 10 * time.Minute, RPO: time.Hour,
-		Checks: checks.Config{Amcheck: ptr(true), Checksums: ptr(true), RowCounts: &checks.RowCountConfig{Min: map[string]int64{"public.pgbench_accounts": 200000}}, Parallel: 2,
+		Checks: checks.Config{Amcheck: checks.AmcheckOn(true), Checksums: ptr(true), RowCounts: &checks.RowCountConfig{Min: map[string]int64{"public.pgbench_accounts": 200000}}, Parallel: 2,
 			SQL: []checks.SQLAssertion{{Name: "balances-match", Database: "postgres",
 				Query:  "SELECT sum(abalance) = (SELECT sum(delta) FROM pgbench_history) FROM pgbench_accounts",
 				Expect: checks.Expect{Equals: ptr("t")}}}},

@@ -45,7 +45,7 @@ func TestPostgresTwentySnapshotsUnderLoadAllRestore(t *testing.T) {
 	d := &drill.Drill{Source: drill.Repository(repo)}
 	for i, id := range ids {
 		res, err := d.Run(ctx, drill.Options{Target: "orders", Engine: "postgres", SnapshotID: id, RTO: 10 * time.Minute, RPO: time.Hour,
-			Checks: checks.Config{Amcheck: ptr(true), Checksums: ptr(false), RowCounts: &checks.RowCountConfig{Enabled: ptr(false)}, Parallel: 2,
+			Checks: checks.Config{Amcheck: checks.AmcheckOn(true), Checksums: ptr(false), RowCounts: &checks.RowCountConfig{Enabled: ptr(false)}, Parallel: 2,
 				SQL: []checks.SQLAssertion{{Name: "balances-match", Database: "postgres",
 					Query:  "SELECT sum(abalance) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history) FROM pgbench_accounts",
 					Expect: checks.Expect{Equals: ptr("t")}}}},

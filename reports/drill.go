@@ -57,7 +57,42 @@ type DrillResult struct {
 	// Notes say what a reader of the result must know about how the drill ran (a snapshot with
 	// no backup label was drilled as crash-consistent).
 	Notes []string `json:"notes,omitempty"`
+	// Verification says how much of the copy amcheck read: everything (full), or what
+	// changed since the last snapshot that passed a full drill (incremental).
+	Verification *Verification `json:"verification,omitempty"`
 }
+
+// Verification is how a PostgreSQL drill's amcheck was scoped (checks.amcheck.mode).
+type Verification struct {
+	// Mode is "full" or "incremental".
+	Mode string `json:"mode"`
+	// Reason says why a drill configured incremental ran in full (no baseline yet, the last
+	// full drill older than fullEvery, a source without per-file hashes).
+	Reason string `json:"reason,omitempty"`
+	// BaselineSnapshot, BaselineDrill and BaselineAt name the full drill an incremental one
+	// leans on.
+	BaselineSnapshot string     `json:"baselineSnapshot,omitempty"`
+	BaselineDrill    string     `json:"baselineDrill,omitempty"`
+	BaselineAt       *time.Time `json:"baselineAt,omitempty"`
+	// DataFiles and ChangedFiles count the copy's data files and those not byte for byte the
+	// baseline's.
+	DataFiles    int `json:"dataFiles,omitempty"`
+	ChangedFiles int `json:"changedFiles,omitempty"`
+	// BaselineRecorded: this drill passed in full and is now the target's baseline.
+	BaselineRecorded bool `json:"baselineRecorded,omitempty"`
+}
+
+// Baseline is the last snapshot of a target that passed a full drill, with its data files'
+// SHA-256s: what an incremental drill compares its copy with.
+type Baseline struct {
+	Target     string    `json:"target"`
+	Snapshot   string    `json:"snapshot"`
+	Drill      string    `json:"drill"`
+	VerifiedAt time.Time `json:"verifiedAt"`
+	// Files are the data files' SHA-256s by data-directory path ("base/5/16397.1").
+	Files map[string]string `json:"files"`
+}
+
 
 // GroupDrillResult is the drill of a group: the members' snapshots of one batch (one freeze,
 // or one VolumeGroupSnapshot), each restored into a throwaway of its own, as one unit.
@@ -147,6 +182,9 @@ type Phase struct {
 	Seconds float64 `json:"seconds"`
 	// CountsTowardRTO is false for teardown work done after the copy was verified.
 	CountsTowardRTO bool `json:"countsTowardRto"`
+	// Concurrent marks checks that ran side by side (amcheck and the row counts): their
+	// seconds overlap, so their sum exceeds the wall time they took together.
+	Concurrent bool `json:"concurrent,omitempty"`
 }
 
 // Runtime describes where the throwaway database ran.

@@ -42,6 +42,7 @@ func validateChecks(p, engineName string, ch checks.Config, add addFunc) {
 	if f := ch.Freshness; f != nil && f.Key != "" {
 		add(p+".freshness.key", "a key is read from a key-value store (engine redis); engine %s's freshness is a query", engineName)
 	}
+	validateAmcheck(p+".amcheck", ch.Amcheck, add)
 	names := map[string]bool{}
 	for j, s := range ch.SQL {
 		sp := fmt.Sprintf("%s.sql[%d]", p, j)
@@ -222,5 +223,26 @@ func validateDocumentChecks(p, engineName string, ch checks.Config, add addFunc)
 			}
 		}
 		validateExpect(ap+".expect", a.Expect, add)
+	}
+}
+
+// validateAmcheck checks checks.amcheck's object form: mode and fullEvery.
+func validateAmcheck(p string, a *checks.AmcheckConfig, add addFunc) {
+	if a == nil {
+		return
+	}
+	switch a.Mode {
+	case "", checks.AmcheckFull, checks.AmcheckIncremental:
+	default:
+		add(p+".mode", "must be %s or %s, got %q", checks.AmcheckFull, checks.AmcheckIncremental, a.Mode)
+	}
+	if a.FullEvery != "" {
+		d, err := ParseDuration(a.FullEvery)
+		switch {
+		case err != nil:
+			add(p+".fullEvery", "%v", err)
+		case d <= 0:
+			add(p+".fullEvery", "must be positive, got %s", a.FullEvery)
+		}
 	}
 }

@@ -164,7 +164,18 @@ func applyDefaults(c *Config) {
 		setDur(&t.Objectives.DrillEvery, DefaultDrillEvery)
 		ch := &t.Checks
 		if ch.Amcheck == nil {
-			ch.Amcheck = ptr(true)
+			ch.Amcheck = &checks.AmcheckConfig{}
+		}
+		if ch.Amcheck.Enabled == nil {
+			ch.Amcheck.Enabled = ptr(true)
+		}
+		if ch.Amcheck.FullEveryDuration == 0 {
+			// Validation reports a fullEvery that does not parse; here it reads as the default.
+			if d, err := ParseDuration(ch.Amcheck.FullEvery); err == nil && d > 0 {
+				ch.Amcheck.FullEveryDuration = d
+			} else {
+				ch.Amcheck.FullEveryDuration = checks.DefaultAmcheckFullEvery
+			}
 		}
 		if ch.Checksums == nil {
 			ch.Checksums = ptr(true)

@@ -141,6 +141,7 @@ func drillFactory(cfg *policy.Config, pr func() drill.Progress, log *slog.Logger
 	w := newWiring(cfg)
 	return func(o drill.Options) *drill.Drill {
 		t, _ := cfg.Target(o.Target) // the options were built from cfg's targets
-		return &drill.Drill{Source: w.source(t), Now: time.Now, Progress: pr(), Log: log, History: history.New(cfg.History.Dir), Runtimes: w.runtimes()}
+		hist := history.New(cfg.History.Dir)
+		return &drill.Drill{Source: w.source(t), Now: time.Now, Progress: pr(), Log: log, History: hist, Baselines: hist, Runtimes: w.runtimes()}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/firedrill/firedrill/checks"
@@ -103,6 +104,9 @@ type Drill struct {
 	StopLeftover func(ctx context.Context, dir string) ([]string, error)
 	// Runtimes are the runtimes by restore.runtime name; nil: DefaultRuntimes.
 	Runtimes map[string]RuntimeFactory
+	// Baselines keeps each target's last fully verified snapshot for incremental amcheck;
+	// nil: every drill runs amcheck in full.
+	Baselines Baselines
 }
 
 // run is the state of one drill.
@@ -182,6 +186,7 @@ func (d *Drill) Run(ctx context.Context, o Options) (*reports.DrillResult, error
 		}
 	}
 	r.res.Finalize()
+	r.recordBaseline(ctx)
 	log.Info("drill finished", "status", r.res.Status, "rtoSeconds", r.res.RTO.ActualSeconds)
 	return r.res, nil
 }
@@ -293,6 +298,12 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	if cp.DataDir != "" && dataDir == cp.DataDir {
 		env.HostDataDir = cp.DataDir // the runtime's tools and firedrill see the copy at one path
 	}
+	if !cp.Clean {
+		env.Incremental, res.Verification = r.scope(ctx)
+		if v := res.Verification; v != nil && v.Reason != "" && o.Checks.Amcheck.Incremental() {
+			res.Notes = append(res.Notes, "amcheck ran in full: "+v.Reason)
+		}
+	}
 	return r.checkAndStop(ctx, pg, env, meta)
 }
 
@@ -375,13 +386,32 @@ func (r *run) checkAndStop(ctx context.Context, proc server, env *checks.Env, me
 	for _, sk := range skipped {
 		res.Notes = append(res.Notes, "check "+sk.Check+" skipped: "+sk.Reason)
 	}
-	for _, c := range enabled {
+	// The concurrent checks (amcheck, row counts) run side by side where the first of them
+	// would run, sharing the env's query slots; the findings keep the checks' order.
+	var together []int
+	for i, c := range enabled {
+		if checks.RunsConcurrently(c) {
+			together = append(together, i)
+		}
+	}
+	if len(together) < 2 {
+		together = nil
+	}
+	found := make([][]checks.Finding, len(enabled))
+	for i, c := range enabled {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("before check %s: %w", c.Name(), err)
 		}
-		r.begin("check:" + c.Name())
-		fs := c.Run(ctx, env)
-		res.Checks = append(res.Checks, fs...)
+		switch {
+		case len(together) > 0 && i == together[0]:
+			r.runTogether(ctx, enabled, together, found, env)
+		case slices.Contains(together, i):
+			// ran with the first of the concurrent checks
+		default:
+			r.begin("check:" + c.Name())
+			found[i] = c.Run(ctx, env)
+		}
+		res.Checks = append(res.Checks, found[i]...)
 		if sc, ok := c.(checks.StoppedCheck); ok {
 			stopped = append(stopped, sc)
 		}
@@ -421,6 +451,31 @@ func (r *run) checkAndStop(ctx context.Context, proc server, env *checks.Env, me
 		res.Checks = append(res.Checks, sc.RunStopped(context.WithoutCancel(ctx), env)...)
 	}
 	return nil
+}
+
+// runTogether runs the checks cs[at...] side by side, leaves their findings in found[at...],
+// and records a phase for each, marked concurrent (their seconds overlap).
+func (r *run) runTogether(ctx context.Context, cs []checks.Check, at []int, found [][]checks.Finding, env *checks.Env) {
+	names := make([]string, len(at))
+	for k, i := range at {
+		names[k] = cs[i].Name()
+	}
+	// The progress line and the drill's lock record name the group; the report names each.
+	r.begin("check:" + strings.Join(names, "+"))
+	r.phase = ""
+	phases := make([]reports.Phase, len(at))
+	var wg sync.WaitGroup
+	for k, i := range at {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started := r.d.Now()
+			found[i] = cs[i].Run(ctx, env)
+			phases[k] = reports.Phase{Name: "check:" + cs[i].Name(), Seconds: r.d.Now().Sub(started).Seconds(), CountsTowardRTO: true, Concurrent: true}
+		}()
+	}
+	wg.Wait()
+	r.res.Phases = append(r.res.Phases, phases...)
 }
 
 // server is what the pipeline runs, waits for and tears down: PostgreSQL's Throwaway or a

@@ -51,6 +51,11 @@ type Copy struct {
 	Tablespaces map[string]string
 	// Findings are what materialising proved or disproved (the manifest's SHA-256s).
 	Findings []checks.Finding
+	// FileHashes are the SHA-256s of the copy's data files, by data-directory path
+	// ("base/5/16397.1"), each read while materialising and matched against the snapshot's
+	// manifest; nil: the source keeps no per-file hashes. Incremental amcheck compares them
+	// with the baseline's.
+	FileHashes map[string]string
 	// Damaged means materialising proved the backup damaged (a Fail among Findings, such as
 	// a checksum sidecar that disagrees): nothing is started on the copy.
 	Damaged bool
@@ -149,7 +154,7 @@ func (s repositorySource) Materialize(ctx context.Context, req MaterializeReques
 		return nil, fmt.Errorf("while cloning snapshot %s into %s: %w", req.Snapshot.ID, req.ScratchDir, err)
 	}
 	return &Copy{DataDir: clone.DataDir, Files: clone.Files, Tablespaces: clone.TablespaceLocations(),
-		Findings: []checks.Finding{integrityFinding(clone)}}, nil
+		Findings: []checks.Finding{integrityFinding(clone)}, FileHashes: clone.Hashes}, nil
 }
 
 // Lazy is a source built on first use, so that a client that cannot be built (no kubeconfig)

@@ -86,6 +86,9 @@ type CloneResult struct {
 	// Mismatches lists files that differ from the manifest, are missing, or are not in it.
 	Mismatches []string
 	Bytes      int64
+	// Hashes are the SHA-256s of the data directory's files that matched the manifest, by
+	// data-directory path ("base/5/16397.1"), as read while cloning.
+	Hashes map[string]string
 }
 
 // TablespaceLocations picks the tablespace links (pg_tblspc/OID) of a clone: OID -> location.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/firedrill/firedrill/restore/snapshot"
 )
@@ -28,7 +29,7 @@ func (r *Repository) Clone(ctx context.Context, id, dest string, status func(str
 		return nil, fmt.Errorf("while cloning snapshot %s: destination %s is not empty", id, dest)
 	}
 	src := r.Path(id)
-	res := &snapshot.CloneResult{DataDir: filepath.Join(dest, dataDir), Files: map[string][]byte{}, Links: map[string]string{}}
+	res := &snapshot.CloneResult{DataDir: filepath.Join(dest, dataDir), Files: map[string][]byte{}, Links: map[string]string{}, Hashes: map[string]string{}}
 	mb, err := os.ReadFile(filepath.Join(src, manifestFile))
 	if err != nil {
 		return nil, fmt.Errorf("while reading the manifest of snapshot %s: %w", id, err)
@@ -101,6 +102,9 @@ func (r *Repository) Clone(ctx context.Context, id, dest string, status func(str
 			res.Mismatches = append(res.Mismatches, fmt.Sprintf("%s: sha256 %s, manifest says %s", rr.rel, short(rr.sha256), short(want)))
 		default:
 			res.Verified++
+			if rel, ok := strings.CutPrefix(rr.rel, dataDir+"/"); ok {
+				res.Hashes[rel] = rr.sha256
+			}
 		}
 	}
 	// The engine's files, verified too.

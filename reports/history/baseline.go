@@ -1,0 +1,68 @@
+package history
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/firedrill/firedrill/reports"
+)
+
+// baselineFile is a target's amcheck baseline, beside its drill results (List skips it).
+const baselineFile = ".amcheck-baseline.json"
+
+// Baseline returns the target's last snapshot that passed a full drill; nil, nil: none yet.
+func (s *Store) Baseline(_ context.Context, target string) (*reports.Baseline, error) {
+	p := filepath.Join(s.Dir, target, baselineFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while reading the amcheck baseline %s: %w", p, err)
+	}
+	var out reports.Baseline
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("while reading the amcheck baseline %s: %w (delete it: the next drill runs in full and records a new one)", p, err)
+	}
+	if out.Target != target || out.Snapshot == "" || out.VerifiedAt.IsZero() {
+		return nil, fmt.Errorf("while reading the amcheck baseline %s: it names target %q, snapshot %q, verified at %s (delete it: the next drill runs in full and records a new one)", p, out.Target, out.Snapshot, out.VerifiedAt)
+	}
+	return &out, nil
+}
+
+// SaveBaseline replaces the target's baseline atomically.
+func (s *Store) SaveBaseline(_ context.Context, b *reports.Baseline) error {
+	dir := filepath.Join(s.Dir, b.Target)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("while creating history directory %s: %w", dir, err)
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("while encoding the amcheck baseline: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("while writing the amcheck baseline: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("while writing the amcheck baseline: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("while writing the amcheck baseline: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("while writing the amcheck baseline: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, baselineFile)); err != nil {
+		return fmt.Errorf("while writing the amcheck baseline: %w", err)
+	}
+	return nil
+}
