@@ -100,7 +100,7 @@ type ChecksumScan struct {
 	// UnchangedFiles and UnchangedBlocks were left to the baseline drill that verified them
 	// (VerifyChecksumsExcept).
 	UnchangedFiles, UnchangedBlocks int64
-	Bad                         []BadBlock
+	Bad                             []BadBlock
 }
 
 // relFileRe names a relation's segment file: relfilenode, fork, segment.

@@ -93,7 +93,6 @@ type Baseline struct {
 	Files map[string]string `json:"files"`
 }
 
-
 // GroupDrillResult is the drill of a group: the members' snapshots of one batch (one freeze,
 // or one VolumeGroupSnapshot), each restored into a throwaway of its own, as one unit.
 type GroupDrillResult struct {
