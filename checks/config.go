@@ -199,20 +199,20 @@ func (a *AmcheckConfig) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.ScalarNode:
 		var on bool
 		if err := n.Decode(&on); err != nil {
-			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: checks.amcheck must be true, false or an object with mode and fullEvery, got %q", n.Line, n.Value)}}
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be true, false or an object with mode and fullEvery, got %q", n.Line, n.Value)}}
 		}
 		a.Enabled = &on
 		return nil
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; !slices.Contains(amcheckKeys, k.Value) {
-				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in checks.amcheck (known: %s)", k.Line, k.Value, strings.Join(amcheckKeys, ", "))}}
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found (known: %s)", k.Line, k.Value, strings.Join(amcheckKeys, ", "))}}
 			}
 		}
 		type plain AmcheckConfig
 		return n.Decode((*plain)(a))
 	default:
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: checks.amcheck must be true, false or an object with mode and fullEvery", n.Line)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: must be true, false or an object with mode and fullEvery", n.Line)}}
 	}
 }
 

@@ -1,8 +1,10 @@
 package policy_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/firedrill/firedrill/audit/policy"
 )
@@ -177,5 +179,54 @@ func TestDocumentChecksConfig(t *testing.T) {
 			}
 			wantLines(t, got, tt.want)
 		})
+	}
+}
+
+// TestAmcheckConfig: checks.amcheck is a switch or an object (mode, fullEvery); a bad mode,
+// duration or key is an error naming its line.
+func TestAmcheckConfig(t *testing.T) {
+	const f = configFile
+	with := func(checks string) string { return minimalTarget + "    checks:\n" + checks }
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"switch", with("      amcheck: false\n"), nil},
+		{"incremental", with("      amcheck:\n        mode: incremental\n        fullEvery: 3d\n"), nil},
+		{"bad mode and duration", with("      amcheck:\n        mode: partial\n        fullEvery: weekly\n"), []string{
+			f + `:11: targets[0].checks.amcheck.mode: must be full or incremental, got "partial"`,
+			f + `:12: targets[0].checks.amcheck.fullEvery: invalid duration "weekly" (use e.g. 90s, 10m, 1h, 31d, 1d12h)`,
+		}},
+		{"unknown key", with("      amcheck:\n        mode: incremental\n        every: 3d\n"), []string{
+			f + ":12: targets[0].checks.amcheck.every: field every not found (known: enabled, mode, fullEvery)",
+		}},
+		{"not a switch", with("      amcheck: sometimes\n"), []string{
+			f + `:10: targets[0].checks.amcheck: must be true, false or an object with mode and fullEvery, got "sometimes"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantLines(t, parseLines(t, tt.yaml), tt.want)
+		})
+	}
+	cfg, err := policy.Parse(f, []byte(with("      amcheck:\n        mode: incremental\n        fullEvery: 3d\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Targets[0].Checks.Amcheck
+	if !a.On() || !a.Incremental() || a.FullAfter() != 72*time.Hour {
+		t.Errorf("amcheck = %+v: on %v, incremental %v, full after %s; want on, incremental, 72h", *a, a.On(), a.Incremental(), a.FullAfter())
+	}
+	cfg, err = policy.Parse(f, []byte(minimalTarget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = cfg.Targets[0].Checks.Amcheck
+	if !a.On() || a.Incremental() || a.FullAfter() != 7*24*time.Hour {
+		t.Errorf("default amcheck = %+v, want on, full, a full drill every 7 days", *a)
+	}
+	if b, _ := json.Marshal(a); string(b) != "true" {
+		t.Errorf("default amcheck in JSON = %s, want true (the switch form, as before the object form)", b)
 	}
 }
