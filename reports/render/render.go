@@ -65,6 +65,9 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if r.Runtime != nil && r.Runtime.Pod != "" {
 		field(w, "pod", r.Runtime.Namespace+"/"+r.Runtime.Pod)
 	}
+	if v := r.Verification; v != nil && v.Mode == "incremental" {
+		field(w, "verification", fmt.Sprintf("incremental: %d of %d data files changed since snapshot %s (full drill %s)", v.ChangedFiles, v.DataFiles, v.BaselineSnapshot, v.BaselineDrill))
+	}
 	for _, n := range r.Notes {
 		field(w, "note", n)
 	}
@@ -75,6 +78,9 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 		inRTO := "yes"
 		if !p.CountsTowardRTO {
 			inRTO = "no (after verification)"
+		}
+		if p.Concurrent {
+			inRTO += " (ran concurrently)"
 		}
 		rows = append(rows, []string{p.Name, Dur(p.Seconds), inRTO})
 	}
