@@ -45,23 +45,7 @@ func (s *Store) SaveBaseline(_ context.Context, b *reports.Baseline) error {
 	if err != nil {
 		return fmt.Errorf("while encoding the amcheck baseline: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("while writing the amcheck baseline: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("while writing the amcheck baseline: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("while writing the amcheck baseline: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("while writing the amcheck baseline: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, baselineFile)); err != nil {
+	if err := writeAtomic(filepath.Join(dir, baselineFile), data); err != nil {
 		return fmt.Errorf("while writing the amcheck baseline: %w", err)
 	}
 	return nil

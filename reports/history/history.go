@@ -36,22 +36,32 @@ func (s *Store) Save(_ context.Context, r *reports.DrillResult) (string, error) 
 	}
 	name := r.StartedAt.UTC().Format("20060102T150405Z") + "-" + r.ID + ".json"
 	p := filepath.Join(dir, name)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("while writing drill result: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("while writing drill result: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("while writing drill result: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
+	if err := writeAtomic(p, append(b, '\n')); err != nil {
 		return "", fmt.Errorf("while writing drill result: %w", err)
 	}
 	return p, nil
+}
+
+// writeAtomic writes data to p through a temporary file in its directory, synced, then
+// renamed: a reader sees the old file or the new one, never part of one.
+func writeAtomic(p string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), p)
 }
 
 // List returns a target's drill results, newest first.
