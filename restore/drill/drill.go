@@ -394,7 +394,9 @@ func (r *run) checkAndStop(ctx context.Context, proc server, env *checks.Env, me
 			together = append(together, i)
 		}
 	}
-	if len(together) < 2 {
+	if len(together) < 2 || 2*env.Parallel+len(together) > concurrentConnections {
+		// Each concurrent check opens up to env.Parallel connections (and one to plan): side
+		// by side they must fit the throwaway's max_connections.
 		together = nil
 	}
 	found := make([][]checks.Finding, len(enabled))
@@ -452,6 +454,10 @@ func (r *run) checkAndStop(ctx context.Context, proc server, env *checks.Env, me
 	}
 	return nil
 }
+
+// concurrentConnections is how many connections checks run side by side may open at once: the
+// throwaway's max_connections (40, see postgres.PrepareRestore) less a margin.
+const concurrentConnections = 36
 
 // runTogether runs the checks cs[at...] side by side, leaves their findings in found[at...],
 // and records a phase for each, marked concurrent (their seconds overlap).
