@@ -41,13 +41,13 @@ func (c *overlapCheck) Run(context.Context, *checks.Env) []checks.Finding {
 type keptServer struct{}
 
 func (keptServer) WaitReady(context.Context, func(string)) error { return nil }
-func (keptServer) Stop(time.Duration) (bool, error)             { return true, nil }
-func (keptServer) Running() bool                                { return true }
-func (keptServer) Remove() error                                { return nil }
-func (keptServer) Describe() *reports.Runtime                   { return &reports.Runtime{} }
-func (keptServer) Kept() *reports.Kept                          { return &reports.Kept{} }
-func (keptServer) ServerLog() string                            { return "" }
-func (keptServer) LogEvidence(int) []string                     { return nil }
+func (keptServer) Stop(time.Duration) (bool, error)              { return true, nil }
+func (keptServer) Running() bool                                 { return true }
+func (keptServer) Remove() error                                 { return nil }
+func (keptServer) Describe() *reports.Runtime                    { return &reports.Runtime{} }
+func (keptServer) Kept() *reports.Kept                           { return &reports.Kept{} }
+func (keptServer) ServerLog() string                             { return "" }
+func (keptServer) LogEvidence(int) []string                      { return nil }
 
 // TestConcurrentChecksRunSideBySide: the concurrent checks run together where the first of
 // them would run, their findings keep the checks' order, and each has its own phase marked
