@@ -12,12 +12,20 @@ import (
 	"github.com/firedrill/firedrill/reports"
 )
 
-// baselineFile is a target's amcheck baseline, beside its drill results (List skips it).
-const baselineFile = ".amcheck-baseline.json"
+// BaselineDirFor is where the amcheck baselines of a history directory are kept:
+// amcheck-baselines next to it, as the auditor's audit-state is, so that the history directory
+// holds drill results only.
+func BaselineDirFor(historyDir string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(historyDir)), "amcheck-baselines")
+}
+
+func (s *Store) baselinePath(target string) string {
+	return filepath.Join(BaselineDirFor(s.Dir), target+".json")
+}
 
 // Baseline returns the target's last snapshot that passed a full drill; nil, nil: none yet.
 func (s *Store) Baseline(_ context.Context, target string) (*reports.Baseline, error) {
-	p := filepath.Join(s.Dir, target, baselineFile)
+	p := s.baselinePath(target)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -37,15 +45,15 @@ func (s *Store) Baseline(_ context.Context, target string) (*reports.Baseline, e
 
 // SaveBaseline replaces the target's baseline atomically.
 func (s *Store) SaveBaseline(_ context.Context, b *reports.Baseline) error {
-	dir := filepath.Join(s.Dir, b.Target)
+	dir := BaselineDirFor(s.Dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("while creating history directory %s: %w", dir, err)
+		return fmt.Errorf("while creating the amcheck baseline directory %s: %w", dir, err)
 	}
 	data, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("while encoding the amcheck baseline: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, baselineFile), data); err != nil {
+	if err := writeAtomic(s.baselinePath(b.Target), data); err != nil {
 		return fmt.Errorf("while writing the amcheck baseline: %w", err)
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 // a drill result to List; a damaged one is an error that says how to recover.
 func TestBaselineRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	s := New(t.TempDir())
+	s := New(filepath.Join(t.TempDir(), "history"))
 	if b, err := s.Baseline(ctx, "orders"); b != nil || err != nil {
 		t.Fatalf("Baseline before any = %v, %v; want nil, nil", b, err)
 	}
@@ -34,7 +34,10 @@ func TestBaselineRoundTrip(t *testing.T) {
 	if runs, err := s.List(ctx, "orders"); err != nil || len(runs) != 1 {
 		t.Fatalf("List = %d results, %v; want the one drill, not the baseline", len(runs), err)
 	}
-	if err := os.WriteFile(filepath.Join(s.Dir, "orders", baselineFile), []byte("{"), 0o600); err != nil {
+	if files, _ := filepath.Glob(filepath.Join(s.Dir, "*", "*")); len(files) != 1 {
+		t.Errorf("history directory holds %v, want the one drill result", files)
+	}
+	if err := os.WriteFile(s.baselinePath("orders"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Baseline(ctx, "orders"); err == nil || !strings.Contains(err.Error(), "delete it") {
