@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/firedrill/firedrill/integration/harness"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
 // verificationJSON is the drill result's verification block.
@@ -164,5 +167,44 @@ func TestDrillIncrementalAmcheck(t *testing.T) {
 	}
 	if left := leftovers(t, tg.scratch); len(left) != 0 {
 		t.Errorf("scratch left behind: %v", left)
+	}
+}
+
+// TestWALReplayTouchesRealWAL: pg_waldump over a real server's WAL, from a backup label's
+// start segment, names the files of a table written after that point and not those of a table
+// left alone.
+func TestWALReplayTouchesRealWAL(t *testing.T) {
+	pg := harness.StartPostgres(t, harness.PostgresOptions{DataChecksums: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, q := range []string{
+		"CREATE TABLE written (id int PRIMARY KEY)", "CREATE TABLE quiet (id int PRIMARY KEY) WITH (autovacuum_enabled = off)",
+		"INSERT INTO quiet SELECT generate_series(1, 1000)", "VACUUM (FREEZE, ANALYZE) quiet", "CHECKPOINT", "SELECT pg_switch_wal()",
+	} {
+		if err := pg.Exec(ctx, "postgres", q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, pg.DSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The segment the next record goes to (an LSN on a segment boundary names the one before).
+	var lsn, seg string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn() + 1)").Scan(&lsn, &seg); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "postgres", "INSERT INTO written SELECT generate_series(1, 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	written, quiet := relationFile(t, ctx, pg, "written"), relationFile(t, ctx, pg, "quiet")
+	label := []byte("START WAL LOCATION: " + lsn + " (file " + seg + ")\nSTART TIMELINE: 1\n")
+	got, err := postgres.WALReplayTouches(ctx, pg.BinDir, pg.DataDir, label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Records == 0 || !got.Touches(written) || got.Touches(quiet) {
+		t.Errorf("%d records: touches written (%s) %v, quiet (%s) %v; want true, false", got.Records, written, got.Touches(written), quiet, got.Touches(quiet))
 	}
 }

@@ -78,6 +78,9 @@ type Verification struct {
 	// baseline's.
 	DataFiles    int `json:"dataFiles,omitempty"`
 	ChangedFiles int `json:"changedFiles,omitempty"`
+	// ReplayedFiles are counted in ChangedFiles: their bytes in the snapshot are the
+	// baseline's, but the copy's WAL replay rewrites pages of them.
+	ReplayedFiles int `json:"replayedFiles,omitempty"`
 	// BaselineRecorded: this drill passed in full and is now the target's baseline.
 	BaselineRecorded bool `json:"baselineRecorded,omitempty"`
 }

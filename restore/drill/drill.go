@@ -121,6 +121,10 @@ type run struct {
 	lock *dirscratch.Lock
 	// copy is the materialised backup; its Release runs at teardown.
 	copy *Copy
+	// replay is what WAL replay rewrites in the copy (incremental amcheck), or why that could
+	// not be listed.
+	replay    *postgres.ReplayTouches
+	replayErr error
 }
 
 func (r *run) begin(name string) {
@@ -257,6 +261,10 @@ func (r *run) do(ctx context.Context, log *slog.Logger, rt Runtime) (err error) 
 	superuser := meta.Attributes[postgres.AttrSuperuser]
 	if superuser == "" {
 		superuser = "postgres"
+	}
+	if o.Checks.Amcheck.Incremental() && cp.FileHashes != nil && cp.DataDir != "" && !cp.Clean {
+		// Before the start: the end-of-recovery checkpoint may recycle the segments replayed.
+		r.replay, r.replayErr = r.replayTouches(ctx, major)
 	}
 	pg, err := rt.Start(ctx, StartSpec{
 		DrillID: res.ID, Target: o.Target, ScratchDir: scratch, DataDir: cp.DataDir,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/firedrill/firedrill/checks"
 	"github.com/firedrill/firedrill/reports"
+	"github.com/firedrill/firedrill/restore/engine/postgres"
 )
 
 // Baselines keeps, per target, the last snapshot that passed a full drill and its data files'
@@ -52,16 +53,39 @@ func (r *run) scope(ctx context.Context) (*checks.Incremental, *reports.Verifica
 		return full(fmt.Sprintf("the last full drill (%s, snapshot %s) is %s old; checks.amcheck.fullEvery is %s",
 			b.Drill, b.Snapshot, checks.ShortDuration(age.Round(time.Minute)), checks.ShortDuration(cfg.FullAfter())))
 	}
+	if r.replay == nil {
+		reason := "what WAL replay rewrites in the copy was not listed"
+		if r.replayErr != nil {
+			reason = "could not list what WAL replay rewrites in the copy: " + r.replayErr.Error()
+		}
+		return full(reason)
+	}
 	inc := &checks.Incremental{BaselineSnapshot: b.Snapshot, BaselineDrill: b.Drill, BaselineAt: b.VerifiedAt,
 		Unchanged: map[string]bool{}, Files: len(cp.FileHashes)}
+	replayed := 0
 	for p, h := range cp.FileHashes {
-		if b.Files[p] == h {
+		switch {
+		case b.Files[p] != h:
+		case r.replay.Touches(p):
+			// The snapshot's bytes are the baseline's, but recovery rewrote pages of it.
+			replayed++
+		default:
 			inc.Unchanged[p] = true
 		}
 	}
 	at := b.VerifiedAt.UTC()
 	return inc, &reports.Verification{Mode: checks.AmcheckIncremental, BaselineSnapshot: b.Snapshot, BaselineDrill: b.Drill,
-		BaselineAt: &at, DataFiles: len(cp.FileHashes), ChangedFiles: len(cp.FileHashes) - len(inc.Unchanged)}
+		BaselineAt: &at, DataFiles: len(cp.FileHashes), ChangedFiles: len(cp.FileHashes) - len(inc.Unchanged), ReplayedFiles: replayed}
+}
+
+// replayTouches lists what WAL replay will rewrite in the copy, with the host's pg_waldump of
+// the copy's major version.
+func (r *run) replayTouches(ctx context.Context, major string) (*postgres.ReplayTouches, error) {
+	bin, err := postgres.FindBinDir(major, r.o.Runtime.BinDir)
+	if err != nil {
+		return nil, fmt.Errorf("no pg_waldump of PostgreSQL %s here: %w", major, err)
+	}
+	return postgres.WALReplayTouches(ctx, bin, r.copy.DataDir, r.copy.Files[postgres.BackupLabelFile])
 }
 
 // recordBaseline makes this drill the target's baseline when it read everything and proved the
