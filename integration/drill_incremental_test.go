@@ -78,6 +78,18 @@ func TestDrillIncrementalAmcheck(t *testing.T) {
 		return c.Evidence[key]
 	}
 
+	// A target in full mode keeps no baseline.
+	fullTg, fullCfg := newTarget(t, pg, "")
+	snapshotID(t, ctx, fullCfg)
+	r := runCLI(t, ctx, "drill", "--config", fullCfg, "--output", "json")
+	var fv verificationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &fv); err != nil || r.code != 0 || fv.Verification == nil || fv.Verification.Mode != "full" || fv.Verification.BaselineRecorded {
+		t.Fatalf("full-mode drill: exit %d, verification %+v (%v), want 0, full, no baseline:\n%s", r.code, fv.Verification, err, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(fullTg.history), "amcheck-baselines")); !os.IsNotExist(err) {
+		t.Errorf("a full-mode target wrote amcheck baselines (stat: %v)", err)
+	}
+
 	first := snapshotID(t, ctx, cfg)
 	r, d, v := drill()
 	if r.code != 0 || v.Verification.Mode != "full" || !strings.Contains(v.Verification.Reason, "no earlier snapshot") || !v.Verification.BaselineRecorded {

@@ -88,13 +88,14 @@ func (r *run) replayTouches(ctx context.Context, major string) (*postgres.Replay
 	return postgres.WALReplayTouches(ctx, bin, r.copy.DataDir, r.copy.Files[postgres.BackupLabelFile])
 }
 
-// recordBaseline makes this drill the target's baseline when it read everything and proved the
+// recordBaseline makes this drill the target's baseline (incremental mode) when it read everything and proved the
 // copy sound: amcheck passed in full and no other integrity finding (the manifest, the
 // checksums of the stopped copy) failed or could not run; a missed RTO or stale data say
 // nothing of the pages.
 func (r *run) recordBaseline(ctx context.Context) {
 	v, cp := r.res.Verification, r.copy
-	if v == nil || v.Mode != checks.AmcheckFull || cp == nil || cp.FileHashes == nil || r.d.Baselines == nil ||
+	// Only a target in incremental mode keeps a baseline: others write nothing for it.
+	if !r.o.Checks.Amcheck.Incremental() || v == nil || v.Mode != checks.AmcheckFull || cp == nil || cp.FileHashes == nil || r.d.Baselines == nil ||
 		r.o.Keep || r.res.Snapshot == nil || r.res.Interrupted || r.res.Error != "" {
 		return
 	}
