@@ -30,8 +30,9 @@ type Incremental struct {
 	Files int
 }
 
-// segmentFile is the name of segment seg of a relation fork whose first segment is file.
-func segmentFile(file string, seg int64) string {
+// SegmentFile is the name of segment seg of a relation fork whose first segment is file
+// ("base/5/16397", 2: "base/5/16397.2").
+func SegmentFile(file string, seg int64) string {
 	if seg == 0 {
 		return file
 	}
@@ -52,7 +53,7 @@ func (inc *Incremental) changed(file string, start, end, segBlocks int64) bool {
 		end = start
 	}
 	for seg := start / segBlocks; seg <= end/segBlocks; seg++ {
-		if !inc.Unchanged[segmentFile(file, seg)] {
+		if !inc.Unchanged[SegmentFile(file, seg)] {
 			return true
 		}
 	}

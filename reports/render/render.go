@@ -65,7 +65,7 @@ func Drill(w io.Writer, r *reports.DrillResult) error {
 	if r.Runtime != nil && r.Runtime.Pod != "" {
 		field(w, "pod", r.Runtime.Namespace+"/"+r.Runtime.Pod)
 	}
-	if v := r.Verification; v != nil && v.Mode == "incremental" {
+	if v := r.Verification; v != nil && v.Mode == checks.AmcheckIncremental {
 		field(w, "verification", fmt.Sprintf("incremental: %d of %d data files changed since snapshot %s (full drill %s)", v.ChangedFiles, v.DataFiles, v.BaselineSnapshot, v.BaselineDrill))
 	}
 	for _, n := range r.Notes {

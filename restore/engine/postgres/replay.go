@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/firedrill/firedrill/checks"
 )
 
 // ReplayTouches is what WAL replay writes in a copy's data directory, by data-directory path:
@@ -92,11 +94,7 @@ func ParseWALDump(r io.Reader) (*ReplayTouches, error) {
 				return nil, fmt.Errorf("unknown fork %q in %q", m[4], line)
 			}
 			blk, _ := strconv.ParseInt(m[5], 10, 64)
-			name := base + suffix
-			if seg := blk / SegmentBlocks; seg > 0 {
-				name += "." + strconv.FormatInt(seg, 10)
-			}
-			t.Files[name] = true
+			t.Files[checks.SegmentFile(base+suffix, blk/checks.SegmentBlocks)] = true
 		}
 		var prefix string
 		if m := smgrRe.FindStringSubmatch(line); m != nil {
@@ -117,9 +115,6 @@ func ParseWALDump(r io.Reader) (*ReplayTouches, error) {
 	sort.Strings(t.Prefixes)
 	return t, nil
 }
-
-// SegmentBlocks is the blocks in a 1 GB relation segment file (RELSEG_SIZE of standard builds).
-const SegmentBlocks = 131072
 
 var walFileRe = regexp.MustCompile(`^[0-9A-F]{24}$`)
 
